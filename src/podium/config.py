@@ -1,0 +1,62 @@
+"""Settings: the only module that reads the environment.
+
+Every setting has a name, a default and help text; ``docs/settings.md`` lists them and
+a test fails when one is undocumented. Environment variables are ``PODIUM_<NAME>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything Podium can be told, built once and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+
+    data_dir: Path = Field(Path(".podium"), description="Directory for all state: store, releases, logs, router.")
+    host: str = Field("127.0.0.1", description="Address the API server listens on.")
+    port: int = Field(8000, description="Port the API server listens on.")
+    router_port: int = Field(8080, description="Port the nginx router listens on for deployed apps.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the control-plane store; default: SQLite in the data dir."
+    )
+    public_url: str | None = Field(
+        None, description="URL apps and the CLI use to reach this server; default: http://HOST:PORT."
+    )
+    cookie_secure: bool = Field(
+        False, description="Mark the web session cookie Secure (set behind HTTPS)."
+    )
+
+    # Slug limits: checked before anything is unpacked.
+    slug_max_bytes: int = Field(512 * 1024 * 1024, description="Largest accepted upload, compressed, in bytes.")
+    slug_max_entries: int = Field(20_000, description="Most entries a slug may contain.")
+    slug_max_unpacked_bytes: int = Field(
+        1024 * 1024 * 1024, description="Most bytes a slug may unpack to."
+    )
+    slug_max_ratio: float = Field(200.0, description="Largest unpacked/compressed size ratio (gzip bombs).")
+
+    # Deploys.
+    health_timeout: float = Field(30.0, description="Seconds a new release has to pass its health check.")
+    watch_window: float = Field(60.0, description="Seconds after going live in which failing health checks roll back.")
+    keep_releases: int = Field(5, description="Releases kept unpacked per service environment for instant rollback.")
+    log_max_bytes: int = Field(10 * 1024 * 1024, description="Log bytes kept per process before rotation.")
+
+    @property
+    def store_url(self) -> str:
+        """The control-plane store's SQLAlchemy URL."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'podium.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """The URL at which this server is reached."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin-token"
