@@ -1,0 +1,61 @@
+"""Builds the FastAPI application from a Podium core."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+import podium
+from podium.api import catalog, errors
+from podium.core import Podium
+
+
+def create_app(core: Podium) -> FastAPI:
+    """The whole HTTP surface: API, metrics, health, and (when present) the web pages."""
+    app = FastAPI(
+        title="Podium",
+        version=podium.__version__,
+        description="A self-hosted platform for product teams: catalog, deploys, availability, "
+        "experiments, databases and billing.",
+    )
+    app.state.podium = core
+    errors.install(app)
+    app.include_router(catalog.router)
+    _install_metrics(app)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": podium.__version__}
+
+    return app
+
+
+def _install_metrics(app: FastAPI) -> None:
+    """Prometheus counters in a registry of this app's own (no process-wide globals)."""
+    registry = CollectorRegistry()
+    requests = Counter(
+        "podium_http_requests", "HTTP requests served", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "podium_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
+    )
+    app.state.metrics_registry = registry
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        latency.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", tags=["meta"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Teams, tokens, services with exactly one owning team, grants, and the audit log."""

@@ -1,0 +1,1 @@
+"""The command line: Typer + Rich, talks to the server over HTTP only."""

@@ -1,0 +1,50 @@
+"""``podium``: the command line entry point; each command group lives in its own module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from podium.cli.output import run_cli
+
+app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def root() -> None:
+    """Podium: deploys, ownership, availability and experiments for product teams."""
+
+
+@app.command()
+def server(
+    data_dir: Annotated[Path | None, typer.Option(help="Directory for all state (default ./.podium).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    router_port: Annotated[int | None, typer.Option(help="Port of the app router (default 8080).")] = None,
+) -> None:
+    """Start the Podium server (API, web pages, and the local node)."""
+    import uvicorn
+
+    from podium.api.app import create_app
+    from podium.config import Settings
+    from podium.core import Podium
+
+    overrides = {
+        k: v for k, v in
+        {"data_dir": data_dir, "host": host, "port": port, "router_port": router_port}.items()
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    core = Podium(settings)
+    core.start()
+    typer.echo(f"Podium {settings.base_url}  (store: {settings.store_url.split('://')[0]}, "
+               f"admin token in {settings.admin_token_path.resolve()})", err=True)
+    uvicorn.run(create_app(core), host=settings.host, port=settings.port, log_level="warning")
+
+
+def main() -> None:
+    """Console script entry point."""
+    run_cli(app)

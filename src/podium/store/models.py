@@ -1,0 +1,6 @@
+"""Every table, gathered so Alembic sees one metadata."""
+
+from podium.catalog import models as catalog_models  # noqa: F401  (registers the tables)
+from podium.store.db import Base
+
+metadata = Base.metadata
