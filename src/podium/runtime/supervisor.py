@@ -1,0 +1,451 @@
+"""One supervisord per node: started detached by Podium, controlled over its unix socket.
+
+supervisord daemonizes into its own session, so it and the apps it runs outlive the
+Podium process that started it; a later ``Supervisor`` on the same ``run_dir`` finds it
+through its socket. A process group is one file ``programs/<group>.conf`` that
+supervisord includes; each process's environment lives in ``env/<group>/<name>.sh``
+(mode 0600) and is sourced by ``/bin/sh`` before ``exec`` of the Procfile command, so
+values never have to survive supervisord's ``environment=`` quoting and never show up
+in ``ps``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.client
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from podium.errors import Conflict, Invalid, NotFound
+from podium.runtime import RuntimeFailure
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SOCKET_PATH_MAX = 100  # Linux limits AF_UNIX paths to 108 bytes
+START_TIMEOUT = 15.0
+RPC_TIMEOUT = 15.0
+SHUTDOWN_TIMEOUT = 60.0
+POLL_INTERVAL = 0.05
+LOG_TAIL_LINES = 20
+# supervisord, and so every app, starts from this environment rather than from the
+# environment of whichever Podium process happened to start it: the same on every start,
+# and none of Podium's own settings leak into apps. Apps add to it through ProcessSpec.
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+# supervisor.xmlrpc.Faults
+FAULT_BAD_NAME = 10
+FAULT_ALREADY_STARTED = 60
+FAULT_NOT_RUNNING = 70
+FAULT_ALREADY_ADDED = 90
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process of a group: a Procfile command with its directory, environment and log."""
+
+    name: str
+    command: str
+    directory: Path
+    environment: dict[str, str]
+    log_file: Path
+    log_max_bytes: int = 10 * 1024 * 1024
+    autorestart: bool = True
+    stopwaitsecs: int = 10
+    startretries: int = 3
+
+    def __post_init__(self) -> None:
+        _check_name("process", self.name)
+        if not self.command.strip() or any(c in self.command for c in "\n\r\0"):
+            raise Invalid(f"process {self.name!r}: the command must be one non-empty line")
+        for key, value in self.environment.items():
+            if not ENV_KEY_RE.fullmatch(key):
+                raise Invalid(f"process {self.name!r}: {key!r} is not a valid environment variable name")
+            if "\0" in value:
+                raise Invalid(f"process {self.name!r}: the value of {key} contains a NUL byte")
+        if self.log_max_bytes < 0 or self.stopwaitsecs < 1 or self.startretries < 0:
+            raise Invalid(
+                f"process {self.name!r}: log_max_bytes and startretries must be >= 0, stopwaitsecs >= 1"
+            )
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """What supervisord reports about one process; ``state`` is its statename."""
+
+    group: str
+    name: str
+    state: str
+    pid: int | None
+    started_at: float | None
+    exit_status: int | None
+    log_file: str
+    description: str = field(default="", compare=False)
+
+
+class Supervisor:
+    """The node's supervisord, found (or started) through ``run_dir``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir.absolute()
+        self.conf_path = self.run_dir / "supervisord.conf"
+        self.socket_path = self.run_dir / "supervisor.sock"
+        self.pid_path = self.run_dir / "supervisord.pid"
+        self.log_path = self.run_dir / "supervisord.log"
+        self.programs_dir = self.run_dir / "programs"
+        self.env_dir = self.run_dir / "env"
+        if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
+            raise Invalid(f"{self.socket_path} is too long for a unix socket; use a shorter run directory")
+
+    def ensure_running(self) -> None:
+        """Start supervisord unless its socket answers; return once it does (bounded)."""
+        self.programs_dir.mkdir(parents=True, exist_ok=True)
+        self.env_dir.mkdir(exist_ok=True)
+        with self._lock():
+            if self._answers():
+                return
+            _atomic_write(self.conf_path, self._config_text())
+            start_log = self.run_dir / "supervisord.start.log"
+            with start_log.open("wb") as sink:
+                started = subprocess.run(
+                    [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)],
+                    cwd=self.run_dir,
+                    env=_base_environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    timeout=START_TIMEOUT,
+                    check=False,
+                )
+            if started.returncode != 0:
+                raise RuntimeFailure(f"supervisord did not start: {_tail(start_log)}")
+            deadline = time.monotonic() + START_TIMEOUT
+            while not self._answers():
+                if time.monotonic() >= deadline:
+                    raise RuntimeFailure(
+                        f"supervisord did not answer on {self.socket_path}; see {self.log_path}"
+                    )
+                time.sleep(POLL_INTERVAL)
+
+    def add_group(self, group: str, processes: list[ProcessSpec]) -> None:
+        """Write the group's config and start its processes; Conflict if the group exists."""
+        _check_name("group", group)
+        if not processes:
+            raise Invalid(f"process group {group!r} has no processes")
+        names = [spec.name for spec in processes]
+        if len(set(names)) != len(names):
+            raise Invalid(f"process group {group!r} names a process twice: {names}")
+        conf = self.programs_dir / f"{group}.conf"
+        with self._lock():
+            if conf.exists() or group in self.groups():
+                raise Conflict(f"process group {group!r} already exists on this node")
+            group_env = self.env_dir / group
+            group_env.mkdir(parents=True, exist_ok=True)
+            for spec in processes:
+                _write_env_file(group_env / f"{spec.name}.sh", spec)
+                spec.log_file.absolute().parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(conf, self._group_text(group, processes))
+            try:
+                with self._server() as rpc:
+                    rpc.reloadConfig()
+                    rpc.addProcessGroup(group)
+            except xmlrpc.client.Fault as err:
+                conf.unlink(missing_ok=True)
+                shutil.rmtree(group_env, ignore_errors=True)
+                raise RuntimeFailure(
+                    f"supervisord refused process group {group!r}: {err.faultString}"
+                ) from err
+
+    def remove_group(self, group: str) -> None:
+        """Stop the group's processes (each within its stopwaitsecs), forget the group, delete its files."""
+        _check_name("group", group)
+        with self._server(timeout=None) as rpc:
+            _ignore_faults(lambda: rpc.stopProcessGroup(group, True), FAULT_BAD_NAME)
+            _ignore_faults(lambda: rpc.removeProcessGroup(group), FAULT_BAD_NAME)
+        with self._lock():
+            (self.programs_dir / f"{group}.conf").unlink(missing_ok=True)
+            shutil.rmtree(self.env_dir / group, ignore_errors=True)
+
+    def group_status(self, group: str) -> list[ProcessInfo]:
+        """The group's processes as supervisord sees them now; NotFound if it has none."""
+        infos = [info for info in self._all_info() if info.group == group]
+        if not infos:
+            raise NotFound(f"process group {group!r} is not running on this node")
+        return infos
+
+    def groups(self) -> list[str]:
+        """Names of the process groups supervisord runs."""
+        return sorted({info.group for info in self._all_info()})
+
+    def wait_running(self, group: str, timeout: float) -> list[ProcessInfo]:
+        """Poll until every process of the group is RUNNING; RuntimeFailure, with the
+        failing processes' last log lines, when one is FATAL or EXITED or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            infos = self.group_status(group)
+            failed = [info for info in infos if info.state in ("FATAL", "EXITED")]
+            if failed:
+                raise RuntimeFailure(f"process group {group!r} did not start:\n{_describe(failed)}")
+            if all(info.state == "RUNNING" for info in infos):
+                return infos
+            if time.monotonic() >= deadline:
+                waiting = [info for info in infos if info.state != "RUNNING"]
+                raise RuntimeFailure(
+                    f"process group {group!r} was not RUNNING after {timeout:g}s:\n{_describe(waiting)}"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def stop_process(self, group: str, name: str) -> None:
+        """Stop one process and wait until it has stopped; no error if it was not running."""
+        with self._server(timeout=None) as rpc:
+            self._call_process(
+                lambda: rpc.stopProcess(f"{group}:{name}", True), group, name, FAULT_NOT_RUNNING
+            )
+
+    def start_process(self, group: str, name: str) -> None:
+        """Start one process and wait until it is RUNNING; no error if it already runs."""
+        with self._server(timeout=None) as rpc:
+            self._call_process(
+                lambda: rpc.startProcess(f"{group}:{name}", True), group, name, FAULT_ALREADY_STARTED
+            )
+
+    def shutdown(self) -> None:
+        """Stop every process, then supervisord itself, and wait until it is gone; no-op if not running."""
+        if not self._answers():
+            return
+        with self._server() as rpc:
+            pid = int(rpc.getPID())
+            rpc.shutdown()
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+        while _pid_alive(pid):
+            if time.monotonic() >= deadline:
+                raise RuntimeFailure(
+                    f"supervisord (pid {pid}) still runs {SHUTDOWN_TIMEOUT:g}s after shutdown"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _call_process(self, call: Any, group: str, name: str, harmless: int) -> None:
+        try:
+            call()
+        except xmlrpc.client.Fault as err:
+            if err.faultCode == harmless:
+                return
+            if err.faultCode == FAULT_BAD_NAME:
+                raise NotFound(f"process {group}:{name} is not on this node") from err
+            infos = [info for info in self.group_status(group) if info.name == name]
+            raise RuntimeFailure(f"process {group}:{name}: {err.faultString}\n{_describe(infos)}") from err
+
+    def _all_info(self) -> list[ProcessInfo]:
+        with self._server() as rpc:
+            raw = cast(list[dict[str, Any]], rpc.getAllProcessInfo())
+        return [_process_info(item) for item in raw]
+
+    def _answers(self) -> bool:
+        try:
+            with self._server(timeout=2.0) as rpc:
+                state = cast(dict[str, Any], rpc.getState())
+        except RuntimeFailure:
+            return False
+        return state.get("statename") == "RUNNING"
+
+    @contextmanager
+    def _server(self, timeout: float | None = RPC_TIMEOUT) -> Iterator[Any]:
+        """supervisord's ``supervisor`` RPC namespace over a fresh connection."""
+        path = str(self.socket_path)
+        transport = SupervisorTransport(serverurl=f"unix://{path}")
+        transport._get_connection = lambda: _UnixConnection(path, timeout)
+        proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        try:
+            yield proxy.supervisor
+        except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as err:
+            raise RuntimeFailure(f"supervisord does not answer on {path}: {err}") from err
+        finally:
+            transport.close()
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise starts and config changes across threads and Podium processes."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with (self.run_dir / "supervisord.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _config_text(self) -> str:
+        run = _ini(str(self.run_dir))
+        return f"""; Written by Podium each time it starts supervisord.
+[unix_http_server]
+file = {_ini(str(self.socket_path))}
+chmod = 0700
+
+[supervisord]
+logfile = {_ini(str(self.log_path))}
+logfile_maxbytes = 10MB
+logfile_backups = 2
+loglevel = info
+pidfile = {_ini(str(self.pid_path))}
+childlogdir = {run}
+directory = {run}
+umask = 022
+identifier = podium
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl = unix://{_ini(str(self.socket_path))}
+
+[include]
+files = programs/*.conf
+"""
+
+    def _group_text(self, group: str, processes: list[ProcessSpec]) -> str:
+        # Program sections are global in supervisord, so each is named <group>@<name>;
+        # process_name keeps the name inside the group plain (`group:web-1`).
+        programs = [f"{group}@{spec.name}" for spec in processes]
+        lines = [
+            f"; Written by Podium: process group {group}.",
+            f"[group:{group}]",
+            f"programs = {','.join(programs)}",
+        ]
+        for program, spec in zip(programs, processes, strict=True):
+            env_file = self.env_dir / group / f"{spec.name}.sh"
+            script = f". {shlex.quote(str(env_file))} && exec {spec.command}"
+            lines += [
+                "",
+                f"[program:{program}]",
+                f"process_name = {spec.name}",
+                f"command = {_ini('/bin/sh -c ' + shlex.quote(script))}",
+                f"directory = {_ini(str(spec.directory.absolute()))}",
+                "autostart = true",
+                f"autorestart = {'true' if spec.autorestart else 'false'}",
+                "startsecs = 1",
+                f"startretries = {spec.startretries}",
+                "stopsignal = TERM",
+                f"stopwaitsecs = {spec.stopwaitsecs}",
+                "stopasgroup = true",
+                "killasgroup = true",
+                "redirect_stderr = true",
+                f"stdout_logfile = {_ini(str(spec.log_file.absolute()))}",
+                f"stdout_logfile_maxbytes = {spec.log_max_bytes}",
+                "stdout_logfile_backups = 2",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over supervisord's unix socket, with a timeout (supervisor's own has none)."""
+
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not NAME_RE.fullmatch(name):
+        raise Invalid(f"{kind} name {name!r}: use letters, digits, '.', '_' and '-' (at most 64)")
+
+
+def _ini(value: str) -> str:
+    """A value for supervisord's config: one line, '%' escaped from its interpolation."""
+    if any(c in value for c in "\n\r\0"):
+        raise Invalid(f"{value!r} cannot be written to a supervisord config")
+    return value.replace("%", "%%")
+
+
+def _ignore_faults(call: Any, *codes: int) -> None:
+    try:
+        call()
+    except xmlrpc.client.Fault as err:
+        if err.faultCode not in codes:
+            raise RuntimeFailure(f"supervisord: {err.faultString}") from err
+
+
+def _base_environment() -> dict[str, str]:
+    user = pwd.getpwuid(os.getuid())
+    return {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOME": user.pw_dir, "USER": user.pw_name}
+
+
+def _write_env_file(path: Path, spec: ProcessSpec) -> None:
+    lines = [f"# Written by Podium: the environment of process {spec.name}."]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(spec.environment.items())]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _process_info(item: dict[str, Any]) -> ProcessInfo:
+    state = str(item["statename"])
+    stopped = state not in ("RUNNING", "STARTING") and int(item.get("stop", 0)) > 0
+    return ProcessInfo(
+        group=str(item["group"]),
+        name=str(item["name"]),
+        state=state,
+        pid=int(item["pid"]) or None,
+        started_at=float(item["start"]) or None,
+        exit_status=int(item["exitstatus"]) if stopped else None,
+        log_file=str(item.get("stdout_logfile", "")),
+        description=str(item.get("description", "")),
+    )
+
+
+def _describe(infos: list[ProcessInfo]) -> str:
+    parts = []
+    for info in infos:
+        parts.append(
+            f"{info.group}:{info.name} is {info.state} ({info.description}); last lines of {info.log_file}:\n"
+            f"{_tail(Path(info.log_file)) if info.log_file else '(no log)'}"
+        )
+    return "\n".join(parts)
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 16384))
+            data = handle.read()
+    except OSError:
+        return "(no log)"
+    text = data.decode("utf-8", "replace").splitlines()[-lines:]
+    return "\n".join(f"  | {line}" for line in text) or "  (empty)"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie nobody has reaped yet counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
