@@ -1,0 +1,393 @@
+"""The node's router: Podium's own nginx, routing hostnames to process ports.
+
+nginx runs with ``-p <run_dir>/ -c nginx.conf``; ``nginx.conf`` holds a default server
+(404 for unknown hosts) and includes ``sites/*.conf``, one file per route with an
+upstream of the route's ports. A route switch writes the site file atomically, checks
+the whole configuration with ``nginx -t`` (restoring the previous file if nginx refuses
+it), reloads gracefully and waits until every worker that ran before the reload has
+exited, so once ``set_route`` returns no worker routes to the old ports any more.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from podium.errors import Conflict, Invalid
+from podium.runtime import RuntimeFailure
+from podium.runtime.ports import wait_for_port
+
+ROUTE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
+HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME_RE = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*")
+# An old worker exits once its in-flight requests are done, or after this many seconds
+# (long polls, websockets): the bound on how long a switch waits for old workers.
+WORKER_SHUTDOWN_TIMEOUT = 10
+RELOAD_TIMEOUT = WORKER_SHUTDOWN_TIMEOUT + 10.0
+START_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 30.0
+POLL_INTERVAL = 0.02
+ROUTE_HEADER = "# podium-route "
+NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
+
+ACCESS_LOG_FORMAT = (
+    '{"time":"$time_iso8601","host":"$host","route":"$podium_route","method":"$request_method",'
+    '"uri":"$request_uri","status":$status,"request_time":$request_time,'
+    '"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status",'
+    '"upstream_response_time":"$upstream_response_time","bytes_sent":$body_bytes_sent,'
+    '"remote_addr":"$remote_addr","request_id":"$request_id"}'
+)
+
+
+@dataclass(frozen=True)
+class _Route:
+    hostnames: list[str]
+    ports: list[int]
+
+
+class Router:
+    """The node's nginx, found (or started) through ``run_dir``, listening on ``host:port``."""
+
+    def __init__(self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1") -> None:
+        self.run_dir = run_dir.absolute()
+        self.port = port
+        self.host = host
+        self.nginx = nginx
+        self.conf_path = self.run_dir / "nginx.conf"
+        self.sites_dir = self.run_dir / "sites"
+        self.logs_dir = self.run_dir / "logs"
+        self.pid_path = self.run_dir / "nginx.pid"
+
+    def ensure_running(self) -> None:
+        """Write the configuration, start nginx unless its master runs (reload it if the
+        configuration changed), and return once the port accepts connections (bounded)."""
+        for directory in (self.sites_dir, self.logs_dir, self.run_dir / "tmp"):
+            directory.mkdir(parents=True, exist_ok=True)
+        old_workers: set[tuple[int, int]] = set()
+        with self._lock():
+            changed = _write_if_changed(self.conf_path, self._main_text())
+            # Site files are rewritten from their headers: a new port or template applies to all.
+            for name, route in self._read_routes().items():
+                changed |= _write_if_changed(self._site_path(name), self._site_text(name, route))
+            master = self._master_pid()
+            if master is None:
+                self._start()
+            elif changed:
+                self._run("-t")
+                old_workers = self._reload(master)
+        self._wait_gone(old_workers)
+        if not wait_for_port(self.port, START_TIMEOUT, self.host):
+            raise RuntimeFailure(f"nginx does not accept connections on {self.host}:{self.port}")
+
+    def set_route(self, name: str, hostnames: list[str], ports: list[int]) -> None:
+        """Route ``hostnames`` to ``ports`` (load-balanced), replacing the route's previous
+        ports; returns once no nginx worker routes to the previous ports any more."""
+        _check_route_name(name)
+        route = _Route(_clean_hostnames(hostnames), _clean_ports(ports))
+        text = self._site_text(name, route)
+        path = self._site_path(name)
+        with self._lock():
+            master = self._require_master()
+            for other, other_route in self._read_routes().items():
+                taken = set(route.hostnames) & set(other_route.hostnames)
+                if other != name and taken:
+                    raise Conflict(f"{', '.join(sorted(taken))} already routed by {other!r}")
+            previous = path.read_text() if path.exists() else None
+            if previous == text:
+                return
+            _atomic_write(path, text)
+            self._test_or_restore(path, previous)
+            old_workers = self._reload(master)
+        self._wait_gone(old_workers)
+
+    def remove_route(self, name: str) -> None:
+        """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
+        _check_route_name(name)
+        path = self._site_path(name)
+        with self._lock():
+            if not path.exists():
+                return
+            master = self._require_master()
+            previous = path.read_text()
+            path.unlink()
+            self._test_or_restore(path, previous)
+            old_workers = self._reload(master)
+        self._wait_gone(old_workers)
+
+    def routes(self) -> dict[str, list[int]]:
+        """Every route's name and ports, as configured."""
+        return {name: route.ports for name, route in self._read_routes().items()}
+
+    def stop(self) -> None:
+        """Stop nginx gracefully (in-flight requests finish, bounded); no-op if not running."""
+        master = self._master_pid()
+        if master is None:
+            return
+        workers = _children(master)
+        os.kill(master, signal.SIGQUIT)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while _alive(master, None):
+            if time.monotonic() >= deadline:
+                for pid, _ in workers | _children(master):
+                    _kill(pid)
+                _kill(master)
+                raise RuntimeFailure(f"nginx (pid {master}) ignored a graceful stop; killed it")
+            time.sleep(POLL_INTERVAL)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with tempfile.TemporaryFile() as output:
+            # nginx daemonizes: this returns once the master runs and holds the port.
+            started = self._run(stdout=output, check=False)
+            if started.returncode != 0:
+                output.seek(0)
+                raise RuntimeFailure(f"nginx did not start: {output.read().decode(errors='replace').strip()}")
+
+    def _reload(self, master: int) -> set[tuple[int, int]]:
+        """Ask the master for a graceful reload; return the workers that must exit before
+        the new configuration is the only one in effect."""
+        old_workers = _children(master)
+        self._run("-s", "reload")
+        return old_workers
+
+    def _wait_gone(self, workers: set[tuple[int, int]]) -> None:
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while any(_alive(pid, started) for pid, started in workers):
+            if time.monotonic() >= deadline:
+                raise RuntimeFailure(
+                    f"nginx workers from before the reload still run after {RELOAD_TIMEOUT:g}s; "
+                    f"see {self.logs_dir / 'error.log'}"
+                )
+            time.sleep(POLL_INTERVAL)
+
+    def _test_or_restore(self, path: Path, previous: str | None) -> None:
+        """``nginx -t``; when it fails, put the previous site file back (a bad config never
+        replaces a good one) and raise with nginx's reason."""
+        try:
+            self._run("-t")
+        except RuntimeFailure:
+            if previous is None:
+                path.unlink(missing_ok=True)
+            else:
+                _atomic_write(path, previous)
+            raise
+
+    def _run(
+        self, *args: str, stdout: IO[bytes] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run nginx with this router's prefix and config; RuntimeFailure if it fails."""
+        binary = shutil.which(self.nginx) or shutil.which(self.nginx, path=NGINX_FALLBACK_PATH)
+        if binary is None:
+            raise RuntimeFailure(f"nginx executable {self.nginx!r} not found")
+        command = [binary, "-p", f"{self.run_dir}/", "-c", "nginx.conf", "-e", "logs/error.log", *args]
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            reason = (result.stdout or b"").decode(errors="replace").strip()
+            raise RuntimeFailure(f"nginx {' '.join(args)} failed: {reason}")
+        return result
+
+    def _master_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return None
+        return pid if comm == "nginx" and _alive(pid, None) else None
+
+    def _require_master(self) -> int:
+        master = self._master_pid()
+        if master is None:
+            raise RuntimeFailure(f"nginx is not running for {self.run_dir}; start it with ensure_running()")
+        return master
+
+    def _read_routes(self) -> dict[str, _Route]:
+        routes = {}
+        for path in sorted(self.sites_dir.glob("*.conf")):
+            first_line = path.read_text().partition("\n")[0]
+            if first_line.startswith(ROUTE_HEADER):
+                meta = json.loads(first_line.removeprefix(ROUTE_HEADER))
+                routes[path.stem] = _Route(list(meta["hostnames"]), [int(p) for p in meta["ports"]])
+        return routes
+
+    def _site_path(self, name: str) -> Path:
+        return self.sites_dir / f"{name}.conf"
+
+    def _listen(self) -> str:
+        address = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{address}:{self.port}"
+
+    def _site_text(self, name: str, route: _Route) -> str:
+        meta = json.dumps({"hostnames": route.hostnames, "ports": route.ports})
+        servers = "".join(f"    server 127.0.0.1:{port};\n" for port in route.ports)
+        return f"""{ROUTE_HEADER}{meta}
+# Written by Podium; edits are overwritten.
+upstream podium_{name} {{
+{servers}}}
+
+server {{
+    listen {self._listen()};
+    server_name {" ".join(route.hostnames)};
+    set $podium_route {name};
+
+    location / {{
+        proxy_pass http://podium_{name};
+    }}
+}}
+"""
+
+    def _main_text(self) -> str:
+        # Workers of a root master default to `nobody`, which cannot use temp dirs under
+        # a root-owned data dir; when Podium runs as root its workers do too.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return f"""# Written by Podium each time the router starts; edits are overwritten.
+{user}worker_processes auto;
+worker_shutdown_timeout {WORKER_SHUTDOWN_TIMEOUT}s;
+pid nginx.pid;
+error_log logs/error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    log_format podium escape=json '{ACCESS_LOG_FORMAT}';
+    access_log logs/access.log podium;
+    client_body_temp_path tmp/client_body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+
+    server_tokens off;
+    server_names_hash_bucket_size 128;
+    client_max_body_size 100m;
+    # No keepalive with clients: each response closes its connection, so a graceful
+    # reload never has idle client connections to cut (see docs/runtime.md).
+    keepalive_timeout 0;
+
+    map $http_upgrade $podium_connection {{
+        default upgrade;
+        "" close;
+    }}
+    proxy_http_version 1.1;
+    proxy_set_header Host $host;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection $podium_connection;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header X-Request-Id $request_id;
+
+    server {{
+        listen {self._listen()} default_server;
+        server_name _;
+        set $podium_route "";
+        default_type text/plain;
+        return 404 "no app is routed at this host\\n";
+    }}
+
+    include sites/*.conf;
+}}
+"""
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise config changes across threads and Podium processes."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with (self.run_dir / "router.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+
+def _check_route_name(name: str) -> None:
+    if not ROUTE_NAME_RE.fullmatch(name):
+        raise Invalid(f"route name {name!r}: use lowercase letters, digits, '.', '_' and '-'")
+
+
+def _clean_hostnames(hostnames: list[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(host.strip().lower() for host in hostnames))
+    if not cleaned:
+        raise Invalid("a route needs at least one hostname")
+    for host in cleaned:
+        if len(host) > 253 or not HOSTNAME_RE.fullmatch(host):
+            raise Invalid(f"{host!r} is not a valid hostname")
+    return cleaned
+
+
+def _clean_ports(ports: list[int]) -> list[int]:
+    cleaned = list(dict.fromkeys(ports))
+    if not cleaned:
+        raise Invalid("a route needs at least one port")
+    for port in cleaned:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise Invalid(f"{port!r} is not a TCP port")
+    return cleaned
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    _atomic_write(path, text)
+    return True
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state is [0], ppid [1], starttime [19])."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` runs (and is the process that started at ``started``); zombies are gone."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return started is None or int(fields[19]) == started
+
+
+def _children(parent: int) -> set[tuple[int, int]]:
+    """(pid, starttime) of the live children of ``parent``: an nginx master's workers."""
+    children = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields and fields[0] not in ("Z", "X") and int(fields[1]) == parent:
+                children.add((int(entry.name), int(fields[19])))
+    return children
+
+
+def _kill(pid: int) -> None:
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
