@@ -1,0 +1,75 @@
+"""A node: where releases run. ``LocalNode`` is this machine; a remote node (over SSH)
+will implement the same ``Node`` protocol."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Protocol
+
+from podium.runtime.ports import free_port
+from podium.runtime.router import Router
+from podium.runtime.supervisor import Supervisor
+
+# Ports handed out recently are not handed out again: an app may not have bound its
+# port yet when the next deploy asks for one.
+RECENT_PORTS = 4096
+
+
+class Node(Protocol):
+    """A machine that runs app processes behind a router."""
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """Runs the node's process groups: add, remove, inspect, wait for RUNNING."""
+        ...
+
+    @property
+    def router(self) -> Router:
+        """Routes hostnames to the node's process ports; switches without dropping requests."""
+        ...
+
+    def ensure_running(self) -> None:
+        """Start supervisord and nginx unless they already run; idempotent."""
+        ...
+
+    def allocate_port(self) -> int:
+        """A port on which a new process of this node may listen."""
+        ...
+
+    def shutdown(self) -> None:
+        """Stop the router and every process, then supervisord."""
+        ...
+
+
+class LocalNode:
+    """This machine: supervisord in ``run_dir/supervisor``, nginx in ``run_dir/router``."""
+
+    def __init__(self, run_dir: Path, router_port: int) -> None:
+        self.run_dir = run_dir
+        self.supervisor = Supervisor(run_dir / "supervisor")
+        self.router = Router(run_dir / "router", router_port)
+        self._recent_ports: deque[int] = deque(maxlen=RECENT_PORTS)
+        self._ports_lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        """Start supervisord and nginx unless they already run; idempotent."""
+        self.supervisor.ensure_running()
+        self.router.ensure_running()
+
+    def allocate_port(self) -> int:
+        """A free port on 127.0.0.1, not one this node handed out recently."""
+        with self._ports_lock:
+            while True:
+                port = free_port()
+                if port not in self._recent_ports and port != self.router.port:
+                    self._recent_ports.append(port)
+                    return port
+
+    def shutdown(self) -> None:
+        """Stop the router, then every process and supervisord; both are attempted."""
+        try:
+            self.router.stop()
+        finally:
+            self.supervisor.shutdown()
