@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 import podium
+from podium import web
 from podium.api import catalog, errors
 from podium.core import Podium
 
@@ -24,6 +25,7 @@ def create_app(core: Podium) -> FastAPI:
     app.state.podium = core
     errors.install(app)
     app.include_router(catalog.router)
+    web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)
 
     @app.get("/healthz", tags=["meta"])

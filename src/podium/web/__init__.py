@@ -1,0 +1,25 @@
+"""The web shell: server-rendered pages (Jinja2 + htmx) over the core's services.
+
+Pages read through the same verbs as the API and sign in with the same tokens, kept in
+an httponly cookie. ``static/htmx.min.js`` is htmx 2.0.11 (0BSD licence), vendored so no
+page loads anything from outside this server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from podium.web.routes import router
+from podium.web.templating import build_templates
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages and their static files to an app; pages read ``app.state.podium``."""
+    app.state.web_templates = build_templates()
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

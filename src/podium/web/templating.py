@@ -1,0 +1,47 @@
+"""The pages' Jinja2 environment: autoescaped, strict about undefined names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from fastapi.templating import Jinja2Templates
+
+import podium
+from podium.catalog.models import Lifecycle
+
+
+def build_templates() -> Jinja2Templates:
+    """Templates from the package, escaping every value they print.
+
+    Built per app (see ``podium.web.install``) and kept in ``app.state``, never in a module
+    global. ``StrictUndefined`` turns a misspelt name into an error instead of a blank.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("podium.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = when
+    env.filters["changes"] = changes
+    env.globals["version"] = podium.__version__
+    env.globals["lifecycles"] = [stage.value for stage in Lifecycle]
+    return Jinja2Templates(env=env)
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp as people read it, always in UTC: ``2026-03-01 14:05 UTC``."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    """What an audit event changed, one ``key: old → new`` line per differing field."""
+    if not before or not after:
+        return []
+    keys = [key for key in after if before.get(key) != after.get(key)]
+    return [f"{key}: {before.get(key)} → {after.get(key)}" for key in keys]
