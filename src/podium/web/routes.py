@@ -165,7 +165,7 @@ def services_page(
         "lifecycle": lifecycle,
         "notice": notice,
     }
-    template = "partials/services_table.html" if is_htmx(request) else "services.html"
+    template = "_services_table.html" if is_htmx(request) else "services.html"
     response = render(request, template, context)
     response.headers["Vary"] = "HX-Request"
     return response

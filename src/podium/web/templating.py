@@ -1,4 +1,8 @@
-"""The pages' Jinja2 environment: autoescaped, strict about undefined names."""
+"""The pages' Jinja2 environment: autoescaped, strict about undefined names.
+
+Templates sit flat in ``templates/`` (the package data is ``web/templates/*.html``); a
+leading underscore marks a fragment that pages include, such as ``_services_table.html``.
+"""
 
 from __future__ import annotations
 
