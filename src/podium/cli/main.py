@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from podium.cli import catalog
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -43,6 +44,16 @@ def server(
     typer.echo(f"Podium {settings.base_url}  (store: {settings.store_url.split('://')[0]}, "
                f"admin token in {settings.admin_token_path.resolve()})", err=True)
     uvicorn.run(create_app(core), host=settings.host, port=settings.port, log_level="warning")
+
+
+app.command()(catalog.login)
+app.command()(catalog.whoami)
+app.add_typer(catalog.teams, name="teams")
+app.add_typer(catalog.tokens, name="tokens")
+app.add_typer(catalog.services, name="services")
+app.add_typer(catalog.grants, name="grants")
+app.command()(catalog.audit)
+app.add_typer(catalog.catalog_app, name="catalog")
 
 
 def main() -> None:
