@@ -1,0 +1,211 @@
+"""The pages over plain HTTP: sign-in, what each page shows, what it never shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from podium.api.app import create_app
+from podium.api.deps import SESSION_COOKIE
+from podium.config import Settings
+from podium.core import Podium
+
+
+@pytest.mark.usefixtures("catalog")
+@pytest.mark.parametrize("path", ["/", "/?owner=checkout", "/services/cart", "/teams", "/teams/checkout"])
+def test_a_page_without_a_session_redirects_to_login_and_shows_nothing(api: TestClient, path: str) -> None:
+    response = api.get(path, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+    assert "cart" not in response.text
+    assert "checkout" not in response.text
+    if path != "/":
+        assert api.get(path).url.params["next"] == path
+
+
+def test_an_unknown_service_without_a_session_redirects_too(api: TestClient) -> None:
+    response = api.get("/services/no-such-thing", follow_redirects=False)
+    assert response.status_code == 303, "a 404 would tell a stranger which services exist"
+
+
+def test_a_revoked_token_in_the_cookie_is_forgotten(api: TestClient) -> None:
+    api.cookies.set(SESSION_COOKIE, "pdm_000000000000_" + "x" * 40)
+    response = api.get("/teams", follow_redirects=False)
+    assert response.status_code == 303
+    assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
+
+
+def test_htmx_without_a_session_is_told_to_navigate_to_login(api: TestClient) -> None:
+    response = api.get("/?owner=checkout", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert response.status_code == 401
+    assert response.headers["hx-redirect"].startswith("/login?next=")
+    assert response.text == ""
+
+
+def test_a_bad_token_gets_the_login_page_again_with_401(api: TestClient) -> None:
+    response = api.post("/login", data={"token": "pdm_000000000000_" + "x" * 40}, follow_redirects=False)
+    assert response.status_code == 401
+    assert "That token is not valid" in response.text
+    assert "set-cookie" not in response.headers
+    assert api.post("/login", data={"token": ""}).status_code == 401
+
+
+@pytest.mark.usefixtures("catalog")
+def test_a_good_token_sets_an_httponly_cookie_and_the_home_lists_services(
+    api: TestClient, admin_token: str
+) -> None:
+    response = api.post("/login", data={"token": admin_token}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}={admin_token};")
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Secure" not in cookie
+
+    home = api.get("/")
+    assert home.status_code == 200
+    assert home.headers["content-type"].startswith("text/html")
+    assert home.headers["cache-control"] == "no-store"
+    for text in ("cart", "ledger", "search-api", "checkout", "production", "experimental", "signed in as"):
+        assert text in home.text
+
+
+def test_the_cookie_is_secure_when_the_settings_say_so(tmp_path: Path) -> None:
+    core = Podium(Settings(data_dir=tmp_path / "secure", cookie_secure=True))
+    core.start()
+    try:
+        with TestClient(create_app(core), base_url="https://testserver") as client:
+            token = core.settings.admin_token_path.read_text().strip()
+            response = client.post("/login", data={"token": token}, follow_redirects=False)
+            assert "Secure" in response.headers["set-cookie"]
+    finally:
+        core.close()
+
+
+@pytest.mark.parametrize(
+    ("asked", "landing"),
+    [
+        ("/services/cart", "/services/cart"),
+        ("/?owner=search", "/?owner=search"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
+def test_signing_in_returns_to_the_page_asked_for_and_never_off_site(
+    api: TestClient, admin_token: str, asked: str, landing: str
+) -> None:
+    response = api.post("/login", data={"token": admin_token, "next": asked}, follow_redirects=False)
+    assert response.headers["location"] == landing
+
+
+def test_signing_out_clears_the_cookie(signed_in: TestClient) -> None:
+    response = signed_in.post("/logout", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
+    assert signed_in.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("path", ["/services/no-such-thing", "/teams/no-such-team"])
+def test_an_unknown_service_or_team_gets_a_404_page(signed_in: TestClient, path: str) -> None:
+    response = signed_in.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Not found" in response.text
+    assert "no-such-" in response.text
+
+
+def test_a_service_description_is_escaped(signed_in: TestClient, admin: TestClient) -> None:
+    hostile = '<script>alert("owned")</script><img src=x onerror=alert(1)>'
+    admin.post("/api/v1/teams", json={"name": "checkout"}).raise_for_status()
+    admin.post("/api/v1/services", json={"name": "cart", "owner": "checkout", "description": hostile})
+
+    page = signed_in.get("/services/cart")
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text
+    assert "<img src=x" not in page.text
+    assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in page.text
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_filters_narrow_the_table_with_and_without_htmx(signed_in: TestClient) -> None:
+    full = signed_in.get("/", params={"owner": "search"})
+    assert "<html" in full.text
+    assert "search-api" in full.text
+    assert "/services/cart" not in full.text
+    assert "/services/ledger" not in full.text
+
+    fragment = signed_in.get("/", params={"owner": "checkout"}, headers={"HX-Request": "true"})
+    assert fragment.text.lstrip().startswith('<div id="services">')
+    assert "<html" not in fragment.text
+    assert "/services/cart" in fragment.text
+    assert "/services/search-api" not in fragment.text
+    assert fragment.headers["vary"] == "HX-Request"
+
+    both = signed_in.get("/", params={"owner": "checkout", "lifecycle": "production"})
+    assert "/services/cart" in both.text
+    assert "/services/ledger" not in both.text
+
+
+@pytest.mark.usefixtures("catalog")
+def test_an_unknown_filter_value_says_so_instead_of_failing(signed_in: TestClient) -> None:
+    response = signed_in.get("/", params={"owner": "nobody"})
+    assert response.status_code == 200
+    assert "team &#39;nobody&#39; not found" in response.text
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_service_page_shows_environments_grants_and_recent_changes(
+    signed_in: TestClient, admin: TestClient
+) -> None:
+    admin.patch("/api/v1/services/cart", json={"lifecycle": "deprecated"}).raise_for_status()
+
+    page = signed_in.get("/services/cart").text
+    assert "The shopping cart." in page
+    assert 'data-environment="staging"' in page
+    assert 'data-environment="production"' in page
+    assert "search" in page
+    assert "deploy" in page
+    assert "2099-01-01 00:00 UTC" in page
+    assert "service.update" in page
+    assert "lifecycle: production → deprecated" in page
+    assert "grant.add" in page
+    assert "service.create" in page
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_team_page_counts_live_tokens_and_lists_grants_held_elsewhere(
+    signed_in: TestClient, admin: TestClient, team_client: Callable[[str], TestClient]
+) -> None:
+    team_client("search")
+    created = admin.post("/api/v1/teams/search/tokens", json={"description": "ci"}).json()
+    admin.delete(f"/api/v1/teams/search/tokens/{created['id']}").raise_for_status()
+
+    page = signed_in.get("/teams/search").text
+    assert '<dd data-testid="live-tokens">1</dd>' in page, "one live token; the revoked one is not counted"
+    assert created["token"] not in page
+    assert "pdm_" not in page
+    assert "/services/search-api" in page
+    assert "/services/cart" in page
+    assert "2099-01-01 00:00 UTC" in page
+
+    teams = signed_in.get("/teams").text
+    assert "/teams/checkout" in teams
+    assert "/teams/search" in teams
+
+
+def test_the_pages_stay_out_of_openapi(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if not path.startswith("/api/") and path not in {"/healthz"}]
+
+
+def test_htmx_and_the_stylesheet_are_served_from_this_server(api: TestClient) -> None:
+    htmx = api.get("/static/htmx.min.js")
+    assert htmx.status_code == 200
+    assert "htmx" in htmx.text
+    assert api.get("/static/podium.css").status_code == 200
