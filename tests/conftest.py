@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,16 +29,29 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", port=free_port(), router_port=free_port())
+def data_dir() -> Iterator[Path]:
+    """A short data dir: supervisord's unix socket path must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="pd-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir, port=free_port(), router_port=free_port(), health_timeout=15.0, watch_window=0.0
+    )
 
 
 @pytest.fixture
 def core(settings: Settings) -> Iterator[Podium]:
+    """The core; if a test started the node (supervisord, nginx), it is shut down after."""
     podium = Podium(settings)
     podium.start()
     yield podium
     podium.close()
+    if podium.deploys.node_started:
+        podium.node.shutdown()
 
 
 @pytest.fixture

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 
-from podium.catalog.service import CatalogService
+from podium.catalog.auth import Actor
+from podium.catalog.service import CatalogService, authorize, get_service
 from podium.config import Settings
+from podium.deploy.recovery import recover
+from podium.deploy.service import DeployService
+from podium.deploy.watch import Watcher
+from podium.runtime.node import LocalNode
 from podium.store.db import Store
 
 
@@ -19,6 +24,9 @@ class Podium:
         self.settings = settings
         self.store = Store(settings.store_url)
         self.catalog = CatalogService(self.store)
+        self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
+        self.deploys = DeployService(settings, self.store, self.node)
+        self.watcher: Watcher | None = None
 
     def start(self) -> None:
         """Prepare the data dir and store, and make sure the admin token exists."""
@@ -28,7 +36,25 @@ class Podium:
         if token is not None:
             write_secret(self.settings.admin_token_path, token)
 
+    def start_runtime(self) -> list[str]:
+        """Start the node, settle rollouts a previous run left unfinished, and watch releases."""
+        recovered = recover(self.deploys)
+        self.watcher = Watcher(self.deploys, window=self.settings.watch_window)
+        self.deploys.watch = self.watcher
+        self.watcher.run()
+        return recovered
+
+    def delete_service(self, actor: Actor, name: str) -> None:
+        """Delete a service: its processes and routes go first, then its catalog entry."""
+        with self.store.session() as session:
+            authorize(session, actor, get_service(session, name))
+        self.deploys.teardown(name)
+        self.catalog.delete_service(actor, name)
+
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        self.deploys.close()
         self.store.dispose()
 
 

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 import podium
 from podium import web
-from podium.api import catalog, errors
+from podium.api import catalog, deploy, errors
 from podium.core import Podium
 
 
@@ -25,6 +25,7 @@ def create_app(core: Podium) -> FastAPI:
     app.state.podium = core
     errors.install(app)
     app.include_router(catalog.router)
+    app.include_router(deploy.router)
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)
 

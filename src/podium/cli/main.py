@@ -41,8 +41,12 @@ def server(
     settings = Settings(**overrides)
     core = Podium(settings)
     core.start()
-    typer.echo(f"Podium {settings.base_url}  (store: {settings.store_url.split('://')[0]}, "
-               f"admin token in {settings.admin_token_path.resolve()})", err=True)
+    for line in core.start_runtime():
+        typer.echo(f"recovered: {line}", err=True)
+    store = settings.store_url.split("://")[0]
+    typer.echo(f"Podium {settings.base_url}  (store: {store}, admin token in {settings.admin_token_path.resolve()})",
+               err=True)
+    typer.echo(f"Apps at http://<service>.<env>.localhost:{settings.router_port}/", err=True)
     uvicorn.run(create_app(core), host=settings.host, port=settings.port, log_level="warning")
 
 

@@ -1,6 +1,7 @@
 """Every table, gathered so Alembic sees one metadata."""
 
 from podium.catalog import models as catalog_models  # noqa: F401  (registers the tables)
+from podium.deploy import models as deploy_models  # noqa: F401
 from podium.store.db import Base
 
 metadata = Base.metadata

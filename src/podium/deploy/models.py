@@ -1,0 +1,124 @@
+"""Deploy tables: artifacts, releases (each one rollout), and per-environment deploy state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from podium.errors import Conflict
+from podium.store.db import Base, utcnow
+
+
+class Stage(StrEnum):
+    """Where a rollout is; every release passes these in order until live or failed."""
+
+    PENDING = "pending"
+    UNPACKING = "unpacking"
+    BUILDING = "building"
+    RELEASING = "releasing"
+    STARTING = "starting"
+    HEALTH_CHECK = "health_check"
+    SWITCHING = "switching"
+    DRAINING = "draining"
+    DONE = "done"
+
+
+class ReleaseStatus(StrEnum):
+    """A release's lifecycle: pending → deploying → live → superseded, or → failed."""
+
+    PENDING = "pending"
+    DEPLOYING = "deploying"
+    LIVE = "live"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (ReleaseStatus.LIVE, ReleaseStatus.SUPERSEDED, ReleaseStatus.FAILED)
+
+
+ALLOWED_TRANSITIONS: dict[ReleaseStatus, set[ReleaseStatus]] = {
+    ReleaseStatus.PENDING: {ReleaseStatus.DEPLOYING, ReleaseStatus.FAILED},
+    ReleaseStatus.DEPLOYING: {ReleaseStatus.LIVE, ReleaseStatus.FAILED},
+    ReleaseStatus.LIVE: {ReleaseStatus.SUPERSEDED},
+    ReleaseStatus.SUPERSEDED: set(),
+    ReleaseStatus.FAILED: set(),
+}
+
+
+def transition(release: Release, to: ReleaseStatus) -> None:
+    """Move a release to a new status, refusing a move its lifecycle does not allow."""
+    current = ReleaseStatus(release.status)
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise Conflict(f"release v{release.version} cannot go from {current} to {to}")
+    release.status = to
+
+
+class Artifact(Base):
+    """A slug as uploaded: stored once per service by digest."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("service_id", "digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(BigInteger)
+    processes: Mapped[dict[str, str]] = mapped_column(JSON)
+    app_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requirements_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    commit: Mapped[str | None] = mapped_column(String(80), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(40))
+
+
+class Release(Base):
+    """Release vN of a service environment: artifact + config + formation, and its rollout."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("environment_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"))
+    config: Mapped[dict[str, str]] = mapped_column(JSON)
+    formation: Mapped[dict[str, int]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(40))
+    token_id: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default=ReleaseStatus.PENDING)
+    stage: Mapped[str] = mapped_column(String(20), default=Stage.PENDING)
+    ports: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    log_tail: Mapped[str | None] = mapped_column(Text, default=None)
+    rollback_of: Mapped[int | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    live_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    crashes: Mapped[int] = mapped_column(default=0)
+    last_crash_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DeployState(Base):
+    """Per service environment: the live release, the formation, and the deploy lock.
+
+    The lock is a row, so it survives a restart; recovery at start-up clears it.
+    """
+
+    __tablename__ = "deploy_states"
+
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True
+    )
+    live_release_id: Mapped[int | None] = mapped_column(default=None)
+    formation: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    lock_holder: Mapped[str | None] = mapped_column(String(80), default=None)
+    lock_release_id: Mapped[int | None] = mapped_column(default=None)
+    locked_at: Mapped[datetime | None] = mapped_column(default=None)

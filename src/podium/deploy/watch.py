@@ -1,0 +1,150 @@
+"""After a release goes live: watch its health for a window, and count its crashes.
+
+A release whose web processes fail their health check several times in a row within the
+watch window is rolled back to the release it replaced, by Podium itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import httpx
+from sqlalchemy import select
+
+from podium.artifacts.appjson import AppJson
+from podium.catalog.models import Environment
+from podium.deploy.health import Gate, probe
+from podium.deploy.models import DeployState, Release, ReleaseStatus
+from podium.deploy.rollout import group_name
+from podium.errors import PodiumError
+from podium.store.db import utcnow
+
+if TYPE_CHECKING:
+    from podium.deploy.service import DeployService, EnvRef
+
+# Podium acting on its own (an auto-rollback) acts as the platform team, with no token.
+from podium.deploy.service import SYSTEM_ACTOR, previous_live
+
+log = logging.getLogger(__name__)
+FAILURES_BEFORE_ROLLBACK = 3
+CRASH_POLL_SECONDS = 1.0
+
+
+class Watcher:
+    """Auto-rollback watches, one per environment, and the crash counter of live releases."""
+
+    def __init__(self, deploys: DeployService, window: float, interval: float = 1.0) -> None:
+        self.deploys = deploys
+        self.window = window
+        self.interval = interval
+        self._watches: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pids: dict[tuple[str, str], int] = {}
+        self._crash_thread = threading.Thread(target=self._count_crashes, name="crash-counter", daemon=True)
+
+    def run(self) -> None:
+        """Start counting crashes in the background."""
+        self._crash_thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for event in self._watches.values():
+                event.set()
+
+    def cancel(self, environment_id: int) -> None:
+        """A newer rollout takes over the environment: stop watching the old release."""
+        with self._lock:
+            event = self._watches.pop(environment_id, None)
+        if event is not None:
+            event.set()
+
+    def start(self, ref: EnvRef, release_id: int, ports: list[int], app_json: AppJson) -> None:
+        """Watch a release that just went live for the watch window."""
+        if self.window <= 0:
+            return
+        cancelled = threading.Event()
+        with self._lock:
+            self._watches[ref.environment_id] = cancelled
+        gate = Gate.from_app_json(app_json, deadline=self.window)
+        thread = threading.Thread(
+            target=self._watch, args=(ref, release_id, ports, gate, cancelled), name="watch", daemon=True
+        )
+        thread.start()
+
+    def _watch(self, ref: EnvRef, release_id: int, ports: list[int], gate: Gate, cancelled: threading.Event) -> None:
+        failures, started = 0, utcnow()
+        with httpx.Client() as client:
+            while not cancelled.wait(self.interval) and not self._stop.is_set():
+                if (utcnow() - started).total_seconds() > self.window:
+                    break
+                problems = [p for p in (probe(client, port, gate) for port in ports) if p is not None]
+                failures = failures + 1 if problems else 0
+                if failures >= FAILURES_BEFORE_ROLLBACK:
+                    self._auto_rollback(ref, release_id, problems[0])
+                    break
+        with self._lock:
+            if self._watches.get(ref.environment_id) is cancelled:
+                del self._watches[ref.environment_id]
+
+    def _auto_rollback(self, ref: EnvRef, release_id: int, problem: str) -> None:
+        with self.deploys.store.session() as session:
+            release = session.get(Release, release_id)
+            state = session.get(DeployState, ref.environment_id)
+            if release is None or state is None or state.live_release_id != release_id:
+                return
+            previous = previous_live(session, ref.environment_id, release.version)
+            if previous is None:
+                return
+            version, previous_version = release.version, previous.version
+            release.failure_reason = (
+                f"rolled back automatically: {FAILURES_BEFORE_ROLLBACK} failed health checks "
+                f"within {self.window:.0f}s of going live ({problem})"
+            )
+        try:
+            self.deploys.rollback(
+                SYSTEM_ACTOR, ref.service, ref.env, to=f"v{previous_version}", reason=f"Auto-rollback of v{version}",
+            )
+        except PodiumError as exc:  # e.g. a deploy already holds the lock: it replaces v{version} anyway
+            log.warning("auto-rollback of %s/%s v%s not started: %s", ref.service, ref.env, version, exc.detail)
+
+    def _count_crashes(self) -> None:
+        """Every restart of a live process is a crash recorded on its release."""
+        while not self._stop.wait(CRASH_POLL_SECONDS):
+            try:
+                self._poll_crashes()
+            except Exception:  # the counter must outlive a passing store or supervisord error
+                log.exception("crash counter")
+
+    def _poll_crashes(self) -> None:
+        with self.deploys.store.session() as session:
+            live = list(session.scalars(select(Release).where(Release.status == ReleaseStatus.LIVE)))
+            groups = {}
+            for release in live:
+                environment = session.get(Environment, release.environment_id)
+                if environment is None:
+                    continue
+                groups[group_name(environment.service.name, environment.name, release.version)] = release.id
+        crashed: dict[int, int] = {}
+        for group, release_id in groups.items():
+            try:
+                infos = self.deploys.node.supervisor.group_status(group)
+            except PodiumError:
+                continue
+            for info in infos:
+                key = (group, info.name)
+                seen = self._pids.get(key)
+                if info.pid:
+                    if seen is not None and seen != info.pid:
+                        crashed[release_id] = crashed.get(release_id, 0) + 1
+                    self._pids[key] = info.pid
+        if crashed:
+            with self.deploys.store.session() as session:
+                for release_id, count in crashed.items():
+                    crashed_release = session.get(Release, release_id)
+                    if crashed_release is not None:
+                        crashed_release.crashes += count
+                        crashed_release.last_crash_at = utcnow()
