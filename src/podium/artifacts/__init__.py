@@ -1,0 +1,24 @@
+"""Artifacts: the slug a team hands Podium, checked before anything is unpacked.
+
+A slug is a gzipped tar with the app under ``app/``, a ``Procfile`` and optionally an
+``app.json`` and a ``requirements.txt``; ``docs/slug-format.md`` describes it.
+"""
+
+from podium.artifacts.appjson import AppJson, EnvVar, FormationEntry, HealthCheck, Scripts, parse_app_json
+from podium.artifacts.procfile import RELEASE, parse_procfile
+from podium.artifacts.slug import Slug, SlugLimits, inspect_slug, unpack_slug
+
+__all__ = [
+    "RELEASE",
+    "AppJson",
+    "EnvVar",
+    "FormationEntry",
+    "HealthCheck",
+    "Scripts",
+    "Slug",
+    "SlugLimits",
+    "inspect_slug",
+    "parse_app_json",
+    "parse_procfile",
+    "unpack_slug",
+]
