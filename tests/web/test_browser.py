@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
-from tests.conftest import LiveServer
+
+if TYPE_CHECKING:
+    from tests.conftest import LiveServer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
