@@ -209,3 +209,19 @@ def test_htmx_and_the_stylesheet_are_served_from_this_server(api: TestClient) ->
     assert htmx.status_code == 200
     assert "htmx" in htmx.text
     assert api.get("/static/podium.css").status_code == 200
+
+
+@pytest.mark.usefixtures("catalog")
+def test_a_product_team_sees_the_catalog_but_only_the_changes_it_may_see(
+    api: TestClient, admin: TestClient
+) -> None:
+    token = admin.post("/api/v1/teams/search/tokens", json={}).json()["token"]
+    api.post("/login", data={"token": token}).raise_for_status()
+
+    home = api.get("/").text
+    assert 'data-testid="signed-in-team">search<' in home
+    assert "/services/cart" in home
+
+    cart = api.get("/services/cart").text
+    assert "ranking" in cart, "grants on a service are public to signed-in teams"
+    assert "service.create" not in cart, "checkout's history is not search's to read"
