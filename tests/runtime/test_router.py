@@ -1,0 +1,104 @@
+"""nginx routes hostnames to ports, switches gracefully and never takes a bad config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from podium.errors import Conflict, Invalid
+from podium.runtime import RuntimeFailure
+from podium.runtime.router import Router
+
+from .conftest import get
+
+HOST = "svc.staging.localhost"
+
+
+def test_routes_a_host_to_the_ports_it_is_switched_to(router: Router, thread_app: Callable[[str], int]) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    assert get(router.port, HOST).text == "A"
+
+    router.set_route("svc.staging", [HOST], [b])
+    assert get(router.port, HOST).text == "B"
+
+    router.set_route("svc.staging", [HOST], [a, b])
+    assert {get(router.port, HOST).text for _ in range(8)} == {"A", "B"}
+    assert router.routes() == {"svc.staging": [a, b]}
+
+
+def test_unknown_host_gets_404(router: Router) -> None:
+    response = get(router.port, "nobody.staging.localhost")
+    assert response.status_code == 404
+    assert response.text == "no app is routed at this host\n"
+
+
+def test_access_log_is_json_lines(router: Router, thread_app: Callable[[str], int]) -> None:
+    a = thread_app("A")
+    router.set_route("svc.staging", [HOST], [a])
+    get(router.port, HOST, "/hello")
+    # nginx writes the line before it answers; the last line is this request's.
+    line = json.loads((router.logs_dir / "access.log").read_text().splitlines()[-1])
+    assert line["host"] == HOST
+    assert line["route"] == "svc.staging"
+    assert line["uri"] == "/hello"
+    assert line["status"] == 200
+    assert line["upstream_addr"] == f"127.0.0.1:{a}"
+    assert isinstance(line["request_time"], float)
+    assert line["time"]
+
+
+def test_a_bad_hostname_is_refused_and_the_old_route_serves(router: Router, thread_app: Callable[[str], int]) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    with pytest.raises(Invalid):
+        router.set_route("svc.staging", ["bad host;}"], [b])
+    with pytest.raises(Invalid):
+        router.set_route("svc.staging", [HOST], [])
+    assert get(router.port, HOST).text == "A"
+    assert router.routes() == {"svc.staging": [a]}
+
+
+def test_a_config_nginx_refuses_never_replaces_the_good_one(router: Router, thread_app: Callable[[str], int]) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    good = (router.sites_dir / "svc.staging.conf").read_text()
+    broken = router.sites_dir / "zz-broken.conf"
+    broken.write_text("this is not nginx;\n")
+
+    with pytest.raises(RuntimeFailure, match="this"):
+        router.set_route("svc.staging", [HOST], [b])
+    assert (router.sites_dir / "svc.staging.conf").read_text() == good
+    with pytest.raises(RuntimeFailure):
+        router.set_route("other.staging", ["other.staging.localhost"], [b])
+    assert not (router.sites_dir / "other.staging.conf").exists()
+    assert get(router.port, HOST).text == "A"
+
+    broken.unlink()
+    router.set_route("svc.staging", [HOST], [b])
+    assert get(router.port, HOST).text == "B"
+
+
+def test_a_hostname_belongs_to_one_route(router: Router, thread_app: Callable[[str], int]) -> None:
+    a = thread_app("A")
+    router.set_route("svc.staging", [HOST], [a])
+    with pytest.raises(Conflict):
+        router.set_route("other.staging", ["x.localhost", HOST], [a])
+
+
+def test_removed_routes_get_404_and_routes_survive_a_restart(router: Router, thread_app: Callable[[str], int]) -> None:
+    a = thread_app("A")
+    router.set_route("svc.staging", [HOST], [a])
+    router.set_route("gone.staging", ["gone.staging.localhost"], [a])
+    router.remove_route("gone.staging")
+    router.remove_route("gone.staging")  # absent: no error
+    assert get(router.port, "gone.staging.localhost").status_code == 404
+
+    router.stop()
+    router.stop()  # stopped: no error
+    router.ensure_running()
+    router.ensure_running()  # running: no error
+    assert get(router.port, HOST).text == "A"
+    assert router.routes() == {"svc.staging": [a]}
