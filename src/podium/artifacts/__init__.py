@@ -5,6 +5,7 @@ A slug is a gzipped tar with the app under ``app/``, a ``Procfile`` and optional
 """
 
 from podium.artifacts.appjson import AppJson, EnvVar, FormationEntry, HealthCheck, Scripts, parse_app_json
+from podium.artifacts.build import ensure_venv
 from podium.artifacts.pack import pack_directory
 from podium.artifacts.procfile import RELEASE, parse_procfile
 from podium.artifacts.slug import Slug, SlugLimits, inspect_slug, unpack_slug
@@ -18,6 +19,7 @@ __all__ = [
     "Scripts",
     "Slug",
     "SlugLimits",
+    "ensure_venv",
     "inspect_slug",
     "pack_directory",
     "parse_app_json",
