@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response, status
 
 from podium.api.deps import ActorDep, PodiumDep
@@ -21,6 +23,7 @@ from podium.api.schemas import (
     TransferIn,
     WhoAmI,
 )
+from podium.catalog.models import Lifecycle
 
 router = APIRouter(prefix="/api/v1")
 
@@ -66,7 +69,7 @@ def list_services(
     podium: PodiumDep,
     actor: ActorDep,
     owner: str | None = Query(None, description="Only services of this team."),
-    lifecycle: str | None = Query(None, description="Only services at this lifecycle stage."),
+    lifecycle: Annotated[Lifecycle | None, Query(description="Only services at this lifecycle stage.")] = None,
 ) -> list[ServiceOut]:
     return [ServiceOut.of(s) for s in podium.catalog.list_services(owner=owner, lifecycle=lifecycle)]
 
@@ -103,14 +106,18 @@ def transfer_service(service: str, body: TransferIn, podium: PodiumDep, actor: A
 
 @router.get("/services/{service}/grants", tags=["grants"])
 def list_grants(
-    service: str, podium: PodiumDep, actor: ActorDep, all: bool = Query(False, description="Include ended grants.")
+    service: str,
+    podium: PodiumDep,
+    actor: ActorDep,
+    all: bool = Query(False, description="Include revoked and expired grants."),
 ) -> list[GrantOut]:
     return [GrantOut.of(g) for g in podium.catalog.list_grants(service, include_expired=all)]
 
 
 @router.post("/services/{service}/grants", status_code=status.HTTP_201_CREATED, tags=["grants"])
 def add_grant(service: str, body: GrantIn, podium: PodiumDep, actor: ActorDep) -> GrantOut:
-    grant = podium.catalog.add_grant(actor, service, body.team, body.rights, body.end(), body.reason)
+    rights = [right.value for right in body.rights]
+    grant = podium.catalog.add_grant(actor, service, body.team, rights, body.end(), body.reason)
     return GrantOut.of(grant)
 
 

@@ -8,24 +8,33 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from podium.catalog.models import AuditEvent, Grant, Service, Team, Token
+from podium.catalog.models import AuditEvent, Grant, Lifecycle, Right, Service, Team, Token
+from podium.catalog.rules import NAME_PATTERN
 from podium.errors import Invalid
 from podium.store.db import utcnow
 
-DURATION_RE = re.compile(r"^(\d+)([smhdw])$")
+DURATION_RE = re.compile(r"(\d{1,9})([smhdw])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+# Names are checked by the catalog, whose message names the rule; the schema only tells
+# clients (and schema-driven tools) what a valid one looks like.
+NAME_SCHEMA: dict[str, Any] = {"pattern": NAME_PATTERN, "maxLength": 40}
 
 
 def parse_duration(text: str) -> timedelta:
     """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` as a timedelta."""
-    match = DURATION_RE.match(text.strip())
+    match = DURATION_RE.fullmatch(text.strip())
     if match is None:
-        raise Invalid(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 7d)")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        shown = text if len(text) <= 20 else f"{text[:20]}…"
+        raise Invalid(f"invalid duration {shown!r}: use a number and one of s, m, h, d, w (e.g. 7d)")
+    try:
+        return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError:
+        raise Invalid(f"duration {match.group(0)!r} is too long") from None
 
 
 class TeamIn(BaseModel):
-    name: str = Field(description="DNS label, e.g. 'checkout'.")
+    name: str = Field(description="DNS label, e.g. 'checkout'.", json_schema_extra=NAME_SCHEMA)
     description: str = Field("", max_length=500)
 
 
@@ -63,15 +72,15 @@ class TokenCreated(TokenOut):
 
 
 class ServiceIn(BaseModel):
-    name: str = Field(description="DNS label: [a-z][a-z0-9-]{0,39}.")
+    name: str = Field(description="DNS label, e.g. 'cart'.", json_schema_extra=NAME_SCHEMA)
     owner: str = Field(description="The owning team.")
     description: str = Field("", max_length=2000)
-    lifecycle: str = Field("experimental", description="experimental | production | deprecated")
+    lifecycle: Lifecycle = Lifecycle.EXPERIMENTAL
 
 
 class ServicePatch(BaseModel):
     description: str | None = Field(None, max_length=2000)
-    lifecycle: str | None = None
+    lifecycle: Lifecycle | None = None
 
 
 class TransferIn(BaseModel):
@@ -97,17 +106,21 @@ class ServiceOut(BaseModel):
 
 
 class GrantIn(BaseModel):
-    team: str
-    rights: list[str] = Field(description="Any of: deploy, config.")
+    team: str = Field(description="The team that receives the rights.")
+    rights: list[Right] = Field(description="What the team may do: deploy, config.")
     expires_at: datetime | None = Field(None, description="When the grant ends (with a timezone).")
     duration: str | None = Field(None, description="Or how long it lasts: 12h, 7d, 2w.")
     reason: str = Field("", max_length=500)
 
     def end(self) -> datetime:
+        """When the grant ends, from whichever of ``expires_at`` and ``duration`` was given."""
         if (self.expires_at is None) == (self.duration is None):
             raise Invalid("give exactly one of expires_at or duration")
         if self.duration is not None:
-            return utcnow() + parse_duration(self.duration)
+            try:
+                return utcnow() + parse_duration(self.duration)
+            except OverflowError:
+                raise Invalid(f"duration {self.duration!r} is too long") from None
         assert self.expires_at is not None
         return self.expires_at
 

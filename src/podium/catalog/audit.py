@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from podium.catalog.auth import Actor
-from podium.catalog.models import AuditEvent
+from podium.catalog.models import AuditEvent, Service
+from podium.catalog.rules import is_name
 
 
 def record(
@@ -42,9 +43,17 @@ def query(
     service: str | None = None,
     team: str | None = None,
     since: datetime | None = None,
+    visible_to: Actor | None = None,
     limit: int = 200,
 ) -> list[AuditEvent]:
-    """Audit events, newest first, filtered by service, acting team and time."""
+    """Audit events, newest first, filtered by service, acting team and time.
+
+    With ``visible_to``, only the events that actor's team may see: those on services it
+    owns now, and its own actions.
+    """
+    # A filter that is not a name matches nothing; do not hand such text to the store.
+    if (service is not None and not is_name(service)) or (team is not None and not is_name(team)):
+        return []
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if service is not None:
         stmt = stmt.where(AuditEvent.service == service)
@@ -52,4 +61,7 @@ def query(
         stmt = stmt.where(AuditEvent.team == team)
     if since is not None:
         stmt = stmt.where(AuditEvent.at >= since)
+    if visible_to is not None:
+        owned = select(Service.name).where(Service.owner_id == visible_to.team_id)
+        stmt = stmt.where(or_(AuditEvent.team == visible_to.team, AuditEvent.service.in_(owned)))
     return list(session.scalars(stmt))

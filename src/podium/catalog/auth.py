@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from podium.catalog.models import PLATFORM_TEAM, Token
 from podium.errors import Unauthorized
 
-TOKEN_RE = re.compile(r"^pdm_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+TOKEN_ID_RE = re.compile(r"[0-9a-f]{12}")
+TOKEN_RE = re.compile(rf"pdm_({TOKEN_ID_RE.pattern})_([A-Za-z0-9_-]{{20,100}})")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def authenticate(session: Session, presented: str | None) -> Actor:
     """The actor behind a presented token; Unauthorized when missing, unknown or revoked."""
     if not presented:
         raise Unauthorized("missing token: send 'Authorization: Bearer <token>'")
-    match = TOKEN_RE.match(presented)
+    match = TOKEN_RE.fullmatch(presented)
     if match is None:
         raise Unauthorized("invalid token")
     token = session.get(Token, match.group(1))

@@ -6,50 +6,42 @@ transaction. Verbs take the acting ``Actor`` first and return detached rows.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from podium.catalog import audit
-from podium.catalog.auth import Actor, new_token
+from podium.catalog.auth import TOKEN_ID_RE, Actor, new_token
+from podium.catalog.backstage import parse_components
 from podium.catalog.models import (
     ENVIRONMENTS,
     PLATFORM_TEAM,
+    AuditEvent,
     Environment,
     Grant,
-    Lifecycle,
     Right,
     Service,
     Team,
     Token,
 )
+from podium.catalog.rules import (
+    DESCRIPTION_MAX,
+    ID_MAX,
+    REASON_MAX,
+    TEAM_DESCRIPTION_MAX,
+    TOKEN_DESCRIPTION_MAX,
+    check_lifecycle,
+    check_name,
+    check_text,
+    is_name,
+)
 from podium.errors import Conflict, Forbidden, Invalid, NotFound
 from podium.store.db import Store, utcnow
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-
-
-def check_name(kind: str, name: str) -> str:
-    """A DNS label: lower-case letter first, then letters, digits and dashes, 40 at most."""
-    if not NAME_RE.match(name) or name.endswith("-"):
-        raise Invalid(
-            f"invalid {kind} name {name!r}: use a lower-case letter, then up to 39 lower-case "
-            "letters, digits or dashes, not ending in a dash"
-        )
-    return name
-
-
-def check_lifecycle(value: str) -> Lifecycle:
-    try:
-        return Lifecycle(value)
-    except ValueError:
-        allowed = ", ".join(v.value for v in Lifecycle)
-        raise Invalid(f"invalid lifecycle {value!r}: use one of {allowed}") from None
+__all__ = ["CatalogService", "authorize", "check_lifecycle", "check_name", "get_service", "get_team"]
 
 
 def service_snapshot(service: Service) -> dict[str, Any]:
@@ -63,17 +55,26 @@ def service_snapshot(service: Service) -> dict[str, Any]:
 
 
 def get_team(session: Session, name: str) -> Team:
-    team = session.scalar(select(Team).where(Team.name == name))
+    """The team called ``name``, or NotFound."""
+    # A string that is not a name cannot be stored as one: answer without asking the store,
+    # which may refuse such text outright (PostgreSQL and NUL).
+    team = session.scalar(select(Team).where(Team.name == name)) if is_name(name) else None
     if team is None:
-        raise NotFound(f"team {name!r} not found")
+        raise NotFound(f"team {_shown(name)} not found")
     return team
 
 
 def get_service(session: Session, name: str) -> Service:
-    service = session.scalar(select(Service).where(Service.name == name))
+    """The service called ``name``, or NotFound."""
+    service = session.scalar(select(Service).where(Service.name == name)) if is_name(name) else None
     if service is None:
-        raise NotFound(f"service {name!r} not found")
+        raise NotFound(f"service {_shown(name)} not found")
     return service
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when long."""
+    return repr(text if len(text) <= 60 else f"{text[:60]}…")
 
 
 def get_environment(session: Session, service: Service, env: str) -> Environment:
@@ -140,14 +141,22 @@ class CatalogService:
             return token
 
     def create_team(self, actor: Actor, name: str, description: str = "") -> Team:
+        """A new team; platform team only."""
         require_admin(actor, "create teams")
         check_name("team", name)
+        check_text("description", description, TEAM_DESCRIPTION_MAX)
         with self.store.session() as session:
             if session.scalar(select(Team).where(Team.name == name)) is not None:
                 raise Conflict(f"team {name!r} already exists")
             team = Team(name=name, description=description)
             session.add(team)
-            audit.record(session, actor, "team.create", target=name, after={"name": name})
+            try:
+                session.flush()
+            except IntegrityError:  # created by a concurrent request since the check above
+                raise Conflict(f"team {name!r} already exists") from None
+            audit.record(
+                session, actor, "team.create", target=name, after={"name": name, "description": description}
+            )
             return team
 
     def list_teams(self) -> list[Team]:
@@ -167,31 +176,41 @@ class CatalogService:
         with self.store.session() as session:
             team = get_team(session, team_name)
             self._require_member(actor, team, "create tokens")
+            check_text("description", description, TOKEN_DESCRIPTION_MAX)
             token_id, token, secret_hash = new_token()
             row = Token(id=token_id, team_id=team.id, secret_hash=secret_hash, description=description)
             session.add(row)
-            audit.record(session, actor, "token.create", target=f"{team_name}/{token_id}")
             session.flush()
             session.refresh(row)
+            audit.record(
+                session, actor, "token.create", target=f"{team_name}/{token_id}",
+                after={"id": token_id, "team": team_name, "description": description},
+            )
             return row, token
 
     def list_tokens(self, actor: Actor, team_name: str) -> list[Token]:
+        """A team's tokens, revoked ones included (admin or a member)."""
         with self.store.session() as session:
             team = get_team(session, team_name)
             self._require_member(actor, team, "list tokens")
-            stmt = select(Token).where(Token.team_id == team.id).order_by(Token.created_at)
+            stmt = select(Token).where(Token.team_id == team.id).order_by(Token.created_at, Token.id)
             return list(session.scalars(stmt))
 
     def revoke_token(self, actor: Actor, team_name: str, token_id: str) -> Token:
+        """Revoke a token (admin or a member): from then on it gets 401. Revoking twice is a no-op."""
         with self.store.session() as session:
             team = get_team(session, team_name)
             self._require_member(actor, team, "revoke tokens")
-            token = session.get(Token, token_id)
+            token = session.get(Token, token_id) if TOKEN_ID_RE.fullmatch(token_id) else None
             if token is None or token.team_id != team.id:
-                raise NotFound(f"token {token_id!r} not found in team {team_name!r}")
+                raise NotFound(f"token {_shown(token_id)} not found in team {team_name!r}")
             if token.revoked_at is None:
                 token.revoked_at = utcnow()
-                audit.record(session, actor, "token.revoke", target=f"{team_name}/{token_id}")
+                audit.record(
+                    session, actor, "token.revoke", target=f"{team_name}/{token_id}",
+                    before={"id": token_id, "revoked_at": None},
+                    after={"id": token_id, "revoked_at": token.revoked_at.isoformat()},
+                )
             return token
 
     # Services --------------------------------------------------------------------------
@@ -199,8 +218,12 @@ class CatalogService:
     def create_service(
         self, actor: Actor, name: str, owner: str, description: str = "", lifecycle: str = "experimental"
     ) -> Service:
-        """A new service owned by one team, with its staging and production environments."""
+        """A new service owned by one team, with its staging and production environments.
+
+        A team may create services it owns itself; the platform team, for any team.
+        """
         check_name("service", name)
+        check_text("description", description, DESCRIPTION_MAX)
         stage = check_lifecycle(lifecycle)
         with self.store.session() as session:
             team = get_team(session, owner)
@@ -213,12 +236,13 @@ class CatalogService:
             session.add(service)
             try:
                 session.flush()
-            except IntegrityError:
+            except IntegrityError:  # created by a concurrent request since the check above
                 raise Conflict(f"service {name!r} already exists") from None
             audit.record(session, actor, "service.create", service=name, after=service_snapshot(service))
             return service
 
     def list_services(self, owner: str | None = None, lifecycle: str | None = None) -> list[Service]:
+        """Services by name, optionally only those of one team or at one lifecycle stage."""
         with self.store.session() as session:
             stmt = select(Service).order_by(Service.name)
             if owner is not None:
@@ -234,12 +258,13 @@ class CatalogService:
     def update_service(
         self, actor: Actor, name: str, *, description: str | None = None, lifecycle: str | None = None
     ) -> Service:
+        """Change a service's description or lifecycle (owner or platform team)."""
         with self.store.session() as session:
             service = get_service(session, name)
             authorize(session, actor, service)
             before = service_snapshot(service)
             if description is not None:
-                service.description = description
+                service.description = check_text("description", description, DESCRIPTION_MAX)
             if lifecycle is not None:
                 service.lifecycle = check_lifecycle(lifecycle).value
             service.updated_at = utcnow()
@@ -249,6 +274,7 @@ class CatalogService:
             return service
 
     def delete_service(self, actor: Actor, name: str) -> None:
+        """Delete a service with its environments and grants (owner or platform team)."""
         with self.store.session() as session:
             service = get_service(session, name)
             authorize(session, actor, service)
@@ -264,9 +290,8 @@ class CatalogService:
             before = service_snapshot(service)
             service.owner = team
             service.updated_at = utcnow()
-            audit.record(
-                session, actor, "service.transfer", service=name, before=before, after=service_snapshot(service)
-            )
+            after = service_snapshot(service)
+            audit.record(session, actor, "service.transfer", service=name, before=before, after=after)
             return service
 
     # Grants ----------------------------------------------------------------------------
@@ -275,36 +300,30 @@ class CatalogService:
         self, actor: Actor, service_name: str, team_name: str, rights: list[str], expires_at: datetime,
         reason: str = "",
     ) -> Grant:
-        """Let another team deploy or configure a service until ``expires_at``."""
-        if not rights:
-            raise Invalid("a grant needs at least one right: deploy, config")
-        try:
-            parsed = sorted({Right(r).value for r in rights})
-        except ValueError:
-            raise Invalid(f"invalid rights {rights!r}: use deploy, config") from None
-        if expires_at.tzinfo is None:
-            raise Invalid("expires_at needs a timezone, e.g. 2026-12-01T00:00:00Z")
-        if expires_at <= utcnow():
-            raise Invalid("expires_at is in the past: a grant must end in the future")
+        """Let another team deploy or configure a service until ``expires_at`` (owner or platform team)."""
         with self.store.session() as session:
             service = get_service(session, service_name)
             authorize(session, actor, service)
+            parsed = check_rights(rights)
+            ends = check_expiry(expires_at)
+            check_text("reason", reason, REASON_MAX)
             team = get_team(session, team_name)
             if team.id == service.owner_id:
                 raise Invalid(f"team {team_name!r} owns {service_name!r} already")
             grant = Grant(
-                service=service, team=team, rights=parsed, expires_at=expires_at, reason=reason,
+                service=service, team=team, rights=parsed, expires_at=ends, reason=reason,
                 created_by=actor.team,
             )
             session.add(grant)
             session.flush()
             audit.record(
                 session, actor, "grant.add", service=service_name, target=team_name,
-                after={"id": grant.id, "team": team_name, "rights": parsed, "expires_at": expires_at.isoformat()},
+                after={"id": grant.id, "team": team_name, "rights": parsed, "expires_at": ends.isoformat()},
             )
             return grant
 
     def list_grants(self, service_name: str, include_expired: bool = False) -> list[Grant]:
+        """A service's live grants; with ``include_expired``, the revoked and ended ones too."""
         with self.store.session() as session:
             service = get_service(session, service_name)
             stmt = select(Grant).where(Grant.service_id == service.id).order_by(Grant.id)
@@ -313,17 +332,19 @@ class CatalogService:
             return list(session.scalars(stmt))
 
     def revoke_grant(self, actor: Actor, service_name: str, grant_id: int) -> Grant:
+        """End a grant now (owner or platform team). Revoking twice is a no-op."""
         with self.store.session() as session:
             service = get_service(session, service_name)
             authorize(session, actor, service)
-            grant = session.get(Grant, grant_id)
+            grant = session.get(Grant, grant_id) if 0 < grant_id <= ID_MAX else None
             if grant is None or grant.service_id != service.id:
                 raise NotFound(f"grant {grant_id} not found on service {service_name!r}")
             if grant.revoked_at is None:
                 grant.revoked_at = utcnow()
                 audit.record(
                     session, actor, "grant.revoke", service=service_name, target=grant.team.name,
-                    before={"id": grant.id, "rights": grant.rights},
+                    before={"id": grant.id, "team": grant.team.name, "rights": grant.rights},
+                    after={"id": grant.id, "revoked_at": grant.revoked_at.isoformat()},
                 )
             return grant
 
@@ -333,31 +354,15 @@ class CatalogService:
         """Create or update services from a Backstage ``catalog-info.yaml`` (Components only).
 
         Owners named as ``group:default/team-a`` become team ``team-a``; missing teams are
-        created. Platform team only, since it may create teams.
+        created. Platform team only, since it may create teams. Returns, per Component,
+        whether its service was created, updated or left unchanged.
         """
         require_admin(actor, "import a catalog")
-        try:
-            entities = [doc for doc in yaml.safe_load_all(document) if doc]
-        except yaml.YAMLError as exc:
-            raise Invalid(f"catalog file does not parse as YAML: {exc}") from None
-        wanted: list[tuple[str, str, str, str]] = []
-        for index, entity in enumerate(entities):
-            if not isinstance(entity, dict) or entity.get("kind") != "Component":
-                continue
-            metadata, spec = entity.get("metadata") or {}, entity.get("spec") or {}
-            name, owner = metadata.get("name"), spec.get("owner")
-            if not isinstance(name, str) or not isinstance(owner, str):
-                raise Invalid(f"entity {index}: a Component needs metadata.name and spec.owner")
-            owner = owner.split("/")[-1].split(":")[-1]
-            lifecycle = str(spec.get("lifecycle", "experimental"))
-            if lifecycle not in {v.value for v in Lifecycle}:
-                lifecycle = Lifecycle.EXPERIMENTAL.value
-            check_name("service", name)
-            check_name("team", owner)
-            wanted.append((name, owner, lifecycle, str(metadata.get("description", ""))))
+        components = parse_components(document)
         results: list[dict[str, str]] = []
         with self.store.session() as session:
-            for name, owner, lifecycle, description in wanted:
+            for component in components:
+                name, owner = component.name, component.owner
                 team = session.scalar(select(Team).where(Team.name == owner))
                 if team is None:
                     team = Team(name=owner)
@@ -366,17 +371,21 @@ class CatalogService:
                     audit.record(session, actor, "team.create", target=owner, after={"name": owner})
                 service = session.scalar(select(Service).where(Service.name == name))
                 if service is None:
-                    service = Service(name=name, owner=team, lifecycle=lifecycle, description=description)
+                    service = Service(
+                        name=name, owner=team, lifecycle=component.lifecycle.value,
+                        description=component.description,
+                    )
                     service.environments = [Environment(name=env) for env in ENVIRONMENTS]
                     session.add(service)
                     session.flush()
-                    audit.record(session, actor, "service.create", service=name, after=service_snapshot(service))
+                    after = service_snapshot(service)
+                    audit.record(session, actor, "service.create", service=name, after=after)
                     results.append({"service": name, "owner": owner, "action": "created"})
                     continue
                 before = service_snapshot(service)
-                service.owner, service.lifecycle = team, lifecycle
-                if description:
-                    service.description = description
+                service.owner, service.lifecycle = team, component.lifecycle.value
+                if component.description:
+                    service.description = component.description
                 after = service_snapshot(service)
                 if after != before:
                     service.updated_at = utcnow()
@@ -390,11 +399,32 @@ class CatalogService:
 
     def audit_log(
         self, actor: Actor, *, service: str | None = None, team: str | None = None, limit: int = 200
-    ) -> list[Any]:
-        """Audit events; a non-admin team sees those on its services and its own actions."""
+    ) -> list[AuditEvent]:
+        """Audit events, newest first; a non-admin team sees those on its services and its own actions."""
         with self.store.session() as session:
-            events = audit.query(session, service=service, team=team, limit=limit)
-            if actor.is_admin:
-                return events
-            owned = set(session.scalars(select(Service.name).where(Service.owner_id == actor.team_id)))
-            return [e for e in events if e.team == actor.team or (e.service in owned)]
+            visible_to = None if actor.is_admin else actor
+            return audit.query(session, service=service, team=team, visible_to=visible_to, limit=limit)
+
+
+def check_rights(rights: list[str]) -> list[str]:
+    """The distinct rights of a grant, sorted; at least one."""
+    allowed = ", ".join(r.value for r in Right)
+    if not rights:
+        raise Invalid(f"a grant needs at least one right: {allowed}")
+    unknown = [r for r in rights if r not in {v.value for v in Right}]
+    if unknown:
+        raise Invalid(f"invalid rights {unknown!r}: use {allowed}")
+    return sorted(set(rights))
+
+
+def check_expiry(expires_at: datetime) -> datetime:
+    """A grant's end: timezone-aware and in the future."""
+    if expires_at.tzinfo is None:
+        raise Invalid("expires_at needs a timezone, e.g. 2026-12-01T00:00:00Z")
+    try:
+        ends = expires_at.astimezone(UTC)
+    except OverflowError:  # a moment near datetime.max that UTC cannot express
+        raise Invalid("expires_at is out of range") from None
+    if ends <= utcnow():
+        raise Invalid("expires_at is in the past: a grant must end in the future")
+    return ends
