@@ -23,13 +23,13 @@ import subprocess
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from supervisor.xmlrpc import SupervisorTransport
+from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from podium.errors import Conflict, Invalid, NotFound
 from podium.runtime import RuntimeFailure
@@ -46,12 +46,6 @@ LOG_TAIL_LINES = 20
 # environment of whichever Podium process happened to start it: the same on every start,
 # and none of Podium's own settings leak into apps. Apps add to it through ProcessSpec.
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-# supervisor.xmlrpc.Faults
-FAULT_BAD_NAME = 10
-FAULT_ALREADY_STARTED = 60
-FAULT_NOT_RUNNING = 70
-FAULT_ALREADY_ADDED = 90
 
 
 @dataclass(frozen=True)
@@ -78,9 +72,7 @@ class ProcessSpec:
             if "\0" in value:
                 raise Invalid(f"process {self.name!r}: the value of {key} contains a NUL byte")
         if self.log_max_bytes < 0 or self.stopwaitsecs < 1 or self.startretries < 0:
-            raise Invalid(
-                f"process {self.name!r}: log_max_bytes and startretries must be >= 0, stopwaitsecs >= 1"
-            )
+            raise Invalid(f"process {self.name!r}: log_max_bytes and startretries must be >= 0, stopwaitsecs >= 1")
 
 
 @dataclass(frozen=True)
@@ -137,9 +129,7 @@ class Supervisor:
             deadline = time.monotonic() + START_TIMEOUT
             while not self._answers():
                 if time.monotonic() >= deadline:
-                    raise RuntimeFailure(
-                        f"supervisord did not answer on {self.socket_path}; see {self.log_path}"
-                    )
+                    raise RuntimeFailure(f"supervisord did not answer on {self.socket_path}; see {self.log_path}")
                 time.sleep(POLL_INTERVAL)
 
     def add_group(self, group: str, processes: list[ProcessSpec]) -> None:
@@ -164,19 +154,19 @@ class Supervisor:
                 with self._server() as rpc:
                     rpc.reloadConfig()
                     rpc.addProcessGroup(group)
-            except xmlrpc.client.Fault as err:
+            except (xmlrpc.client.Fault, RuntimeFailure) as err:
                 conf.unlink(missing_ok=True)
                 shutil.rmtree(group_env, ignore_errors=True)
-                raise RuntimeFailure(
-                    f"supervisord refused process group {group!r}: {err.faultString}"
-                ) from err
+                if isinstance(err, RuntimeFailure):
+                    raise
+                raise RuntimeFailure(f"supervisord refused group {group!r}: {err.faultString}") from err
 
     def remove_group(self, group: str) -> None:
         """Stop the group's processes (each within its stopwaitsecs), forget the group, delete its files."""
         _check_name("group", group)
         with self._server(timeout=None) as rpc:
-            _ignore_faults(lambda: rpc.stopProcessGroup(group, True), FAULT_BAD_NAME)
-            _ignore_faults(lambda: rpc.removeProcessGroup(group), FAULT_BAD_NAME)
+            _ignore_faults(lambda: rpc.stopProcessGroup(group, True), Faults.BAD_NAME)
+            _ignore_faults(lambda: rpc.removeProcessGroup(group), Faults.BAD_NAME)
         with self._lock():
             (self.programs_dir / f"{group}.conf").unlink(missing_ok=True)
             shutil.rmtree(self.env_dir / group, ignore_errors=True)
@@ -213,16 +203,12 @@ class Supervisor:
     def stop_process(self, group: str, name: str) -> None:
         """Stop one process and wait until it has stopped; no error if it was not running."""
         with self._server(timeout=None) as rpc:
-            self._call_process(
-                lambda: rpc.stopProcess(f"{group}:{name}", True), group, name, FAULT_NOT_RUNNING
-            )
+            self._call_process(lambda: rpc.stopProcess(f"{group}:{name}", True), group, name, Faults.NOT_RUNNING)
 
     def start_process(self, group: str, name: str) -> None:
         """Start one process and wait until it is RUNNING; no error if it already runs."""
         with self._server(timeout=None) as rpc:
-            self._call_process(
-                lambda: rpc.startProcess(f"{group}:{name}", True), group, name, FAULT_ALREADY_STARTED
-            )
+            self._call_process(lambda: rpc.startProcess(f"{group}:{name}", True), group, name, Faults.ALREADY_STARTED)
 
     def shutdown(self) -> None:
         """Stop every process, then supervisord itself, and wait until it is gone; no-op if not running."""
@@ -234,20 +220,18 @@ class Supervisor:
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT
         while _pid_alive(pid):
             if time.monotonic() >= deadline:
-                raise RuntimeFailure(
-                    f"supervisord (pid {pid}) still runs {SHUTDOWN_TIMEOUT:g}s after shutdown"
-                )
+                raise RuntimeFailure(f"supervisord (pid {pid}) still runs {SHUTDOWN_TIMEOUT:g}s after shutdown")
             time.sleep(POLL_INTERVAL)
 
     # -- internals -------------------------------------------------------------------
 
-    def _call_process(self, call: Any, group: str, name: str, harmless: int) -> None:
+    def _call_process(self, call: Callable[[], object], group: str, name: str, harmless: int) -> None:
         try:
             call()
         except xmlrpc.client.Fault as err:
             if err.faultCode == harmless:
                 return
-            if err.faultCode == FAULT_BAD_NAME:
+            if err.faultCode == Faults.BAD_NAME:
                 raise NotFound(f"process {group}:{name} is not on this node") from err
             infos = [info for info in self.group_status(group) if info.name == name]
             raise RuntimeFailure(f"process {group}:{name}: {err.faultString}\n{_describe(infos)}") from err
@@ -379,7 +363,7 @@ def _ini(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def _ignore_faults(call: Any, *codes: int) -> None:
+def _ignore_faults(call: Callable[[], object], *codes: int) -> None:
     try:
         call()
     except xmlrpc.client.Fault as err:
@@ -422,13 +406,11 @@ def _process_info(item: dict[str, Any]) -> ProcessInfo:
 
 
 def _describe(infos: list[ProcessInfo]) -> str:
-    parts = []
-    for info in infos:
-        parts.append(
-            f"{info.group}:{info.name} is {info.state} ({info.description}); last lines of {info.log_file}:\n"
-            f"{_tail(Path(info.log_file)) if info.log_file else '(no log)'}"
-        )
-    return "\n".join(parts)
+    """Each process's state and the last lines of its log: what a failed deploy shows."""
+    return "\n".join(
+        f"{i.group}:{i.name} is {i.state} ({i.description}); last lines of {i.log_file}:\n{_tail(Path(i.log_file))}"
+        for i in infos
+    )
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
