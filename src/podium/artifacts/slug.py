@@ -118,9 +118,9 @@ def _inspect(path: Path, limits: SlugLimits) -> tuple[Slug, _Inspection]:
             name = inspection.add(member)
             stream.budget = inspection.budget()
             if name in (PROCFILE, APP_JSON, REQUIREMENTS) and member.isreg():
-                content = tar.extractfile(member)
-                assert content is not None  # a regular file always has content
-                inspection.read_manifest(name, content)
+                content = tar.extractfile(member)  # None only for entries that hold no data
+                if content is not None:
+                    inspection.read_manifest(name, content)
         stream.entry = "slug"
         stream.drain()
     return inspection.finish(stream.digest), inspection
