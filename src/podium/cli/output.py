@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -60,9 +60,15 @@ def notice(text: str) -> None:
     typer.echo(text, err=True)
 
 
-def console() -> Console:
-    """Rich on stdout; when stdout is a pipe or file, wide, so lines are not wrapped at 80."""
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+def render(renderable: RenderableType) -> None:
+    """Print with Rich on stdout; to a pipe or file wide (no wrapping at 80) and without trailing blanks."""
+    if sys.stdout.isatty():
+        Console(soft_wrap=False).print(renderable)
+        return
+    console = Console(soft_wrap=False, width=PIPE_WIDTH, color_system=None)
+    with console.capture() as captured:
+        console.print(renderable)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str = "nothing yet") -> None:
@@ -76,7 +82,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, empty:
         table.add_column(column, overflow="fold")  # fold, never cut: ids must survive whole
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))  # Text: values are data, not Rich markup
-    console().print(table)
+    render(table)
 
 
 def print_fields(fields: Sequence[tuple[str, str]]) -> None:
@@ -86,7 +92,7 @@ def print_fields(fields: Sequence[tuple[str, str]]) -> None:
     table.add_column()
     for label, value in fields:
         table.add_row(label, Text(value))
-    console().print(table)
+    render(table)
 
 
 def parse_time(value: str | datetime) -> datetime:
