@@ -2,6 +2,7 @@
 
 from podium.catalog import models as catalog_models  # noqa: F401  (registers the tables)
 from podium.deploy import models as deploy_models  # noqa: F401
+from podium.health import models as health_models  # noqa: F401
 from podium.store.db import Base
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Availability: health checks, incidents, on-call rotations and paging."""
