@@ -1,0 +1,244 @@
+"""Every mutating route refuses a foreign team, and the refusal changes nothing.
+
+The routes come from the app's own ``/openapi.json``, so a route added later is covered
+without touching this file. Path parameters name things owned by team ``owner-team``;
+the call is made with the token of team ``foreign-team``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+API = "/api/v1"
+MUTATING = {"post", "put", "patch", "delete"}
+OWNER, FOREIGN = "owner-team", "foreign-team"
+
+# Routes where a foreign team's call is rightly not a 403, each with the reason.
+# Keep this empty unless a route is open to every team by design.
+NOT_403: dict[tuple[str, str], str] = {}
+
+# Routes that should answer 403 but look at the environment's state before asking who
+# calls, so a foreign team gets that state's 422 ("nothing is live yet") instead. They
+# must still refuse and change nothing; once one answers 403, the test says to drop it.
+AUTHORISED_TOO_LATE: dict[tuple[str, str], str] = {
+    ("POST", f"{API}/services/{{service}}/environments/{{env}}/rollback"): "checks for a live release first",
+    ("POST", f"{API}/services/{{service}}/promote"): "checks for a live release first",
+    ("POST", f"{API}/services/{{service}}/environments/{{env}}/scale"): "checks for a live release first",
+}
+
+# Routes only the platform team may call: the owning team is refused as well.
+PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import")}
+
+# GET routes left out of the before/after snapshot: live streams and process state.
+SNAPSHOT_SKIP = ("/logs", "/events", "/ps")
+
+
+class World:
+    """The things one route is tried on: a service of OWNER with a grant, and a spare token."""
+
+    serial = itertools.count()
+
+    def __init__(self, admin: TestClient) -> None:
+        n = next(self.serial)
+        self.service = f"svc-{n}"
+        admin.post(f"{API}/services", json={"name": self.service, "owner": OWNER}).raise_for_status()
+        grant = admin.post(
+            f"{API}/services/{self.service}/grants",
+            json={"team": "bystander", "rights": ["deploy"], "duration": "7d"},
+        )
+        grant.raise_for_status()
+        self.grant_id = grant.json()["id"]
+        token = admin.post(f"{API}/teams/{OWNER}/tokens", json={"description": f"spare {n}"})
+        self.token_id = token.json()["id"]
+        self.new_name = f"matrix-{n}"
+
+    def path_value(self, name: str, schema: dict[str, Any]) -> str:
+        known = {
+            "team": OWNER,
+            "service": self.service,
+            "token_id": self.token_id,
+            "grant_id": str(self.grant_id),
+            "env": "staging",
+            "version": "v1",
+        }
+        if name in known:
+            return known[name]
+        # An unknown parameter: a plausible value by type. If the route then answers 404
+        # instead of 403, teach ``known`` about the parameter (or authorise before looking up).
+        return "1" if schema.get("type") == "integer" else "x"
+
+    def body_value(self, name: str, within: str = "") -> Any:
+        """Values for well-known fields of body schema ``within``: each aims the call at OWNER's things."""
+        if (within, name) == ("TransferIn", "to"):
+            return FOREIGN
+        document = (
+            f"kind: Component\nmetadata: {{name: {self.service}}}\nspec: {{owner: {FOREIGN}}}\n"
+        )
+        return {
+            "name": self.new_name,
+            "owner": OWNER,
+            "team": FOREIGN,
+            "rights": ["deploy", "config"],
+            "duration": "7d",
+            "document": document,
+            "description": f"changed by {FOREIGN}",
+            "lifecycle": "deprecated",
+        }.get(name, _MISSING)
+
+
+_MISSING = object()
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def example(
+    spec: dict[str, Any], schema: dict[str, Any], world: World, name: str = "", within: str = ""
+) -> Any:
+    """A plausible value for ``schema``: known field names first, then by type."""
+    hinted = world.body_value(name, within)
+    if hinted is not _MISSING:
+        return hinted
+    schema = resolve(spec, schema)
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if resolve(spec, s).get("type") != "null"]
+        return example(spec, options[0], world) if options else None
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema:
+        return schema["default"]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        props: dict[str, Any] = schema.get("properties", {})
+        required = set(schema.get("required", []))
+        title = schema.get("title", "")
+        body = {
+            key: example(spec, sub, world, key, title)
+            for key, sub in props.items()
+            if key in required or world.body_value(key, title) is not _MISSING
+        }
+        extra = schema.get("additionalProperties")
+        if not props and isinstance(extra, dict):
+            body["web"] = example(spec, extra, world)
+        return body
+    if kind == "array":
+        return [example(spec, schema.get("items", {}), world)]
+    return {"integer": 1, "number": 1.0, "boolean": True}.get(str(kind), "x")
+
+
+def mutating_routes(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in spec["paths"].items():
+        if not path.startswith(API):
+            continue
+        for method, operation in operations.items():
+            if method in MUTATING:
+                yield method.upper(), path, operation
+
+
+def fill(path: str, operation: dict[str, Any], world: World) -> str:
+    for param in operation.get("parameters", []):
+        if param["in"] == "path":
+            path = path.replace("{" + param["name"] + "}", world.path_value(param["name"], param["schema"]))
+    return path
+
+
+def request_kwargs(spec: dict[str, Any], operation: dict[str, Any], world: World) -> dict[str, Any]:
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        return {"json": example(spec, content["application/json"]["schema"], world)}
+    if content or operation.get("requestBody") is None:
+        # An upload, or a body the schema does not describe: send a few bytes, not nothing.
+        return {"content": b"not a real payload", "headers": {"content-type": "application/octet-stream"}}
+    return {}
+
+
+def snapshot(admin: TestClient, spec: dict[str, Any], world: World) -> dict[str, Any]:
+    """What the platform team can read about everything the call could touch."""
+    seen: dict[str, Any] = {}
+    for path, operations in spec["paths"].items():
+        if not path.startswith(API) or "get" not in operations or path.endswith(SNAPSHOT_SKIP):
+            continue
+        url = fill(path, operations["get"], world)
+        params = {"all": "true"} if path.endswith("/grants") else {}
+        response = admin.get(url, params=params)
+        seen[url] = (response.status_code, response.json())
+    for team in (OWNER, FOREIGN):
+        seen[f"tokens of {team}"] = admin.get(f"{API}/teams/{team}/tokens").json()
+    return seen
+
+
+@pytest.fixture
+def clients(admin: TestClient, team_client: Callable[[str], TestClient]) -> tuple[TestClient, TestClient]:
+    owner, foreign = team_client(OWNER), team_client(FOREIGN)
+    team_client("bystander")
+    return owner, foreign
+
+
+def test_every_mutating_route_refuses_a_foreign_team(
+    admin: TestClient, clients: tuple[TestClient, TestClient]
+) -> None:
+    owner, foreign = clients
+    spec = admin.get("/openapi.json").json()
+    routes = list(mutating_routes(spec))
+    failures: list[str] = []
+    for method, path, operation in routes:
+        world = World(admin)
+        url = fill(path, operation, world)
+        kwargs = request_kwargs(spec, operation, world)
+        before = snapshot(admin, spec, world)
+        refused = foreign.request(method, url, **kwargs)
+        if (method, path) in AUTHORISED_TOO_LATE:
+            if refused.status_code == 403:
+                failures.append(f"{method} {path}: now answers 403, remove it from AUTHORISED_TOO_LATE")
+            elif not 400 <= refused.status_code < 500:
+                failures.append(f"{method} {path}: foreign team got {refused.status_code} {refused.text[:200]}")
+        elif (method, path) not in NOT_403 and refused.status_code != 403:
+            failures.append(f"{method} {path}: foreign team got {refused.status_code} {refused.text[:200]}")
+            continue
+        if snapshot(admin, spec, world) != before:
+            failures.append(f"{method} {path}: the refused call changed something")
+        # The same call by its rightful caller must not be refused: the 403 above is about
+        # who asks, not a route that refuses everybody.
+        rightful = admin if (method, path) in PLATFORM_ONLY else owner
+        allowed = rightful.request(method, url, **kwargs)
+        if allowed.status_code in (401, 403):
+            failures.append(f"{method} {path}: rightful caller got {allowed.status_code} {allowed.text[:200]}")
+    assert not failures, "\n".join(failures)
+    covered = {(method, path) for method, path, _ in routes}
+    exceptions = PLATFORM_ONLY | set(NOT_403) | set(AUTHORISED_TOO_LATE)
+    assert exceptions <= covered, "an exception above names a route that no longer exists"
+    assert ("PATCH", f"{API}/services/{{service}}") in covered
+
+
+def test_platform_only_routes_refuse_the_owning_team_too(
+    admin: TestClient, clients: tuple[TestClient, TestClient]
+) -> None:
+    owner, _ = clients
+    spec = admin.get("/openapi.json").json()
+    for method, path, operation in mutating_routes(spec):
+        if (method, path) not in PLATFORM_ONLY:
+            continue
+        world = World(admin)
+        response = owner.request(method, fill(path, operation, world), **request_kwargs(spec, operation, world))
+        assert response.status_code == 403, (method, path, response.text)
+
+
+def test_every_route_wants_a_token(
+    api: TestClient, admin: TestClient, clients: tuple[TestClient, TestClient]
+) -> None:
+    spec = admin.get("/openapi.json").json()
+    world = World(admin)
+    for path, operations in spec["paths"].items():
+        if not path.startswith(API):
+            continue
+        for method, operation in operations.items():
+            response = api.request(method.upper(), fill(path, operation, world))
+            assert response.status_code == 401, (method, path, response.status_code)
