@@ -6,6 +6,7 @@ A 4xx/5xx answer becomes the matching ``podium.errors`` exception carrying the s
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -150,6 +151,17 @@ class ApiClient:
                 response.read()
                 raise error_for(response)
             yield response
+
+    def stream_json_lines(self, method: str, path: str, **kw: Any) -> Iterator[Any]:
+        """Each line of an NDJSON answer, parsed, as it arrives (blank lines skipped)."""
+        with self.stream(method, path, **kw) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise PodiumError(f"Podium at {self.url} sent a line that is not JSON: {line[:80]!r}") from None
 
     def upload(
         self, path: str, file: str | os.PathLike[str] | IO[bytes],
