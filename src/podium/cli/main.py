@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from podium.cli import catalog
+from podium.cli import catalog, deploy
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -58,6 +58,14 @@ app.add_typer(catalog.services, name="services")
 app.add_typer(catalog.grants, name="grants")
 app.command()(catalog.audit)
 app.add_typer(catalog.catalog_app, name="catalog")
+app.command()(deploy.deploy)
+app.command()(deploy.releases)
+app.command()(deploy.rollback)
+app.command()(deploy.promote)
+app.add_typer(deploy.config_app, name="config")
+app.command()(deploy.scale)
+app.command()(deploy.ps)
+app.command()(deploy.logs)
 
 
 def main() -> None:
