@@ -77,7 +77,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, empty:
     if not rows:
         notice(empty)
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")  # fold, never cut: ids must survive whole
     for row in rows:
