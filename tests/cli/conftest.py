@@ -130,6 +130,18 @@ async def _lines(request: Request) -> Response:
     return StreamingResponse(body(), media_type="text/plain")
 
 
+async def _ndjson(request: Request) -> Response:
+    lines = [b'{"step": "upload"}\n', b"\n", b'{"step": "live", "release": 2}\n']
+    if request.query_params.get("bad"):
+        lines.append(b"<html>proxy timeout</html>\n")
+
+    async def body() -> AsyncIterator[bytes]:
+        for line in lines:
+            yield line
+
+    return StreamingResponse(body(), media_type="application/x-ndjson")
+
+
 async def _status(request: Request) -> Response:
     code = int(request.path_params["code"])
     if request.query_params.get("html"):
@@ -140,6 +152,7 @@ async def _status(request: Request) -> Response:
 ECHO_APP = Starlette(routes=[
     Route("/upload", _upload, methods=["POST", "PUT"]),
     Route("/lines", _lines),
+    Route("/ndjson", _ndjson),
     Route("/status/{code}", _status, methods=["GET", "POST"]),
 ])
 

@@ -95,6 +95,14 @@ def test_stream_hands_out_the_body_as_it_comes_and_raises_on_an_error_status(ech
             pytest.fail("an error status must not hand out a body")
 
 
+def test_stream_json_lines_parses_each_event_and_names_a_line_that_is_not_json(echo_server: str) -> None:
+    with ApiClient(echo_server) as api:
+        assert list(api.stream_json_lines("GET", "/ndjson")) == [{"step": "upload"}, {"step": "live", "release": 2}]
+        events = api.stream_json_lines("GET", "/ndjson", params={"bad": 1})
+        with pytest.raises(PodiumError, match="sent a line that is not JSON: '<html>proxy timeout"):
+            list(events)
+
+
 def test_upload_streams_a_file_with_its_length_and_reports_progress(echo_server: str, tmp_path: Path) -> None:
     payload = os.urandom(300 * 1024 + 7)  # several chunks and a short last one
     slug = tmp_path / "slug.tgz"
