@@ -207,6 +207,15 @@ def test_login_with_a_bad_token_saves_nothing(podium_cli: Invoke, config_home: P
     assert not (config_home / "podium" / "config.json").exists()
 
 
+def test_login_replaces_a_broken_saved_login(podium_cli: Invoke, live_server: Any, config_home: Path) -> None:
+    saved = config_home / "podium" / "config.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("{half a file")
+    assert "run `podium login` again" in failed_with(podium_cli("whoami", url=None, token=None, expect=1), Invalid)
+    podium_cli("login", "--token", live_server.admin_token, token=None)  # URL from PODIUM_URL
+    assert json.loads(saved.read_text())["url"] == live_server.url
+
+
 def test_login_asks_for_the_token_without_echoing_it(podium_cli: Invoke, live_server: Any) -> None:
     prompted = podium_cli("login", token=None, input=live_server.admin_token + "\n")
     assert "as team platform" in prompted.stdout

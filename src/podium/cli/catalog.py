@@ -42,7 +42,7 @@ def confirm(question: str) -> bool | None:
 
 
 def seg(name: str) -> str:
-    """A name as one URL path segment, so ``a/b`` stays one (unknown) name."""
+    """A name as one URL path segment: a ``?`` or ``#`` in it stays part of the name."""
     return quote(name, safe="")
 
 
@@ -54,7 +54,12 @@ def login(
     url: Annotated[str | None, typer.Option(help="Server URL (default: the current one).")] = None,
 ) -> None:
     """Check a token against the server and save both for later commands (file mode 0600)."""
-    url = settings.check_url(url or settings.load().url)
+    if url is None:
+        try:
+            url = settings.load().url
+        except Invalid:  # a broken saved login is what this command replaces
+            url = settings.environ().get("PODIUM_URL") or settings.DEFAULT_URL
+    url = settings.check_url(url)
     with ApiClient(url, token) as api:
         me = api.get("/api/v1/whoami")
     path = settings.save(url, token)
