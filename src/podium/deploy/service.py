@@ -8,8 +8,10 @@ client goes away. Clients follow it through ``progress``.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from podium.artifacts.appjson import AppJson
@@ -102,13 +105,16 @@ class DeployService:
         environment = get_environment(session, service, env)
         return service, environment, EnvRef(service.name, env, service.id, environment.id)
 
-    @staticmethod
-    def _state(session: Session, environment_id: int) -> DeployState:
+    def _state(self, session: Session, environment_id: int) -> DeployState:
+        """The environment's deploy state; its row is created on first use, in a transaction of its own
+        so that two first requests racing each other both find it instead of one failing."""
         state = session.get(DeployState, environment_id)
         if state is None:
-            state = DeployState(environment_id=environment_id, formation={}, config={})
-            session.add(state)
-            session.flush()
+            with contextlib.suppress(IntegrityError), self.store.session() as own:
+                if own.get(DeployState, environment_id) is None:
+                    own.add(DeployState(environment_id=environment_id, formation={}, config={}))
+            state = session.get(DeployState, environment_id)
+            assert state is not None
         return state
 
     @staticmethod
@@ -152,7 +158,8 @@ class DeployService:
     def get_config(self, service: str, env: str) -> dict[str, str]:
         with self.store.session() as session:
             _, environment, _ = self._ref(session, service, env)
-            return dict(self._state(session, environment.id).config)
+            state = session.get(DeployState, environment.id)
+            return dict(state.config) if state is not None else {}
 
     # Verbs -------------------------------------------------------------------------------
 
@@ -177,60 +184,79 @@ class DeployService:
         formation: dict[str, int] | None = None, commit: str | None = None, description: str,
         action: str, rollback_of: int | None = None, right: Right = Right.DEPLOY,
     ) -> Release:
-        """Create release vN, take the environment's lock, and start the rollout."""
+        """Take the environment's lock, create release vN, and start the rollout."""
         self.ensure_node()
-        with self.store.session() as session:
-            svc, environment, ref = self._ref(session, service, env)
-            authorize(session, actor, svc, right)
-            state = self._state(session, environment.id)
-            if slug is not None:
-                artifact = self._artifact_row(session, svc, slug, stored, commit, actor)
-            else:
-                found = session.get(Artifact, artifact_id)
-                if found is None:
-                    raise NotFound("artifact not found")
-                artifact = found
-            processes = dict(artifact.processes)
-            app_json = AppJson.model_validate(artifact.app_json)
-            if config is None:
-                config = dict(state.config)
-            if formation is None:
-                formation = self._formation_for(state.formation, processes, app_json)
-            missing = [k for k in app_json.required_env() if k not in config and k not in app_json.env_defaults()]
-            if missing:
-                raise Invalid(f"app.json requires config vars that are not set: {', '.join(missing)}")
-            last = session.scalar(
-                select(Release.version).where(Release.environment_id == environment.id)
-                .order_by(Release.version.desc()).limit(1)
-            )
-            release = Release(
-                environment_id=environment.id, version=(last or 0) + 1, artifact_id=artifact.id,
-                config=config, formation=formation, description=description, created_by=actor.team,
-                token_id=actor.token_id, rollback_of=rollback_of,
-            )
-            session.add(release)
-            session.flush()
-            self._take_lock(session, environment.id, actor, release)
-            state.config, state.formation = dict(config), dict(formation)
-            audit.record(
-                session, actor, f"release.{action}", service=service, target=f"{env}/v{release.version}",
-                after={"version": release.version, "digest": artifact.digest, "description": description},
-            )
+        if slug is not None and stored is not None:
+            self._store_artifact(service, slug.digest, stored)
+        try:
+            with self.store.session() as session:
+                svc, environment, ref = self._ref(session, service, env)
+                authorize(session, actor, svc, right)
+                state = self._state(session, environment.id)
+                # The lock is this transaction's first write, so concurrent verbs queue behind
+                # it and everything below reads what the previous holder committed.
+                self._take_lock(session, environment.id, actor)
+                session.refresh(state)
+                if slug is not None:
+                    artifact = self._artifact_row(session, svc, slug, commit, actor)
+                else:
+                    found = session.get(Artifact, artifact_id)
+                    if found is None:
+                        raise NotFound("artifact not found")
+                    artifact = found
+                processes = dict(artifact.processes)
+                app_json = AppJson.model_validate(artifact.app_json)
+                if config is None:
+                    config = dict(state.config)
+                if formation is None:
+                    formation = self._formation_for(state.formation, processes, app_json)
+                missing = [
+                    k for k in app_json.required_env() if k not in config and k not in app_json.env_defaults()
+                ]
+                if missing:
+                    raise Invalid(f"app.json requires config vars that are not set: {', '.join(missing)}")
+                last = session.scalar(
+                    select(Release.version).where(Release.environment_id == environment.id)
+                    .order_by(Release.version.desc()).limit(1)
+                )
+                release = Release(
+                    environment_id=environment.id, version=(last or 0) + 1, artifact_id=artifact.id,
+                    config=config, formation=formation, description=description, created_by=actor.team,
+                    token_id=actor.token_id, rollback_of=rollback_of,
+                )
+                session.add(release)
+                session.flush()
+                state.lock_release_id = release.id
+                state.config, state.formation = dict(config), dict(formation)
+                audit.record(
+                    session, actor, f"release.{action}", service=service, target=f"{env}/v{release.version}",
+                    after={"version": release.version, "digest": artifact.digest, "description": description},
+                )
+        except IntegrityError:  # a concurrent verb created the same row first (e.g. the first deploy state)
+            raise Conflict("another change to this environment started at the same moment: try again") from None
         self.progress.post(release.id, stage=Stage.PENDING, status=ReleaseStatus.PENDING, message=description)
         self._executor.submit(self._run, ref, release.id)
         return release
 
-    def _artifact_row(
-        self, session: Session, svc: Service, slug: Slug, stored: Path | None, commit: str | None, actor: Actor
-    ) -> Artifact:
+    def _store_artifact(self, service: str, digest: str, stored: Path) -> None:
+        """Keep the slug, once per digest; written before any transaction, so no lock is held meanwhile."""
+        path = self.artifact_path(service, digest)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(stored, partial)
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+
+    def _artifact_row(self, session: Session, svc: Service, slug: Slug, commit: str | None, actor: Actor) -> Artifact:
         artifact = session.scalar(
             select(Artifact).where(Artifact.service_id == svc.id, Artifact.digest == slug.digest)
         )
-        path = self.artifacts / svc.name / f"{slug.digest.removeprefix('sha256:')}.tgz"
-        if stored is not None and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(stored, path.with_suffix(".part"))
-            path.with_suffix(".part").replace(path)
         if artifact is None:
             artifact = Artifact(
                 service_id=svc.id, digest=slug.digest, size=slug.size, processes=slug.processes,
@@ -253,19 +279,23 @@ class DeployService:
                 formation[kind] = current[kind]
         return formation
 
-    def _take_lock(self, session: Session, environment_id: int, actor: Actor, release: Release) -> None:
-        """One deploy at a time per environment: a conditional update, atomic on every store."""
+    def _take_lock(self, session: Session, environment_id: int, actor: Actor) -> None:
+        """One rollout at a time per environment: a conditional update, atomic on every store."""
         taken = session.execute(
             update(DeployState)
             .where(DeployState.environment_id == environment_id, DeployState.lock_holder.is_(None))
-            .values(lock_holder=actor.team, lock_release_id=release.id, locked_at=utcnow())
+            .values(lock_holder=actor.team, lock_release_id=None, locked_at=utcnow())
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             state = session.get(DeployState, environment_id)
+            assert state is not None
             session.refresh(state)
-            holder = state.lock_holder if state else "another deploy"
-            since = state.locked_at.isoformat() if state and state.locked_at else "?"
-            raise Conflict(f"a deploy is already running here, held by {holder!r} since {since}")
+            holding = session.get(Release, state.lock_release_id) if state.lock_release_id else None
+            what = f"v{holding.version}" if holding is not None else "a deploy"
+            since = state.locked_at.isoformat(timespec="seconds") if state.locked_at else "?"
+            raise Conflict(
+                f"a deploy is already running here: {what}, held by {state.lock_holder!r} since {since}"
+            )
 
     def set_config(
         self, actor: Actor, service: str, env: str, set_vars: dict[str, str], unset: list[str]
