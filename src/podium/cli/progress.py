@@ -110,9 +110,9 @@ class StageDisplay:
         stage, status, message = str(event.get("stage", "")), str(event.get("status", "")), event.get("message")
         detail = f": {message}" if message else ""
         if self._progress is None or self._task is None:
-            # "deploying" says nothing the stage does not; an outcome (failed, live) is worth a word.
-            said = status if status in ("failed", "live") else ""
-            words = [self.version, f"{stage:<12}", said, "" if message == said else str(message or "")]
+            # The stage says where the rollout is; of the statuses only a failure adds news.
+            said = "failed" if status == "failed" else ""
+            words = [self.version, f"{stage:<12}", said, str(message or "")]
             self.console.print(Text(" ".join(filter(None, words)).rstrip()))
             return
         now = time.monotonic()
