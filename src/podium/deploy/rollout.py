@@ -222,7 +222,11 @@ class Rollout:
     def _why_dead(self) -> str | None:
         for info in self.node.supervisor.group_status(self.group):
             if info.state in DEAD_STATES:
-                return f"process {info.name} is {info.state} (exit status {info.exit_status})"
+                # supervisord knows the exit status only of a process that had reached RUNNING;
+                # for one that exited too quickly (BACKOFF, FATAL) it says so in the description.
+                known = info.state == "EXITED" and info.exit_status is not None
+                why = f"exit status {info.exit_status}" if known else info.description or "no details"
+                return f"process {info.name} is {info.state} ({why})"
         return None
 
     def health_gate(self, ports: dict[str, int], specs: list[ProcessSpec]) -> None:

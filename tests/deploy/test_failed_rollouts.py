@@ -1,0 +1,133 @@
+"""A release that cannot serve never takes traffic: it fails with its reason, the old one serves."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from tests.conftest import LiveServer
+from tests.deploy.support import (
+    create_service,
+    deploy,
+    env_path,
+    follow,
+    probe_app,
+    slug_of,
+    through_router,
+    upload,
+)
+
+from podium.config import Settings
+from podium.core import Podium
+
+
+def serves(settings: Settings, service: str, marker: str) -> bool:
+    answer = through_router(settings.router_port, f"{service}.staging.localhost")
+    return answer.status_code == 200 and answer.json()["marker"] == marker
+
+
+def groups_of(core: Podium, service: str) -> list[str]:
+    return [g for g in core.node.supervisor.groups() if g.startswith(f"{service}_")]
+
+
+def live_v1(admin: TestClient, service: str, tmp_path: Path) -> None:
+    v1 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v1", marker="v1")))
+    assert v1.release["status"] == "live", v1.release
+
+
+def test_web_process_that_exits_at_once(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    live_v1(admin, service, tmp_path)
+
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", exit_at_once=True)))
+
+    release = v2.release
+    assert release["status"] == "failed"
+    assert release["failure_reason"].startswith("health_check: process web-1 is "), release["failure_reason"]
+    assert "exited too quickly" in release["failure_reason"].lower()
+    assert "giving up at once on purpose" in release["log_tail"]
+    assert v2.events[-1]["status"] == "failed"
+    assert serves(settings, service, "v1")
+    assert groups_of(core, service) == [f"{service}_staging_v1"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"health_timeout": 3.0}])
+def test_health_check_that_never_passes(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    live_v1(admin, service, tmp_path)
+    check = {"type": "startup", "path": "/health", "attempts": 1, "timeout": 1, "wait": 1}
+    app_json: dict[str, Any] = {"healthchecks": {"web": [check]}}
+
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", health="500", app_json=app_json)))
+
+    reason = v2.release["failure_reason"]
+    assert v2.release["status"] == "failed"
+    assert reason.startswith("health_check: health check failed after 3s: GET /health on port "), reason
+    assert reason.endswith("answered 500")
+    assert serves(settings, service, "v1")
+    assert groups_of(core, service) == [f"{service}_staging_v1"]
+
+
+def test_failing_release_command(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    live_v1(admin, service, tmp_path)
+
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", release=True, release_exit=4)))
+
+    release = v2.release
+    assert release["status"] == "failed"
+    assert release["failure_reason"] == "releasing: release command exited with status 4"
+    assert "release: migration failed with status 4" in release["log_tail"]
+    assert "starting" not in v2.stages
+    assert release["ports"] == {}
+    assert serves(settings, service, "v1")
+    assert groups_of(core, service) == [f"{service}_staging_v1"]
+
+
+def test_second_deploy_while_one_runs_is_refused(
+    admin: TestClient, team_client: Any, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    team = team_client("web")
+    slow = slug_of(probe_app(tmp_path / "slow", marker="slow", listen_delay=2))
+    started = upload(team, service, "staging", slow)
+    assert started.status_code == 202, started.text
+
+    refused = upload(admin, service, "staging", slug_of(probe_app(tmp_path / "other", marker="other")))
+    config = admin.patch(f"{env_path(service, 'staging')}/config", json={"set": {"CFG_A": "1"}})
+
+    assert refused.status_code == 409, refused.text
+    assert "running here: v1, held by 'web' since " in refused.json()["detail"]
+    assert follow(admin, service, "staging", "v1").release["status"] == "live"
+    assert config.status_code in (202, 409)  # 202 only if nothing was live yet to roll out
+    after = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "after", marker="after")))
+    assert after.release["status"] == "live"
+    assert serves(settings, service, "after")
+
+
+def test_two_deploys_at_the_same_instant_one_wins(live_server: LiveServer, tmp_path: Path) -> None:
+    slugs = [slug_of(probe_app(tmp_path / name, marker=name)) for name in ("a", "b")]
+    with live_server.client() as client:
+        create_service(client, "race")
+        for env in ("staging", "production"):
+            barrier = threading.Barrier(2)
+
+            def send(slug: bytes, env: str = env, barrier: threading.Barrier = barrier) -> httpx.Response:
+                with live_server.client() as own:
+                    barrier.wait(timeout=10)
+                    return upload(own, "race", env, slug)
+
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                answers = list(pool.map(send, slugs))
+
+            assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+            won = next(a for a in answers if a.status_code == 202).json()["version"]
+            assert won == "v1"
+            assert follow(client, "race", env, won).release["status"] == "live"
