@@ -66,6 +66,9 @@ def follow(api: ApiClient, service: str, env: str, release: dict[str, Any], *, a
         if not as_json:
             typer.echo(f"{version} is live in {service}/{env}{took(final)}")
         return
+    if final["status"] != "failed":  # the server stopped sending events before the end
+        raise PodiumError(f"{version} is still {final['status']} at {final['stage']}; "
+                          f"check on it with podium releases --service {service} --env {env}")
     fail(api, service, env, final)
 
 
