@@ -21,8 +21,8 @@ def one_error_line(stderr: str) -> str:
     return lines[0].removeprefix("error: ")
 
 
-def test_tokens_create_output_is_only_the_token_for_shell_capture(console: Console) -> None:
-    assert console("teams", "create", "checkout").code == 0
+def test_tokens_create_output_is_only_the_token_for_shell_capture(console: Console, podium_cli: Invoke) -> None:
+    podium_cli("teams", "create", "checkout")
     created = console("tokens", "create", "--team", "checkout")
     assert created.code == 0
     assert re.fullmatch(r"pdm_[0-9a-f]{12}_[A-Za-z0-9_-]+\n", created.stdout)  # what TOKEN=$(...) keeps
@@ -42,11 +42,11 @@ def test_a_foreign_team_is_refused_with_the_owner_named(console: Console, podium
     assert refused.stdout == ""
 
 
-def test_unknown_duplicate_and_invalid_each_have_their_exit_code(console: Console) -> None:
+def test_unknown_duplicate_and_invalid_each_have_their_exit_code(console: Console, podium_cli: Invoke) -> None:
     unknown = console("services", "show", "nope")
     assert (unknown.code, one_error_line(unknown.stderr)) == (5, "service 'nope' not found")
 
-    assert console("teams", "create", "checkout").code == 0
+    podium_cli("teams", "create", "checkout")
     duplicate = console("teams", "create", "checkout")
     assert (duplicate.code, one_error_line(duplicate.stderr)) == (6, "team 'checkout' already exists")
 
@@ -89,5 +89,5 @@ def test_login_is_saved_owner_only_and_used_by_later_commands(
 
     created = console("services", "create", "cart", "--owner", "checkout", url=None, token=None)
     assert created.code == 0, created.stderr
-    audit = json.loads(console("audit", "--service", "cart", "--json", url=None, token=None).stdout)
+    audit = json.loads(podium_cli("audit", "--service", "cart", "--json").stdout)
     assert [(e["team"], e["action"]) for e in audit] == [("checkout", "service.create")]
