@@ -150,7 +150,9 @@ def test_a_failing_release_exits_non_zero_and_the_previous_one_keeps_serving(
     error_lines = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
     assert error_lines[0].startswith("error: v2 failed at health_check: process web-1 is ")
-    assert "    cannot start: no database" in ran.stderr  # the app's own last words, indented
+    # The app's own last words, indented under the error line.
+    assert any(line.startswith("    ") and line.endswith("cannot start: no database")
+               for line in ran.stderr.splitlines()), ran.stderr
     assert "v1 is still live" in ran.stderr
     assert "Traceback" not in ran.stderr
 
