@@ -1,0 +1,385 @@
+"""Process logs: every line timestamped, files rotated by size.
+
+supervisord starts each app process as::
+
+    python -I -m podium.runtime.stamp --max-bytes N LOG -- COMMAND...
+
+That process opens ``LOG``, forks a *stamper*, points its own stdout and stderr at a pipe
+to it and then ``exec``s ``COMMAND``. So the app keeps the pid supervisord started:
+signals, ``stopasgroup``/``killasgroup``, exit statuses and the pid Podium reports are
+exactly what they would be without the stamper. The stamper reads the pipe and appends
+every line to ``LOG`` as ``2026-11-28T04:20:00.123456Z <text>`` (UTC, the time it read
+the line); it ignores the signals a stop sends to the process group and ends at
+end-of-file, once the app and everything that inherited its output are gone, after
+writing the last lines. A slow disk slows the app down (the pipe fills up) rather than
+losing lines.
+
+``run_stamped`` does the same for a command run to completion by the caller (the
+release command). ``wait_closed`` waits until no stamper writes to a log any more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import math
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+READ_BYTES = 64 * 1024
+PIPE_BYTES = 1024 * 1024  # absorbs a burst before the app has to wait for the stamper
+MAX_LINE_BYTES = 64 * 1024  # a longer line without a newline is cut and stamped in pieces
+PARTIAL_FLUSH_SECONDS = 0.5  # a line still missing its newline is written after this long
+BACKUPS = 2
+KILLED_DRAIN_SECONDS = 5.0
+# Sent by supervisord (stop, killasgroup) or a terminal to the app's whole process group;
+# the stamper keeps reading until the app has closed its output, so it ignores them all.
+IGNORED_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGPIPE,
+    signal.SIGALRM,
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+)
+
+
+def stamp(now: float) -> bytes:
+    """``2026-11-28T04:20:00.123456Z `` for the Unix time ``now``: what begins every line."""
+    seconds = int(now)
+    micros = int((now - seconds) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode() + b".%06dZ " % micros
+
+
+class LineStamper:
+    """Cuts a byte stream into lines and puts the time before each one.
+
+    Bytes pass through as they are (invalid UTF-8 included); only ``\\n`` ends a line.
+    Times never go backwards within one stamper, so each log file stays in time order.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self.max_line = max_line
+        self._partial = bytearray()
+        self._last = 0.0
+
+    @property
+    def has_partial(self) -> bool:
+        """Whether bytes of a line without its newline are waiting."""
+        return bool(self._partial)
+
+    def feed(self, data: bytes, now: float) -> bytes:
+        """The complete lines ``data`` ends (with what earlier chunks left), stamped."""
+        self._partial += data
+        cut = self._partial.rfind(b"\n") + 1
+        if cut == 0:
+            return self.flush(now) if len(self._partial) >= self.max_line else b""
+        block = bytes(self._partial[:cut])
+        del self._partial[:cut]
+        prefix = self._prefix(now)
+        return prefix + block[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+
+    def flush(self, now: float) -> bytes:
+        """The waiting partial line, stamped and ended with a newline; empty if none."""
+        if not self._partial:
+            return b""
+        line = self._prefix(now) + bytes(self._partial) + b"\n"
+        self._partial.clear()
+        return line
+
+    def _prefix(self, now: float) -> bytes:
+        self._last = max(self._last, now)
+        return stamp(self._last)
+
+
+class LogFile:
+    """An append-only log rotated by size: ``path`` → ``path.1`` → ``path.2`` (``backups``).
+
+    ``max_bytes`` 0 means never rotate. Several writers may share a path (an app restarted
+    while the stamper of its previous run still writes its last lines): every write is
+    ``O_APPEND``, a rotation happens under a lock on the directory and only by a writer
+    that still holds the current file, and the others reopen. Each writer holds a shared
+    ``flock`` on its file while it lives; ``wait_closed`` waits for those to go.
+    """
+
+    def __init__(self, path: Path, max_bytes: int, backups: int = BACKUPS) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.dropped_bytes = 0
+        self._fd: int | None = None
+        self._fd = self._open()
+
+    def write(self, data: bytes) -> None:
+        """Append whole lines, rotating first where they would pass ``max_bytes``.
+
+        I/O errors (a full disk, a deleted directory) drop the lines and are counted in
+        ``dropped_bytes``; they never raise, since an app must not die of its log.
+        """
+        if not data:
+            return
+        try:
+            self._write(data)
+        except OSError:
+            self.dropped_bytes += len(data)
+            self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _write(self, data: bytes) -> None:
+        while data:
+            size = self._size()
+            room = self.max_bytes - size if self.max_bytes else len(data)
+            if len(data) <= room:
+                _write_all(self._current(), data)
+                return
+            cut = data.rfind(b"\n", 0, max(room, 0)) + 1
+            if cut == 0 and size == 0:  # one line longer than the limit: it gets a file of its own
+                cut = data.find(b"\n") + 1 or len(data)
+            if cut:
+                _write_all(self._current(), data[:cut])
+                data = data[cut:]
+            if data:
+                self._rotate()
+
+    def _current(self) -> int:
+        if self._fd is None:
+            self._fd = self._open()
+        return self._fd
+
+    def _open(self) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+    def _holds_current(self) -> bool:
+        mine = os.fstat(self._current())
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev)
+
+    def _size(self) -> int:
+        """The current file's size, reopening first if another writer rotated it away."""
+        if not self._holds_current():
+            self.close()
+        return os.fstat(self._current()).st_size
+
+    def _rotate(self) -> None:
+        directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            if self._holds_current():
+                if self.backups == 0:
+                    os.unlink(self.path)
+                for index in range(self.backups, 0, -1):
+                    older = self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
+                    with contextlib.suppress(FileNotFoundError):
+                        os.replace(older, self.path.with_name(f"{self.path.name}.{index}"))
+            self.close()
+            self._fd = self._open()
+        finally:
+            os.close(directory)
+
+
+def backups_of(path: Path, backups: int = BACKUPS) -> list[Path]:
+    """``path.1``, ``path.2``…: where ``LogFile`` keeps older lines, newest first."""
+    return [path.with_name(f"{path.name}.{index}") for index in range(1, backups + 1)]
+
+
+def wait_closed(path: Path, timeout: float) -> bool:
+    """Wait until no writer holds ``path`` (its app and stamper are gone); False on timeout."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.01)  # flock offers no timeout to wait on
+                continue
+            return True
+    finally:
+        os.close(fd)
+
+
+def pump(fd: int, log: LogFile, stamper: LineStamper, until: float | None = None) -> bool:
+    """Copy the pipe ``fd`` into ``log``, stamped, until end-of-file (True) or until the
+    monotonic time ``until`` (False). A partial line is written once it waited long enough."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    partial_due: float | None = None
+    while True:
+        now = time.monotonic()
+        if until is not None and now >= until:
+            return False
+        deadlines = [due for due in (partial_due, until) if due is not None]
+        wait_ms = math.ceil((min(deadlines) - now) * 1000) if deadlines else None
+        if not poller.poll(wait_ms):
+            if partial_due is not None and time.monotonic() >= partial_due:
+                log.write(stamper.flush(time.time()))
+                partial_due = None
+            continue
+        data = os.read(fd, READ_BYTES)
+        if not data:
+            log.write(stamper.flush(time.time()))
+            return True
+        log.write(stamper.feed(data, time.time()))
+        if not stamper.has_partial:
+            partial_due = None
+        elif partial_due is None:
+            partial_due = time.monotonic() + PARTIAL_FLUSH_SECONDS
+
+
+def run_stamped(
+    argv: Sequence[str],
+    log_file: Path,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    max_bytes: int = 0,
+) -> int:
+    """Run ``argv`` to completion, its stdout and stderr stamped into ``log_file``; its exit status.
+
+    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds, once the command and
+    everything it started (its session) are killed and their last lines written.
+    """
+    log = LogFile(log_file, max_bytes)
+    read_end, write_end = os.pipe()
+    try:
+        try:
+            process = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_end)
+        deadline = time.monotonic() + timeout
+        stamper = LineStamper()
+        ended = pump(read_end, log, stamper, until=deadline)
+        if ended:  # its output is closed; it may still take until the deadline to exit
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        if not ended:
+            pump(read_end, log, stamper, until=time.monotonic() + KILLED_DRAIN_SECONDS)
+            log.write(stamper.flush(time.time()))
+        raise subprocess.TimeoutExpired(list(argv), timeout)
+    finally:
+        os.close(read_end)
+        log.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _drain(fd: int) -> None:
+    """Read and forget: the app must never block on, or die of, a log nobody writes."""
+    with contextlib.suppress(OSError):
+        while os.read(fd, READ_BYTES):
+            pass
+
+
+def _start_stamper(read_end: int, write_end: int, log: LogFile) -> None:
+    """Fork the stamper, detached from this process (which becomes the app): it is not the
+    app's child, so an app that waits for all its children does not wait for it."""
+    child = os.fork()
+    if child == 0:
+        try:
+            if os.fork() == 0:
+                for signum in IGNORED_SIGNALS:
+                    signal.signal(signum, signal.SIG_IGN)
+                os.close(write_end)
+                null = os.open(os.devnull, os.O_RDWR)
+                for std in (0, 1, 2):
+                    os.dup2(null, std)
+                try:
+                    pump(read_end, log, LineStamper())
+                except BaseException:  # whatever broke, keep the app's pipe drained
+                    _drain(read_end)
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+
+
+def _complain(message: str, *, stamped: bool) -> None:
+    """Say what went wrong on stderr: supervisord's capture of the log (which needs the
+    time added) or, once the stamper runs, its pipe (which adds it)."""
+    line = f"podium: {message}\n".encode(errors="replace")
+    with contextlib.suppress(OSError):
+        os.write(2, stamp(time.time()) + line if stamped else line)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """``python -m podium.runtime.stamp [--max-bytes N] [--backups K] LOG -- COMMAND...``"""
+    argv = list(sys.argv[1:] if args is None else args)
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        raise SystemExit("usage: python -m podium.runtime.stamp [--max-bytes N] [--backups K] LOG -- COMMAND...")
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(prog="python -m podium.runtime.stamp")
+    parser.add_argument("--max-bytes", type=int, default=0)
+    parser.add_argument("--backups", type=int, default=BACKUPS)
+    parser.add_argument("log", type=Path)
+    options = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
+    try:
+        log = LogFile(options.log, options.max_bytes, options.backups)
+        read_end, write_end = os.pipe()
+    except OSError as err:
+        _complain(f"cannot write the log {options.log}: {err}; the output stays unstamped", stamped=True)
+        piped = False
+    else:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        _start_stamper(read_end, write_end, log)
+        os.dup2(write_end, 1)
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        os.close(read_end)
+        log.close()
+        piped = True
+    # Python ignores these at start-up; an exec keeps ignored signals ignored, so give the
+    # app the defaults it would have had (what subprocess's restore_signals does).
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(signum, signal.SIG_DFL)
+    try:
+        os.execvp(command[0], command)  # noqa: S606 - argv Podium wrote into the supervisord config
+    except OSError as err:
+        _complain(f"cannot run {command[0]}: {err}", stamped=not piped)
+        os._exit(127)
+
+
+if __name__ == "__main__":
+    main()
