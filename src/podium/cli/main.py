@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,11 +33,8 @@ def server(
     from podium.config import Settings
     from podium.core import Podium
 
-    overrides = {
-        k: v for k, v in
-        {"data_dir": data_dir, "host": host, "port": port, "router_port": router_port}.items()
-        if v is not None
-    }
+    given: dict[str, Any] = {"data_dir": data_dir, "host": host, "port": port, "router_port": router_port}
+    overrides = {k: v for k, v in given.items() if v is not None}
     settings = Settings(**overrides)
     core = Podium(settings)
     core.start()
@@ -47,7 +44,10 @@ def server(
     typer.echo(f"Podium {settings.base_url}  (store: {store}, admin token in {settings.admin_token_path.resolve()})",
                err=True)
     typer.echo(f"Apps at http://<service>.<env>.localhost:{settings.router_port}/", err=True)
-    uvicorn.run(create_app(core), host=settings.host, port=settings.port, log_level="warning")
+    try:
+        uvicorn.run(create_app(core), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        core.close()  # apps keep running under the node's supervisord
 
 
 app.command()(catalog.login)
