@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from podium.api.deps import ActorDep, PodiumDep
 from podium.api.schemas import (
+    ERROR_RESPONSES,
     AuditOut,
     GrantIn,
     GrantOut,
@@ -25,7 +26,7 @@ from podium.api.schemas import (
 )
 from podium.catalog.models import Lifecycle
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 
 @router.get("/whoami", tags=["auth"])

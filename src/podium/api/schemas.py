@@ -33,6 +33,25 @@ def parse_duration(text: str) -> timedelta:
         raise Invalid(f"duration {match.group(0)!r} is too long") from None
 
 
+class ErrorOut(BaseModel):
+    """Why a request failed."""
+
+    detail: str | list[dict[str, Any]] = Field(
+        description="A sentence saying what is wrong and how to fix it; for a request that does not "
+        "fit the schema, FastAPI's list of the fields in error."
+    )
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body is not JSON."},
+    401: {"model": ErrorOut, "description": "No token, or an unknown or revoked one."},
+    403: {"model": ErrorOut, "description": "The calling team may not do this."},
+    404: {"model": ErrorOut, "description": "A named team, service, token or grant does not exist."},
+    409: {"model": ErrorOut, "description": "The name is taken."},
+    422: {"model": ErrorOut, "description": "The input breaks a rule; the detail names it."},
+}
+
+
 class TeamIn(BaseModel):
     name: str = Field(description="DNS label, e.g. 'checkout'.", json_schema_extra=NAME_SCHEMA)
     description: str = Field("", max_length=500)
