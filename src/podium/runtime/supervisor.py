@@ -6,7 +6,9 @@ through its socket. A process group is one file ``programs/<group>.conf`` that
 supervisord includes; each process's environment lives in ``env/<group>/<name>.sh``
 (mode 0600) and is sourced by ``/bin/sh`` before ``exec`` of the Procfile command, so
 values never have to survive supervisord's ``environment=`` quoting and never show up
-in ``ps``.
+in ``ps``. Each process starts through ``podium.runtime.stamp``, which writes its output
+to ``ProcessSpec.log_file`` with a UTC timestamp on every line and rotates it by size,
+then ``exec``s the command, so supervisord still signals the app itself.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from podium.errors import Conflict, Invalid, NotFound
 from podium.runtime import RuntimeFailure
+from podium.runtime.stamp import BACKUPS, wait_closed
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -42,6 +45,7 @@ RPC_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
 LOG_TAIL_LINES = 20
+LOG_CLOSE_SECONDS = 1.0  # how long a failure report waits for a dead process's last lines
 # supervisord, and so every app, starts from this environment rather than from the
 # environment of whichever Podium process happened to start it: the same on every start,
 # and none of Podium's own settings leak into apps. Apps add to it through ProcessSpec.
@@ -50,7 +54,11 @@ BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 @dataclass(frozen=True)
 class ProcessSpec:
-    """One process of a group: a Procfile command with its directory, environment and log."""
+    """One process of a group: a Procfile command with its directory, environment and log.
+
+    ``log_file`` gets stdout and stderr, every line timestamped; at ``log_max_bytes`` (0:
+    never) it moves to ``<log_file>.1``, and that one to ``.2``, the oldest kept.
+    """
 
     name: str
     command: str
@@ -112,9 +120,10 @@ class Supervisor:
                 return
             _atomic_write(self.conf_path, self._config_text())
             start_log = self.run_dir / "supervisord.start.log"
+            supervisord = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)]
             with start_log.open("wb") as sink:
                 started = subprocess.run(
-                    [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)],
+                    [sys.executable, "-I", "-m", "podium.runtime.detach", str(self.socket_path), "--", *supervisord],
                     cwd=self.run_dir,
                     env=_base_environment(),
                     stdin=subprocess.DEVNULL,
@@ -190,6 +199,8 @@ class Supervisor:
             infos = self.group_status(group)
             failed = [info for info in infos if info.state in ("FATAL", "EXITED")]
             if failed:
+                for info in failed:  # its last words may still be on their way to the log
+                    wait_closed(Path(info.log_file), LOG_CLOSE_SECONDS)
                 raise RuntimeFailure(f"process group {group!r} did not start:\n{_describe(failed)}")
             if all(info.state == "RUNNING" for info in infos):
                 return infos
@@ -279,6 +290,9 @@ file = {_ini(str(self.socket_path))}
 chmod = 0700
 
 [supervisord]
+; in the foreground of the session podium.runtime.detach made for it, reaping orphans
+nodaemon = true
+silent = true
 logfile = {_ini(str(self.log_path))}
 logfile_maxbytes = 10MB
 logfile_backups = 2
@@ -311,11 +325,17 @@ files = programs/*.conf
         for program, spec in zip(programs, processes, strict=True):
             env_file = self.env_dir / group / f"{spec.name}.sh"
             script = f". {shlex.quote(str(env_file))} && exec {spec.command}"
+            log_file = str(spec.log_file.absolute())
+            command = [
+                *(sys.executable, "-I", "-m", "podium.runtime.stamp"),
+                *("--max-bytes", str(spec.log_max_bytes), "--backups", str(BACKUPS), log_file),
+                *("--", "/bin/sh", "-c", script),
+            ]
             lines += [
                 "",
                 f"[program:{program}]",
                 f"process_name = {spec.name}",
-                f"command = {_ini('/bin/sh -c ' + shlex.quote(script))}",
+                f"command = {_ini(shlex.join(command))}",
                 f"directory = {_ini(str(spec.directory.absolute()))}",
                 "autostart = true",
                 f"autorestart = {'true' if spec.autorestart else 'false'}",
@@ -325,10 +345,12 @@ files = programs/*.conf
                 f"stopwaitsecs = {spec.stopwaitsecs}",
                 "stopasgroup = true",
                 "killasgroup = true",
+                # The stamper writes and rotates the log; supervisord only catches what is
+                # printed before it takes over (a stamper that cannot start says why there).
                 "redirect_stderr = true",
-                f"stdout_logfile = {_ini(str(spec.log_file.absolute()))}",
-                f"stdout_logfile_maxbytes = {spec.log_max_bytes}",
-                "stdout_logfile_backups = 2",
+                f"stdout_logfile = {_ini(log_file)}",
+                "stdout_logfile_maxbytes = 0",
+                "stdout_logfile_backups = 0",
             ]
         return "\n".join(lines) + "\n"
 
