@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from podium.store.db import Base, utcnow
@@ -44,6 +44,8 @@ class Check(Base):
     name: Mapped[str] = mapped_column(String(40), default="web")
     kind: Mapped[str] = mapped_column(String(10), default=CheckKind.HTTP)
     path: Mapped[str] = mapped_column(String(500), default="/")
+    # False: ``path`` follows the live release's app.json; True: a person set it and it stays.
+    path_pinned: Mapped[bool] = mapped_column(default=False, server_default=false())
     host: Mapped[str | None] = mapped_column(String(200), default=None)  # TCP target; HTTP goes via the router
     port: Mapped[int | None] = mapped_column(default=None)
     interval: Mapped[float] = mapped_column(Float, default=10.0)
