@@ -74,8 +74,8 @@ def test_a_good_token_sets_an_httponly_cookie_and_the_home_lists_services(
         assert text in home.text
 
 
-def test_the_cookie_is_secure_when_the_settings_say_so(tmp_path: Path) -> None:
-    core = Podium(Settings(data_dir=tmp_path / "secure", cookie_secure=True))
+def test_the_cookie_is_secure_when_the_settings_say_so(data_dir: Path) -> None:
+    core = Podium(Settings(data_dir=data_dir / "secure", cookie_secure=True))
     core.start()
     try:
         with TestClient(create_app(core), base_url="https://testserver") as client:
