@@ -118,3 +118,13 @@ def test_transfer_by_owner_or_admin_only(admin: TestClient, checkout: TestClient
     [event] = admin.get("/api/v1/audit", params={"service": "cart"}).json()[:1]
     assert event["action"] == "service.transfer"
     assert (event["before"]["owner"], event["after"]["owner"]) == ("search", "checkout")
+
+
+def test_a_change_that_changes_nothing_is_not_recorded(admin: TestClient, checkout: TestClient) -> None:
+    created = checkout.post("/api/v1/services", json={"name": "cart", "owner": "checkout", "description": "d"})
+    assert checkout.patch("/api/v1/services/cart", json={}).json() == created.json()
+    assert checkout.patch("/api/v1/services/cart", json={"description": "d"}).json() == created.json()
+    assert checkout.post("/api/v1/services/cart/transfer", json={"to": "checkout"}).json() == created.json()
+    assert [e["action"] for e in admin.get("/api/v1/audit", params={"service": "cart"}).json()] == [
+        "service.create"
+    ]

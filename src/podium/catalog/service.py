@@ -267,10 +267,10 @@ class CatalogService:
                 service.description = check_text("description", description, DESCRIPTION_MAX)
             if lifecycle is not None:
                 service.lifecycle = check_lifecycle(lifecycle).value
-            service.updated_at = utcnow()
-            audit.record(
-                session, actor, "service.update", service=name, before=before, after=service_snapshot(service)
-            )
+            after = service_snapshot(service)
+            if after != before:  # a change that changes nothing is not recorded
+                service.updated_at = utcnow()
+                audit.record(session, actor, "service.update", service=name, before=before, after=after)
             return service
 
     def delete_service(self, actor: Actor, name: str) -> None:
@@ -287,6 +287,8 @@ class CatalogService:
             service = get_service(session, name)
             authorize(session, actor, service)
             team = get_team(session, to_team)
+            if team.id == service.owner_id:
+                return service
             before = service_snapshot(service)
             service.owner = team
             service.updated_at = utcnow()
