@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, sync_playwright
+from tests.web.support import sign_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,7 +46,7 @@ def catalog(admin: TestClient) -> None:
 @pytest.fixture
 def signed_in(api: TestClient, admin_token: str) -> TestClient:
     """A client that signed in through /login as the platform team; it holds the cookie."""
-    response = api.post("/login", data={"token": admin_token}, follow_redirects=False)
+    response = sign_in(api, admin_token)
     assert response.status_code == 303, response.text
     return api
 

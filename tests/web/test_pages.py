@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.web.support import csrf_of, sign_in
 
 from podium.api.app import create_app
 from podium.api.deps import SESSION_COOKIE
@@ -46,21 +47,19 @@ def test_htmx_without_a_session_is_told_to_navigate_to_login(api: TestClient) ->
 
 
 def test_a_bad_token_gets_the_login_page_again_with_401(api: TestClient) -> None:
-    response = api.post("/login", data={"token": "pdm_000000000000_" + "x" * 40}, follow_redirects=False)
+    response = sign_in(api, "pdm_000000000000_" + "x" * 40)
     assert response.status_code == 401
     assert "That token is not valid" in response.text
-    assert "set-cookie" not in response.headers
-    assert api.post("/login", data={"token": ""}).status_code == 401
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    assert sign_in(api, "").status_code == 401
 
 
 @pytest.mark.usefixtures("catalog")
-def test_a_good_token_sets_an_httponly_cookie_and_the_home_lists_services(
-    api: TestClient, admin_token: str
-) -> None:
-    response = api.post("/login", data={"token": admin_token}, follow_redirects=False)
+def test_a_good_token_sets_an_httponly_cookie_and_the_home_lists_services(api: TestClient, admin_token: str) -> None:
+    response = sign_in(api, admin_token)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
-    cookie = response.headers["set-cookie"]
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
     assert cookie.startswith(f"{SESSION_COOKIE}={admin_token};")
     assert "HttpOnly" in cookie
     assert "SameSite=lax" in cookie
@@ -80,8 +79,10 @@ def test_the_cookie_is_secure_when_the_settings_say_so(data_dir: Path) -> None:
     try:
         with TestClient(create_app(core), base_url="https://testserver") as client:
             token = core.settings.admin_token_path.read_text().strip()
-            response = client.post("/login", data={"token": token}, follow_redirects=False)
-            assert "Secure" in response.headers["set-cookie"]
+            response = sign_in(client, token)
+            assert response.status_code == 303
+            cookies = response.headers.get_list("set-cookie")
+            assert all("Secure" in cookie for cookie in cookies), cookies
     finally:
         core.close()
 
@@ -99,12 +100,13 @@ def test_the_cookie_is_secure_when_the_settings_say_so(data_dir: Path) -> None:
 def test_signing_in_returns_to_the_page_asked_for_and_never_off_site(
     api: TestClient, admin_token: str, asked: str, landing: str
 ) -> None:
-    response = api.post("/login", data={"token": admin_token, "next": asked}, follow_redirects=False)
+    response = sign_in(api, admin_token, next=asked)
     assert response.headers["location"] == landing
 
 
 def test_signing_out_clears_the_cookie(signed_in: TestClient) -> None:
-    response = signed_in.post("/logout", follow_redirects=False)
+    csrf = csrf_of(signed_in.get("/").text)
+    response = signed_in.post("/logout", data={"csrf": csrf}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
     assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
@@ -212,11 +214,9 @@ def test_htmx_and_the_stylesheet_are_served_from_this_server(api: TestClient) ->
 
 
 @pytest.mark.usefixtures("catalog")
-def test_a_product_team_sees_the_catalog_but_only_the_changes_it_may_see(
-    api: TestClient, admin: TestClient
-) -> None:
+def test_a_product_team_sees_the_catalog_but_only_the_changes_it_may_see(api: TestClient, admin: TestClient) -> None:
     token = admin.post("/api/v1/teams/search/tokens", json={}).json()["token"]
-    api.post("/login", data={"token": token}).raise_for_status()
+    assert sign_in(api, token).status_code == 303
 
     home = api.get("/").text
     assert 'data-testid="signed-in-team">search<' in home

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from podium.api.deps import SESSION_COOKIE
 from podium.errors import PodiumError, Unauthorized
+from podium.web.session import session_csrf
 
 # Pages hold a team's view of the catalog: never cached, never framed, no outside scripts.
 PAGE_HEADERS = {
@@ -49,9 +50,15 @@ class PageRoute(APIRoute):
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    """Render a page; every template also sees the signed-in ``actor`` (None on /login)."""
+    """Render a page; every template also sees the signed-in ``actor`` (None on /login)
+    and, with a session, the ``csrf`` token its forms carry."""
     templates: Jinja2Templates = request.app.state.web_templates
-    context = {"actor": getattr(request.state, "actor", None), **context}
+    actor = getattr(request.state, "actor", None)
+    context = {
+        "actor": actor,
+        "csrf": session_csrf(request) if actor is not None else None,
+        **context,
+    }
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
@@ -76,6 +83,8 @@ def safe_next(target: str | None) -> str:
 def login_redirect(request: Request) -> Response:
     """Send the browser to /login, remembering the page it asked for."""
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method not in ("GET", "HEAD"):  # a form's target is no page to come back to
+        wanted = "/"
     location = f"/login?{urlencode({'next': wanted})}" if wanted != "/" else "/login"
     if is_htmx(request):
         # htmx would swap the login page into the table; make the browser navigate instead.

@@ -1,8 +1,8 @@
 """Pages: sign in and out, services, one service, teams, one team.
 
-Each page checks the session the way the API does (``get_actor``), calls the catalog's
-verbs on ``request.app.state.podium`` and renders a template. Errors become pages
-(``podium.web.pages.PageRoute``).
+Each page checks the session cookie (``podium.web.session``), calls the core's verbs on
+``request.app.state.podium`` and renders a template; forms that change something carry
+a CSRF token. Errors become pages (``podium.web.pages.PageRoute``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,19 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from podium.api.deps import SESSION_COOKIE, ActorDep, PodiumDep
+from podium.api.deps import SESSION_COOKIE, PodiumDep
 from podium.catalog.auth import authenticate
-from podium.errors import Invalid, NotFound, Unauthorized
+from podium.errors import Forbidden, Invalid, NotFound, Unauthorized
 from podium.web import queries
 from podium.web.pages import PageRoute, clear_session, is_htmx, render, safe_next
+from podium.web.session import (
+    LOGIN_COOKIE,
+    FormActor,
+    PageActor,
+    check_login_csrf,
+    new_login_nonce,
+    signer_of,
+)
 
 AUDIT_EVENTS_SHOWN = 20
 
@@ -27,9 +35,19 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False, default_respo
 # Signing in and out ----------------------------------------------------------------------
 
 
+def login_page(request: Request, target: str, error: str | None, status_code: int = 200) -> HTMLResponse:
+    """The sign-in form, with a CSRF token bound to the browser's pre-session nonce cookie."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or new_login_nonce()
+    context = {"next": target, "error": error, "csrf": signer_of(request).sign("login", nonce)}
+    response = render(request, "login.html", context, status_code=status_code)
+    secure = request.app.state.podium.settings.cookie_secure
+    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="lax", secure=secure, path="/login")
+    return response
+
+
 @router.get("/login")
 def login_form(request: Request, next: str = "/") -> HTMLResponse:
-    return render(request, "login.html", {"next": safe_next(next), "error": None})
+    return login_page(request, safe_next(next), None)
 
 
 @router.post("/login", response_model=None)
@@ -38,30 +56,30 @@ def login(
     podium: PodiumDep,
     token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Check the token as the API would; keep it in an httponly cookie if it is good."""
+    """Check the form's CSRF token, then the token as the API would; keep it in an httponly cookie."""
     target = safe_next(next)
+    try:
+        check_login_csrf(request, csrf)
+    except Forbidden as exc:  # another site's form, or one opened before a restart
+        return login_page(request, target, exc.detail, status_code=403)
     token = token.strip()
     try:
         with podium.store.session() as session:
             authenticate(session, token)
     except Unauthorized:
         error = "That token is not valid. Paste a live token of your team." if token else "Enter a token."
-        return render(request, "login.html", {"next": target, "error": error}, status_code=401)
+        return login_page(request, target, error, status_code=401)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="lax",
-        secure=podium.settings.cookie_secure,
-        path="/",
-    )
+    secure = podium.settings.cookie_secure
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure, path="/")
+    response.delete_cookie(LOGIN_COOKIE, httponly=True, samesite="lax", secure=secure, path="/login")
     return response
 
 
-@router.api_route("/logout", methods=["GET", "POST"])
-def logout(podium: PodiumDep) -> RedirectResponse:
+@router.post("/logout")
+def logout(podium: PodiumDep, actor: FormActor) -> RedirectResponse:
     response = RedirectResponse("/login", status_code=303)
     clear_session(response, podium.settings.cookie_secure)
     return response
@@ -72,7 +90,7 @@ def logout(podium: PodiumDep) -> RedirectResponse:
 
 @router.get("/")
 def services_page(
-    request: Request, podium: PodiumDep, actor: ActorDep, owner: str = "", lifecycle: str = ""
+    request: Request, podium: PodiumDep, actor: PageActor, owner: str = "", lifecycle: str = ""
 ) -> HTMLResponse:
     """Every service, optionally narrowed by owner and lifecycle; htmx gets the table only."""
     notice = None
@@ -94,7 +112,7 @@ def services_page(
 
 
 @router.get("/services/{name}")
-def service_page(request: Request, name: str, podium: PodiumDep, actor: ActorDep) -> HTMLResponse:
+def service_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
     service = podium.catalog.get_service(name)
     context = {
         "service": service,
@@ -109,13 +127,13 @@ def service_page(request: Request, name: str, podium: PodiumDep, actor: ActorDep
 
 
 @router.get("/teams")
-def teams_page(request: Request, podium: PodiumDep, actor: ActorDep) -> HTMLResponse:
+def teams_page(request: Request, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
     owned = Counter(service.owner.name for service in podium.catalog.list_services())
     return render(request, "teams.html", {"teams": podium.catalog.list_teams(), "owned": owned})
 
 
 @router.get("/teams/{name}")
-def team_page(request: Request, name: str, podium: PodiumDep, actor: ActorDep) -> HTMLResponse:
+def team_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
     holdings = queries.team_holdings(podium.store, name)
     context = {
         "team": holdings.team,
