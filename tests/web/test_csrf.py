@@ -11,7 +11,7 @@ from podium.api.deps import SESSION_COOKIE
 from podium.core import Podium
 from podium.web.session import LOGIN_COOKIE
 
-FORM_POSTS = ["/logout"]
+FORM_POSTS = ["/logout", "/services/cart/environments/staging/rollback"]
 
 
 @pytest.mark.usefixtures("catalog")

@@ -3,7 +3,7 @@
 Pages read through the same verbs as the API and sign in with the same tokens, kept in
 an httponly cookie; their forms carry CSRF tokens (``podium.web.session``).
 ``static/htmx.min.js`` is htmx 2.0.11 (0BSD licence), vendored so no page loads
-anything from outside this server.
+anything from outside this server; ``static/podium.js`` is our own, and small.
 """
 
 from __future__ import annotations

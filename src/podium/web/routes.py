@@ -1,4 +1,4 @@
-"""Pages: sign in and out, services, one service, teams, one team.
+"""Pages: sign in and out, services, one service and its environments, teams, one team.
 
 Each page checks the session cookie (``podium.web.session``), calls the core's verbs on
 ``request.app.state.podium`` and renders a template; forms that change something carry
@@ -17,8 +17,10 @@ from podium.api.deps import SESSION_COOKIE, PodiumDep
 from podium.catalog.auth import authenticate
 from podium.errors import Forbidden, Invalid, NotFound, Unauthorized
 from podium.web import queries
+from podium.web.environments import environment_view
 from podium.web.pages import PageRoute, clear_session, is_htmx, render, safe_next
 from podium.web.session import (
+    FLASH_COOKIE,
     LOGIN_COOKIE,
     FormActor,
     PageActor,
@@ -100,6 +102,7 @@ def services_page(
         services, notice = [], exc.detail
     context = {
         "services": services,
+        "statuses": queries.deploy_statuses(podium.store),
         "teams": podium.catalog.list_teams(),
         "owner": owner,
         "lifecycle": lifecycle,
@@ -113,14 +116,55 @@ def services_page(
 
 @router.get("/services/{name}")
 def service_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
+    """A service: its facts, each environment's deploys, grants and recent changes."""
     service = podium.catalog.get_service(name)
+    flash_cookie = request.cookies.get(FLASH_COOKIE)
     context = {
         "service": service,
-        "environments": service.environments,
+        "statuses": queries.deploy_statuses(podium.store),
+        "environments": [environment_view(podium, actor, name, env.name) for env in service.environments],
+        "flash": signer_of(request).unseal(f"flash {name}", flash_cookie) if flash_cookie else None,
         "grants": podium.catalog.list_grants(name),
         "events": podium.catalog.audit_log(actor, service=name, limit=AUDIT_EVENTS_SHOWN),
     }
-    return render(request, "service.html", context)
+    response = render(request, "service.html", context)
+    if flash_cookie:  # shown once
+        response.delete_cookie(FLASH_COOKIE, httponly=True, samesite="lax", path=f"/services/{name}")
+    return response
+
+
+@router.get("/services/{name}/environments/{env}", response_model=None)
+def environment_section(request: Request, name: str, env: str, podium: PodiumDep, actor: PageActor) -> Response:
+    """One environment's section, for htmx to refresh while a release is on its way."""
+    view = environment_view(podium, actor, name, env)
+    if not is_htmx(request):
+        return RedirectResponse(f"/services/{name}#environment-{env}", status_code=303)
+    context = {
+        "environment": view,
+        "service": podium.catalog.get_service(name),
+        "statuses": queries.deploy_statuses(podium.store),
+    }
+    return render(request, "_environment_refresh.html", context)
+
+
+@router.post("/services/{name}/environments/{env}/rollback")
+def rollback(
+    request: Request, name: str, env: str, podium: PodiumDep, actor: FormActor, to: Annotated[str, Form()] = ""
+) -> RedirectResponse:
+    """Roll back to release ``to`` (a new release), then show the service page with a note."""
+    release = podium.deploys.rollback(actor, name, env, to=to)
+    note = f"Rolling back to v{release.rollback_of}: v{release.version} started in {env}."
+    response = RedirectResponse(f"/services/{name}#environment-{env}", status_code=303)
+    response.set_cookie(
+        FLASH_COOKIE,
+        signer_of(request).seal(f"flash {name}", note),
+        httponly=True,
+        samesite="lax",
+        secure=podium.settings.cookie_secure,
+        path=f"/services/{name}",
+        max_age=60,
+    )
+    return response
 
 
 # Teams -----------------------------------------------------------------------------------
@@ -138,6 +182,7 @@ def team_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) 
     context = {
         "team": holdings.team,
         "services": podium.catalog.list_services(owner=name),
+        "statuses": queries.deploy_statuses(podium.store),
         "live_tokens": holdings.live_tokens,
         "grants": holdings.grants,
     }

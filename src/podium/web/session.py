@@ -15,6 +15,7 @@ the header still need the token; the header only narrows things further.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -27,6 +28,7 @@ from podium.catalog.auth import Actor, authenticate
 from podium.errors import Forbidden
 
 LOGIN_COOKIE = "podium_login"
+FLASH_COOKIE = "podium_flash"
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 FORGED = "This form did not come from this page, or it has expired. Go back, reload the page and try again."
 
@@ -47,6 +49,17 @@ class Signer:
     def verify(self, purpose: str, value: str, signature: str) -> bool:
         # Bytes: compare_digest refuses a str that is not ASCII, and a forger may send one.
         return hmac.compare_digest(self.sign(purpose, value).encode(), signature.encode())
+
+    def seal(self, purpose: str, text: str) -> str:
+        """``text`` and its signature in one cookie-safe string (readable, not secret)."""
+        encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return f"{encoded}.{self.sign(purpose, encoded)}"
+
+    def unseal(self, purpose: str, sealed: str) -> str | None:
+        encoded, _, signature = sealed.partition(".")
+        if not self.verify(purpose, encoded, signature):
+            return None
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode(errors="replace")
 
 
 def signer_of(request: Request) -> Signer:

@@ -31,6 +31,8 @@ def build_templates() -> Jinja2Templates:
     )
     env.filters["when"] = when
     env.filters["changes"] = changes
+    env.filters["duration"] = duration
+    env.filters["process_tone"] = process_tone
     env.globals["version"] = podium.__version__
     env.globals["lifecycles"] = [stage.value for stage in Lifecycle]
     return Jinja2Templates(env=env)
@@ -49,3 +51,28 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list
         return []
     keys = [key for key in after if before.get(key) != after.get(key)]
     return [f"{key}: {before.get(key)} → {after.get(key)}" for key in keys]
+
+
+def duration(seconds: float | None) -> str:
+    """An uptime as people read it: ``45s``, ``3m 12s``, ``2h 05m``, ``3d 4h``; ``—`` if unknown."""
+    if seconds is None:
+        return "—"
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+PROCESS_TONES = {"RUNNING": "live", "STARTING": "deploying", "BACKOFF": "deploying", "STOPPING": "deploying"}
+
+
+def process_tone(state: str) -> str:
+    """The badge colour of a supervisord process state: running, on its way, or down."""
+    return PROCESS_TONES.get(state, "failed")
