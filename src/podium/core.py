@@ -10,6 +10,7 @@ from podium.config import Settings
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.metrics.service import MetricsService
 from podium.runtime.node import LocalNode
 from podium.store.db import Store
 
@@ -26,6 +27,7 @@ class Podium:
         self.catalog = CatalogService(self.store)
         self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
         self.deploys = DeployService(settings, self.store, self.node)
+        self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
         self.watcher: Watcher | None = None
 
     def start(self) -> None:

@@ -111,3 +111,9 @@ def test_bad_weight_tables_are_refused_with_the_reason(values: list[float], reas
 def test_huge_weights_do_not_overflow() -> None:
     weights = HourWeights([1e308] * 84 + [0.0] * 84)
     assert sum(weights.as_list()) == pytest.approx(168)
+
+
+def test_a_weight_a_billionth_of_the_largest_counts_as_zero() -> None:
+    weights = HourWeights([1.0] + [1e-12] * 166 + [1e-6])
+    assert weights.values[1] == 0
+    assert weights.values[167] > 0

@@ -21,6 +21,7 @@ HOUR = 3600.0
 WEEK = HOURS_PER_WEEK * HOUR
 MONDAY_EPOCH = 4 * 86400.0  # 1970-01-05T00:00:00Z, the first Monday after the Unix epoch
 TRAFFIC_FLOOR = 0.01  # a quiet hour still weighs 1% of an average hour
+RELATIVE_ZERO = 1e-9  # a weight below this fraction of the largest counts as zero
 
 
 class HourWeights:
@@ -81,6 +82,9 @@ def check_weights(values: Sequence[float]) -> FloatArray:
     if top <= 0:
         raise Invalid("weights must not all be zero: at least one hour has to count")
     array = array / top
+    # Weights are relative; one a billionth of the largest would only be lost to rounding
+    # in the week's running sums, so it counts as zero, the same every time.
+    array[array < RELATIVE_ZERO] = 0.0
     return array * (HOURS_PER_WEEK / float(array.sum()))
 
 
