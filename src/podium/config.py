@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     keep_releases: int = Field(5, description="Releases kept unpacked per service environment for instant rollback.")
     log_max_bytes: int = Field(10 * 1024 * 1024, description="Log bytes kept per process before rotation.")
 
+    # Paging.
+    paging_poll_interval: float = Field(
+        0.5, description="Longest the paging worker waits before looking at the outbox again; a new page wakes it."
+    )
+    paging_escalation_interval: float = Field(
+        5.0, description="Seconds between the paging worker's looks for unacknowledged incidents to escalate."
+    )
+    paging_retry_initial: float = Field(
+        5.0, description="Seconds before a failed page is retried; the wait doubles after each failure."
+    )
+    paging_retry_max: float = Field(600.0, description="Longest wait between two attempts at sending a page.")
+    paging_max_attempts: int = Field(
+        15, description="Attempts at sending a page before giving up on it (it stays in the outbox, with its error)."
+    )
+
     @property
     def store_url(self) -> str:
         """The control-plane store's SQLAlchemy URL."""

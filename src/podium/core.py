@@ -10,6 +10,8 @@ from podium.config import Settings
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.health.oncall import OnCallService
+from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
 from podium.runtime.node import LocalNode
 from podium.store.db import Store
@@ -27,6 +29,8 @@ class Podium:
         self.catalog = CatalogService(self.store)
         self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
         self.deploys = DeployService(settings, self.store, self.node)
+        self.oncall = OnCallService(self.store)
+        self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
         self.watcher: Watcher | None = None
 
@@ -44,6 +48,7 @@ class Podium:
         self.watcher = Watcher(self.deploys, window=self.settings.watch_window)
         self.deploys.watch = self.watcher
         self.watcher.run()
+        self.pager.run()
         return recovered
 
     def delete_service(self, actor: Actor, name: str) -> None:
@@ -57,6 +62,7 @@ class Podium:
         if self.watcher is not None:
             self.watcher.close()
         self.deploys.close()
+        self.pager.close()
         self.store.dispose()
 
 
