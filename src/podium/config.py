@@ -60,6 +60,23 @@ class Settings(BaseSettings):
         15, description="Attempts at sending a page before giving up on it (it stays in the outbox, with its error)."
     )
 
+    # Health checks and incidents.
+    check_interval: float = Field(10.0, description="Seconds between probes of a new web check.")
+    check_timeout: float = Field(5.0, description="Seconds a probe of a new web check may take.")
+    check_down_after: int = Field(3, description="Failed probes in a row before a new web check says down.")
+    check_up_after: int = Field(2, description="Passed probes in a row before a new web check says up again.")
+    check_sync_interval: float = Field(
+        5.0, description="Seconds between the checker's looks at the store for new releases and changed checks."
+    )
+    check_max_connections: int = Field(100, description="Most HTTP connections the checker opens at once.")
+    check_raw_hours: float = Field(48.0, description="Hours raw check results are kept before they are rolled up.")
+    check_minute_rollup_days: float = Field(
+        14.0, description="Days per-minute rollups of check results are kept; per-hour ones stay."
+    )
+    incident_cause_window: float = Field(
+        1800.0, description="Seconds after a release goes live in which a new incident names it as the likely cause."
+    )
+
     @property
     def store_url(self) -> str:
         """The control-plane store's SQLAlchemy URL."""

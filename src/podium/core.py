@@ -10,6 +10,10 @@ from podium.config import Settings
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.health.checker import Checker
+from podium.health.checks import CheckService
+from podium.health.incidents import IncidentService
+from podium.health.maintenance import MaintenanceService
 from podium.health.oncall import OnCallService
 from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
@@ -33,6 +37,10 @@ class Podium:
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
         self.watcher: Watcher | None = None
+        self.checks = CheckService(self.store, settings)
+        self.maintenance = MaintenanceService(self.store)
+        self.incidents = IncidentService(self.store, settings, pager=getattr(self, "pager", None))
+        self.checker: Checker | None = None
 
     def start(self) -> None:
         """Prepare the data dir and store, and make sure the admin token exists."""
@@ -49,6 +57,8 @@ class Podium:
         self.deploys.watch = self.watcher
         self.watcher.run()
         self.pager.run()
+        self.checker = Checker(self.store, self.settings, self.checks, self.incidents)
+        self.checker.start()
         return recovered
 
     def delete_service(self, actor: Actor, name: str) -> None:
@@ -59,6 +69,8 @@ class Podium:
         self.catalog.delete_service(actor, name)
 
     def close(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
         if self.watcher is not None:
             self.watcher.close()
         self.deploys.close()
@@ -70,6 +82,7 @@ def write_secret(path: os.PathLike[str], text: str) -> None:
     """Write a secret to a file only its owner can read (mode 0600), replacing it atomically."""
     tmp = f"{os.fspath(path)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover .tmp keeps its old mode on open: set it again
     with os.fdopen(fd, "w") as handle:
         handle.write(text + "\n")
     os.replace(tmp, path)
