@@ -13,19 +13,28 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from tests.support.postgres import postgres_cluster
 
 from podium.api.app import create_app
 from podium.config import Settings
 from podium.core import Podium
 from podium.runtime.ports import free_port
-from tests.support.postgres import postgres_cluster
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A superuser URL of a throwaway PostgreSQL cluster, shared by the session."""
-    with postgres_cluster(tmp_path_factory.mktemp("pg")) as url:
-        yield url
+def postgres_url() -> Iterator[str]:
+    """A superuser URL of a throwaway PostgreSQL cluster, shared by the session.
+
+    It lives outside pytest's temporary directories: those are private to root (mode
+    0700), and the cluster runs as ``postgres`` when the tests run as root.
+    """
+    base = Path(tempfile.mkdtemp(prefix="podium-pg-"))
+    base.chmod(0o755)
+    try:
+        with postgres_cluster(base / "cluster") as url:
+            yield url
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,27 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from tests.support.postgres import postgres_cluster
 
 from podium.catalog.service import CatalogService
 from podium.config import Settings
 from podium.store.db import Store
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """The shared cluster, in a directory the ``postgres`` user can reach.
-
-    pytest's own temporary directories are private to root (mode 0700), and the cluster
-    runs as ``postgres`` when the tests run as root, so initdb cannot enter them.
-    """
-    base = Path(tempfile.mkdtemp(prefix="podium-pg-"))
-    base.chmod(0o755)
-    try:
-        with postgres_cluster(base / "cluster") as url:
-            yield url
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
