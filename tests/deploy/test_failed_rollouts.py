@@ -24,6 +24,7 @@ from tests.deploy.support import (
 
 from podium.config import Settings
 from podium.core import Podium
+from podium.runtime import RuntimeFailure
 
 
 def serves(settings: Settings, service: str, marker: str) -> bool:
@@ -131,3 +132,46 @@ def test_two_deploys_at_the_same_instant_one_wins(live_server: LiveServer, tmp_p
             won = next(a for a in answers if a.status_code == 202).json()["version"]
             assert won == "v1"
             assert follow(client, "race", env, won).release["status"] == "live"
+
+
+def test_switch_that_fails_after_reloading_routes_back_to_the_old_release(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live_v1(admin, service, tmp_path)
+    router = core.node.router
+    set_route = router.set_route
+
+    def reloads_then_times_out(name: str, hostnames: list[str], ports: list[int]) -> None:
+        set_route(name, hostnames, ports)
+        if ports != list(core.deploys.get_release(service, "staging", 1).ports.values()):
+            monkeypatch.setattr(router, "set_route", set_route)  # only the switch to v2 misbehaves
+            raise RuntimeFailure("nginx workers from before the reload still run after 20s")
+
+    monkeypatch.setattr(router, "set_route", reloads_then_times_out)
+
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
+
+    assert v2.release["status"] == "failed"
+    assert v2.release["failure_reason"] == "switching: nginx workers from before the reload still run after 20s"
+    assert serves(settings, service, "v1")
+    assert groups_of(core, service) == [f"{service}_staging_v1"]
+
+
+def test_trouble_after_going_live_never_takes_the_new_release_down(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live_v1(admin, service, tmp_path)
+
+    def disk_trouble(ref: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(core.deploys, "_prune", disk_trouble)
+
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
+
+    assert (v2.release["status"], v2.release["stage"], v2.release["failure_reason"]) == ("live", "done", None)
+    assert "No space left on device" in v2.events[-1]["message"]
+    assert serves(settings, service, "v2")
+    assert groups_of(core, service) == [f"{service}_staging_v2"]

@@ -253,6 +253,18 @@ class Rollout:
         else:
             self.node.router.remove_route(name)
 
+    def routed(self) -> list[int] | None:
+        """The ports the router sends this environment's hostnames to now; None if it has no route."""
+        return self.node.router.routes().get(route_name(self.target.service, self.target.env))
+
+    def switch_back(self, ports: list[int] | None) -> None:
+        """Undo a switch: route to ``ports`` again (those routed before it), or to nothing."""
+        name = route_name(self.target.service, self.target.env)
+        if ports:
+            self.node.router.set_route(name, hostnames(self.target.service, self.target.env), ports)
+        else:
+            self.node.router.remove_route(name)
+
     def stop_new(self) -> None:
         """Undo a failed rollout: its processes go, the old release never stopped."""
         self.node.supervisor.remove_group(self.group)

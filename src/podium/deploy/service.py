@@ -8,6 +8,7 @@ client goes away. Clients follow it through ``progress``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -40,6 +41,8 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_KEYS = {"PORT", "PODIUM_SERVICE", "PODIUM_ENV", "PODIUM_RELEASE"}
 MAX_QUANTITY = 20
 SYSTEM_ACTOR = Actor(team="platform", team_id=0, token_id=None)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -403,7 +406,8 @@ class DeployService:
             if release.status == ReleaseStatus.PENDING:
                 transition(release, ReleaseStatus.DEPLOYING)
                 release.started_at = utcnow()
-        self._post(release_id, stage, ReleaseStatus.DEPLOYING, message)
+            status = release.status
+        self._post(release_id, stage, status, message)
 
     def _target(self, ref: EnvRef, release_id: int) -> Target:
         with self.store.session() as session:
@@ -421,8 +425,23 @@ class DeployService:
 
     def _run(self, ref: EnvRef, release_id: int) -> None:
         """Roll a release out; whatever happens, the lock is released at the end."""
+        try:
+            switched = self._roll_out(ref, release_id)
+            if switched is not None:
+                self._after_switch(ref, release_id, *switched)
+        finally:
+            self._unlock(ref.environment_id, release_id)
+
+    def _roll_out(self, ref: EnvRef, release_id: int) -> tuple[Target, dict[str, int]] | None:
+        """Every stage up to the switch and going live; None when the rollout failed.
+
+        Until the release is recorded live, a failure undoes what was done: the router is
+        pointed back where it pointed before, the new processes stop, and the old release,
+        which never stopped, keeps serving.
+        """
         rollout: Rollout | None = None
-        started = False
+        started = switching = False
+        routed_before: list[int] | None = None
         try:
             target = self._target(ref, release_id)
             rollout = Rollout(
@@ -442,23 +461,47 @@ class DeployService:
             rollout.health_gate(ports, specs)
             if self.watch is not None:
                 self.watch.cancel(ref.environment_id)
+            routed_before = rollout.routed()
+            switching = True
             rollout.switch(ports)
             self._go_live(ref, release_id)
-            self._set_stage(release_id, Stage.DRAINING, "stopping the previous release")
-            self._drain(ref, keep=target.version)
-            self._prune(ref)
-            self._finish(release_id)
-            if self.watch is not None and ports:
-                self.watch.start(ref, release_id, list(ports.values()), target.app_json)
+            return target, ports
         except Exception as exc:  # every failure ends the rollout the same safe way
             reason = exc.detail if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {exc}"
             log_tail = exc.log_tail if isinstance(exc, RolloutFailed) else ""
-            if rollout is not None and started:
-                with contextlib.suppress(PodiumError):
-                    rollout.stop_new()
+            if rollout is not None:
+                self._undo(rollout, started=started, switching=switching, routed_before=routed_before)
             self._fail(release_id, reason, log_tail)
-        finally:
-            self._unlock(ref.environment_id, release_id)
+            return None
+
+    @staticmethod
+    def _undo(rollout: Rollout, *, started: bool, switching: bool, routed_before: list[int] | None) -> None:
+        """Put the router back, then stop the new processes; never the other way round."""
+        try:
+            if switching:
+                rollout.switch_back(routed_before)
+            if started:
+                rollout.stop_new()
+        except Exception:  # whatever is left over, start-up recovery or the next rollout removes
+            log.exception("could not undo the rollout of %s", rollout.group)
+
+    def _after_switch(self, ref: EnvRef, release_id: int, target: Target, ports: dict[str, int]) -> None:
+        """The release serves: stop the previous one, tidy up, and watch the new one.
+
+        Nothing here is undone on failure: the release is live and stays live; processes
+        left running are stopped by the next rollout or by start-up recovery.
+        """
+        message = "live"
+        try:
+            self._set_stage(release_id, Stage.DRAINING, "stopping the previous release")
+            self._drain(ref, keep=target.version)
+            self._prune(ref)
+        except Exception as exc:
+            log.exception("after v%s of %s/%s went live", target.version, ref.service, ref.env)
+            message = f"live, but stopping the previous release failed: {exc}"
+        self._finish(release_id, message)
+        if self.watch is not None and ports:
+            self.watch.start(ref, release_id, list(ports.values()), target.app_json)
 
     def _record_ports(self, release_id: int, ports: dict[str, int]) -> None:
         with self.store.session() as session:
@@ -493,24 +536,29 @@ class DeployService:
                 if entry.name not in keep and not entry.name.startswith("."):
                     shutil.rmtree(entry, ignore_errors=True)
 
-    def _finish(self, release_id: int) -> None:
-        with self.store.session() as session:
-            release = session.get(Release, release_id)
-            assert release is not None
-            release.stage = Stage.DONE
-            release.finished_at = utcnow()
-        self._post(release_id, Stage.DONE, ReleaseStatus.LIVE, "live", done=True)
+    def _finish(self, release_id: int, message: str) -> None:
+        try:
+            with self.store.session() as session:
+                release = session.get(Release, release_id)
+                assert release is not None
+                release.stage = Stage.DONE
+                release.finished_at = utcnow()
+        finally:  # followers of the rollout are told it ended, even if the store was not
+            self._post(release_id, Stage.DONE, ReleaseStatus.LIVE, message, done=True)
 
     def _fail(self, release_id: int, reason: str, log_tail: str) -> None:
-        with self.store.session() as session:
-            release = session.get(Release, release_id)
-            assert release is not None
-            stage = release.stage
-            transition(release, ReleaseStatus.FAILED)
-            release.failure_reason = f"{stage}: {reason}"
-            release.log_tail = log_tail or None
-            release.finished_at = utcnow()
-        self._post(release_id, stage, ReleaseStatus.FAILED, reason, done=True)
+        stage = Stage.PENDING.value
+        try:
+            with self.store.session() as session:
+                release = session.get(Release, release_id)
+                assert release is not None
+                stage = release.stage
+                transition(release, ReleaseStatus.FAILED)
+                release.failure_reason = f"{stage}: {reason}"
+                release.log_tail = log_tail or None
+                release.finished_at = utcnow()
+        finally:  # followers of the rollout are told it ended, even if the store was not
+            self._post(release_id, stage, ReleaseStatus.FAILED, reason, done=True)
 
     def _unlock(self, environment_id: int, release_id: int) -> None:
         with self.store.session() as session:
