@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 import podium
 from podium import web
-from podium.api import catalog, deploy, errors, health, metrics
+from podium.api import catalog, deploy, errors, health, metrics, oncall
 from podium.core import Podium
 
 
@@ -27,6 +27,7 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(deploy.router)
     app.include_router(health.router)
+    app.include_router(oncall.router)
     app.include_router(metrics.router)
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)
