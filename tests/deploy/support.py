@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,3 +133,58 @@ def poll(condition: Callable[[], Any], timeout: float, what: str, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)
+
+
+MAX_REQUESTS_PER_CLIENT = 20_000
+MAX_SECONDS = 90.0
+
+
+@dataclass
+class Load:
+    """Clients looping GET / through the router until told to stop, or their caps are reached."""
+
+    port: int
+    host: str
+    clients: int = 2
+    pause: float = 0.0  # between a client's requests, to leave the machine to the system under test
+    markers: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    requests: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for index in range(self.clients):
+            thread = threading.Thread(target=self._loop, name=f"load-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self._threads)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def _loop(self) -> None:
+        deadline = time.monotonic() + MAX_SECONDS
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers={"Host": self.host}, timeout=10) as c:
+            for _ in range(MAX_REQUESTS_PER_CLIENT):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    response = c.get("/")
+                    failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                    marker = response.json()["marker"] if failure is None else ""
+                except httpx.HTTPError as exc:
+                    failure, marker = f"{type(exc).__name__}: {exc}", ""
+                with self._lock:
+                    self.requests += 1
+                    if failure is None:
+                        self.markers[marker] += 1
+                    else:
+                        self.failures.append(failure)
+                if self.pause:
+                    self._stop.wait(self.pause)

@@ -7,8 +7,10 @@ processes and leaves the old release serving: a broken release never takes traff
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +100,11 @@ class EnvLayout:
     def release_log(self, version: int) -> Path:
         return self.logs / f"v{version}.release.log"
 
+    @property
+    def release_pid(self) -> Path:
+        """``<pid> <start time>`` of the release command while it runs."""
+        return self.base / "release.pid"
+
 
 class Rollout:
     """The stages of one rollout; ``on_stage`` is told as each one begins."""
@@ -175,18 +182,29 @@ class Rollout:
         log.parent.mkdir(parents=True, exist_ok=True)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(app)}
         env.update(self.environment(venv, None))
+        # The command runs in a session of its own, so that it can be killed with every
+        # process it started: on a timeout here, or by start-up recovery (through the pid
+        # file) if Podium itself dies meanwhile. Nothing of it runs on unwatched.
         with log.open("ab") as sink:
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", command], cwd=app, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        pid_file = self.layout.release_pid
+        try:
+            _atomic_write(pid_file, f"{process.pid} {_start_time(process.pid)}\n")
             try:
-                result = subprocess.run(
-                    ["/bin/sh", "-c", command], cwd=app, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                    timeout=RELEASE_COMMAND_TIMEOUT, check=False,
-                )
+                returncode = process.wait(timeout=RELEASE_COMMAND_TIMEOUT)
             except subprocess.TimeoutExpired:
+                _kill_group(process.pid)
+                process.wait()
                 raise RolloutFailed(
                     f"release command timed out after {RELEASE_COMMAND_TIMEOUT:.0f}s", tail(log)
                 ) from None
-        if result.returncode != 0:
-            raise RolloutFailed(f"release command exited with status {result.returncode}", tail(log))
+        finally:
+            pid_file.unlink(missing_ok=True)
+        if returncode != 0:
+            raise RolloutFailed(f"release command exited with status {returncode}", tail(log))
 
     def specs(self, app: Path, venv: Path | None, ports: dict[str, int]) -> list[ProcessSpec]:
         """One process spec per formation slot: ``web-1``, ``web-2``, ``worker-1``…"""
@@ -276,6 +294,41 @@ class Rollout:
             if text:
                 parts.append(f"--- {spec.name}\n{text}")
         return "\n".join(parts)
+
+
+def stop_orphan_release_command(layout: EnvLayout) -> int | None:
+    """Kill the release command (and its children) a killed Podium left running; its pid, if one was."""
+    try:
+        pid_text, started_text = layout.release_pid.read_text().split()
+        pid, started = int(pid_text), int(started_text)
+    except (OSError, ValueError):
+        return None
+    finally:
+        layout.release_pid.unlink(missing_ok=True)
+    if _start_time(pid) != started:  # gone, and the pid may belong to another process by now
+        return None
+    _kill_group(pid)
+    return pid
+
+
+def _start_time(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (0 if it does not run): tells a reused pid apart."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def running_group_infos(node: Node, group: str) -> list[ProcessInfo]:
