@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import catalog, deploy, health, metrics
+from podium.cli import catalog, deploy, health, metrics, oncall
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -69,6 +69,7 @@ app.command()(deploy.logs)
 app.add_typer(health.incidents, name="incidents")
 app.add_typer(health.checks, name="checks")
 app.add_typer(health.maintenance, name="maintenance")
+app.add_typer(oncall.oncall_app, name="oncall")
 app.add_typer(metrics.metrics_app, name="metrics")
 app.add_typer(metrics.slo_app, name="slo")
 
