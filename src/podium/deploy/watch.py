@@ -100,16 +100,21 @@ class Watcher:
             if previous is None:
                 return
             version, previous_version = release.version, previous.version
-            release.failure_reason = (
-                f"rolled back automatically: {FAILURES_BEFORE_ROLLBACK} failed health checks "
-                f"within {self.window:.0f}s of going live ({problem})"
-            )
         try:
-            self.deploys.rollback(
+            rollback = self.deploys.rollback(
                 SYSTEM_ACTOR, ref.service, ref.env, to=f"v{previous_version}", reason=f"Auto-rollback of v{version}",
             )
         except PodiumError as exc:  # e.g. a deploy already holds the lock: it replaces v{version} anyway
             log.warning("auto-rollback of %s/%s v%s not started: %s", ref.service, ref.env, version, exc.detail)
+            return
+        # Said only once the rollback is under way: a release that was not rolled back must not claim it.
+        with self.deploys.store.session() as session:
+            release = session.get(Release, release_id)
+            assert release is not None
+            release.failure_reason = (
+                f"rolled back automatically by v{rollback.version}: {FAILURES_BEFORE_ROLLBACK} failed health "
+                f"checks within {self.window:.0f}s of going live ({problem})"
+            )
 
     def _count_crashes(self) -> None:
         """Every restart of a live process is a crash recorded on its release."""
@@ -120,16 +125,21 @@ class Watcher:
                 log.exception("crash counter")
 
     def _poll_crashes(self) -> None:
+        """A process counts as crashed when supervisord restarted it: a new pid, or, for a process
+        first seen now, a start after its release went live (or after its last recorded crash)."""
         with self.deploys.store.session() as session:
             live = list(session.scalars(select(Release).where(Release.status == ReleaseStatus.LIVE)))
-            groups = {}
+            groups: dict[str, tuple[int, float]] = {}
             for release in live:
                 environment = session.get(Environment, release.environment_id)
-                if environment is None:
+                if environment is None or release.live_at is None:
                     continue
-                groups[group_name(environment.service.name, environment.name, release.version)] = release.id
+                baseline = max(release.live_at, release.last_crash_at or release.live_at)
+                groups[group_name(environment.service.name, environment.name, release.version)] = (
+                    release.id, baseline.timestamp(),
+                )
         crashed: dict[int, int] = {}
-        for group, release_id in groups.items():
+        for group, (release_id, since) in groups.items():
             try:
                 infos = self.deploys.node.supervisor.group_status(group)
             except PodiumError:
@@ -137,10 +147,14 @@ class Watcher:
             for info in infos:
                 key = (group, info.name)
                 seen = self._pids.get(key)
-                if info.pid:
-                    if seen is not None and seen != info.pid:
-                        crashed[release_id] = crashed.get(release_id, 0) + 1
-                    self._pids[key] = info.pid
+                if not info.pid:
+                    continue
+                # supervisord reports start times truncated to the second, so a first start never looks
+                # later than going live; a restart within that same second goes unnoticed.
+                restarted = info.pid != seen if seen is not None else (info.started_at or 0) > since
+                if restarted:
+                    crashed[release_id] = crashed.get(release_id, 0) + 1
+                self._pids[key] = info.pid
         if crashed:
             with self.deploys.store.session() as session:
                 for release_id, count in crashed.items():
