@@ -467,3 +467,20 @@ def test_a_rolled_back_incident_change_leaves_no_page(
     with pytest.raises(Boom):
         open_and_fail()
     assert outbox(core) == []
+
+
+# With the incident service ----------------------------------------------------------------
+
+
+def test_the_incident_service_pages_through_the_cores_pager(core: Podium, team: str, receiver: Receiver) -> None:
+    assert core.incidents.pager is core.pager
+    checkout = Actor("checkout", core.catalog.get_team("checkout").id, "t0")
+    core.pager.run()
+    opened = core.incidents.open(checkout, "cart", "production", "checkout fails at payment")
+    [page] = receiver.wait_for(1, "alice")
+    assert page.title == "[Podium] checkout fails at payment"
+    assert f"podium incidents ack {opened.id}" in page.message
+    core.incidents.acknowledge(checkout, opened.id)
+    assert incident(core, opened.id).next_escalation_at is None
+    core.incidents.resolve(checkout, opened.id)
+    assert receiver.wait_for(2, "alice")[-1].title == "[Podium] Resolved: checkout fails at payment"
