@@ -233,7 +233,10 @@ class Rollout:
         }
 
     def start(self, specs: list[ProcessSpec]) -> None:
+        """Start the formation's processes as one group; a formation scaled to zero starts none."""
         self.on_stage("starting", f"{len(specs)} process(es)")
+        if not specs:
+            return
         self.layout.logs.mkdir(parents=True, exist_ok=True)
         self.node.supervisor.add_group(self.group, specs)
 

@@ -37,7 +37,7 @@ from podium.errors import Conflict, Invalid, NotFound, PodiumError
 from podium.runtime.node import Node
 from podium.store.db import Store, utcnow
 
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_KEYS = {"PORT", "PODIUM_SERVICE", "PODIUM_ENV", "PODIUM_RELEASE"}
 MAX_QUANTITY = 20
 SYSTEM_ACTOR = Actor(team="platform", team_id=0, token_id=None)
@@ -305,7 +305,7 @@ class DeployService:
     ) -> Release | None:
         """Change config vars; with a live release this makes and rolls out a new release."""
         for key in [*set_vars, *unset]:
-            if not ENV_KEY_RE.match(key):
+            if not ENV_KEY_RE.fullmatch(key):  # match() with $ would let "KEY\n" through
                 raise Invalid(f"invalid config var name {key!r}: use letters, digits and _")
             if key in RESERVED_KEYS:
                 raise Invalid(f"{key} is set by Podium and cannot be changed")
@@ -586,7 +586,10 @@ class DeployService:
         if live is None:
             return []
         self.ensure_node()
-        infos = self.node.supervisor.group_status(group_name(service, env, live.version))
+        try:
+            infos = self.node.supervisor.group_status(group_name(service, env, live.version))
+        except NotFound:  # scaled to zero: the release runs no process
+            return []
         now = utcnow().timestamp()
         return [
             {
