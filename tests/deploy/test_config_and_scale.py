@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,17 @@ def test_scale_to_zero_and_back(
 
     assert again.release["status"] == "live"
     assert through_router(settings.router_port, host).status_code == 200
+
+
+def test_only_those_who_may_change_config_can_read_it(
+    admin: TestClient, team_client: Callable[[str], TestClient], service: str
+) -> None:
+    staging = env_path(service, "staging")
+    admin.patch(f"{staging}/config", json={"set": {"CFG_SECRET": "hunter2"}}).raise_for_status()
+    owner, other = team_client("web"), team_client("search")
+
+    assert owner.get(f"{staging}/config").json() == {"CFG_SECRET": "hunter2"}
+    refused = other.get(f"{staging}/config")
+    assert refused.status_code == 403, refused.text
+    assert "hunter2" not in refused.text
+    assert other.patch(f"{staging}/config", json={"set": {"CFG_SECRET": "x"}}).status_code == 403

@@ -164,7 +164,8 @@ def promote(service: str, body: PromoteIn, podium: PodiumDep, actor: ActorDep) -
 
 @router.get(ENV + "/config")
 def get_config(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> dict[str, str]:
-    return podium.deploys.get_config(service, env)
+    """The config vars (the owning team, the platform team, or a team with a config grant)."""
+    return podium.deploys.read_config(actor, service, env)
 
 
 @router.patch(ENV + "/config", status_code=status.HTTP_202_ACCEPTED)

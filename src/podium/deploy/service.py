@@ -158,6 +158,13 @@ class DeployService:
             assert artifact is not None
             return artifact
 
+    def read_config(self, actor: Actor, service: str, env: str) -> dict[str, str]:
+        """The config vars, for those who may change them: they hold the service's secrets."""
+        with self.store.session() as session:
+            svc, _, _ = self._ref(session, service, env)
+            authorize(session, actor, svc, Right.CONFIG)
+        return self.get_config(service, env)
+
     def get_config(self, service: str, env: str) -> dict[str, str]:
         with self.store.session() as session:
             _, environment, _ = self._ref(session, service, env)
