@@ -20,24 +20,30 @@ release command). ``wait_closed`` waits until no stamper writes to a log any mor
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import fcntl
 import math
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
+
+# Every app starts through this module, so it imports little: neither typing, pathlib,
+# collections nor contextlib, which together would double the start-up. (mypy takes any
+# name TYPE_CHECKING to be true.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    StrPath = str | os.PathLike[str]
 
 READ_BYTES = 64 * 1024
 PIPE_BYTES = 1024 * 1024  # absorbs a burst before the app has to wait for the stamper
 MAX_LINE_BYTES = 64 * 1024  # a longer line without a newline is cut and stamped in pieces
 PARTIAL_FLUSH_SECONDS = 0.5  # a line still missing its newline is written after this long
 BACKUPS = 2
+USAGE = "[--max-bytes N] [--backups K] LOG -- COMMAND..."
 KILLED_DRAIN_SECONDS = 5.0
 # Sent by supervisord (stop, killasgroup) or a terminal to the app's whole process group;
 # the stamper keeps reading until the app has closed its output, so it ignores them all.
@@ -114,8 +120,8 @@ class LogFile:
     ``flock`` on its file while it lives; ``wait_closed`` waits for those to go.
     """
 
-    def __init__(self, path: Path, max_bytes: int, backups: int = BACKUPS) -> None:
-        self.path = path
+    def __init__(self, path: StrPath, max_bytes: int, backups: int = BACKUPS) -> None:
+        self.path = os.fspath(path)
         self.max_bytes = max_bytes
         self.backups = backups
         self.dropped_bytes = 0
@@ -182,16 +188,16 @@ class LogFile:
         return os.fstat(self._current()).st_size
 
     def _rotate(self) -> None:
-        directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        directory = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             fcntl.flock(directory, fcntl.LOCK_EX)
             if self._holds_current():
                 if self.backups == 0:
                     os.unlink(self.path)
                 for index in range(self.backups, 0, -1):
-                    older = self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(older, self.path.with_name(f"{self.path.name}.{index}"))
+                    older = f"{self.path}.{index - 1}" if index > 1 else self.path
+                    if os.path.exists(older):  # under the lock: no other writer moves it now
+                        os.replace(older, f"{self.path}.{index}")
             self.close()
             self._fd = self._open()
         finally:
@@ -203,7 +209,7 @@ def backups_of(path: Path, backups: int = BACKUPS) -> list[Path]:
     return [path.with_name(f"{path.name}.{index}") for index in range(1, backups + 1)]
 
 
-def wait_closed(path: Path, timeout: float) -> bool:
+def wait_closed(path: StrPath, timeout: float) -> bool:
     """Wait until no writer holds ``path`` (its app and stamper are gone); False on timeout."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -266,6 +272,9 @@ def run_stamped(
     Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds, once the command and
     everything it started (its session) are killed and their last lines written.
     """
+    import contextlib  # here rather than above: the start of every app does without them
+    import subprocess
+
     log = LogFile(log_file, max_bytes)
     read_end, write_end = os.pipe()
     try:
@@ -307,9 +316,11 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _drain(fd: int) -> None:
     """Read and forget: the app must never block on, or die of, a log nobody writes."""
-    with contextlib.suppress(OSError):
+    try:
         while os.read(fd, READ_BYTES):
             pass
+    except OSError:
+        pass
 
 
 def _start_stamper(read_end: int, write_end: int, log: LogFile) -> None:
@@ -338,31 +349,48 @@ def _complain(message: str, *, stamped: bool) -> None:
     """Say what went wrong on stderr: supervisord's capture of the log (which needs the
     time added) or, once the stamper runs, its pipe (which adds it)."""
     line = f"podium: {message}\n".encode(errors="replace")
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 - contextlib stays out of the start-up
         os.write(2, stamp(time.time()) + line if stamped else line)
+    except OSError:
+        pass
+
+
+def parse_arguments(argv: Sequence[str]) -> tuple[str, int, int, list[str]]:
+    """``[--max-bytes N] [--backups K] LOG -- COMMAND...`` → log, max bytes, backups, command.
+
+    Parsed by hand: argparse would add a third to the start-up every app waits for.
+    """
+    options = {"--max-bytes": 0, "--backups": BACKUPS}
+    words = list(argv)
+    try:
+        split = words.index("--")
+        while words[0] in options:
+            options[words[0]] = int(words[1])
+            del words[:2]
+            split -= 2
+        (log,) = words[:split]
+        command = words[split + 1 :]
+    except (ValueError, IndexError):
+        command = []
+    if not command or min(options.values()) < 0:
+        raise SystemExit(f"usage: python -m podium.runtime.stamp {USAGE}")
+    return log, options["--max-bytes"], options["--backups"], command
 
 
 def main(args: Sequence[str] | None = None) -> None:
     """``python -m podium.runtime.stamp [--max-bytes N] [--backups K] LOG -- COMMAND...``"""
-    argv = list(sys.argv[1:] if args is None else args)
-    if "--" not in argv or argv.index("--") == len(argv) - 1:
-        raise SystemExit("usage: python -m podium.runtime.stamp [--max-bytes N] [--backups K] LOG -- COMMAND...")
-    split = argv.index("--")
-    parser = argparse.ArgumentParser(prog="python -m podium.runtime.stamp")
-    parser.add_argument("--max-bytes", type=int, default=0)
-    parser.add_argument("--backups", type=int, default=BACKUPS)
-    parser.add_argument("log", type=Path)
-    options = parser.parse_args(argv[:split])
-    command = argv[split + 1 :]
+    log_path, max_bytes, backups, command = parse_arguments(sys.argv[1:] if args is None else args)
     try:
-        log = LogFile(options.log, options.max_bytes, options.backups)
+        log = LogFile(log_path, max_bytes, backups)
         read_end, write_end = os.pipe()
     except OSError as err:
-        _complain(f"cannot write the log {options.log}: {err}; the output stays unstamped", stamped=True)
+        _complain(f"cannot write the log {log_path}: {err}; the output stays unstamped", stamped=True)
         piped = False
     else:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib stays out of the start-up
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # the kernel's limit is lower: the default size works, with less slack
         _start_stamper(read_end, write_end, log)
         os.dup2(write_end, 1)
         os.dup2(write_end, 2)
