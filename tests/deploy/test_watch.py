@@ -62,9 +62,9 @@ def test_no_rollback_claimed_while_another_deploy_holds_the_lock(
     core.start_runtime()
     staging = env_path(service, "staging")
     assert deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v1", marker="v1", app_json=HEALTH)))
-    turns_bad = probe_app(tmp_path / "v2", marker="v2", app_json=HEALTH, health_fails_after=0.5)
+    turns_bad = probe_app(tmp_path / "v2", marker="v2", app_json=HEALTH, health_fails_after=1.0)
     assert deploy(admin, service, "staging", slug_of(turns_bad)).release["status"] == "live"
-    slow = upload(admin, service, "staging", slug_of(probe_app(tmp_path / "v3", marker="v3", listen_delay=6)))
+    slow = upload(admin, service, "staging", slug_of(probe_app(tmp_path / "v3", marker="v3", listen_delay=7)))
     assert slow.status_code == 202, slow.text
 
     v3 = follow(admin, service, "staging", "v3")
