@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from podium.runtime.stamp import LineStamper, LogFile, run_stamped, stamp, wait_closed
+from podium.runtime.stamp import LineStamper, LogFile, StampedOutput, stamp, wait_closed
 
 T0 = 1_795_839_600.25  # 2026-11-28T04:20:00.25Z
 
@@ -125,27 +125,53 @@ def test_wait_closed_waits_for_every_writer(tmp_path: Path) -> None:
     assert wait_closed(tmp_path / "never-written.log", timeout=0)
 
 
-def test_run_stamped_returns_the_exit_status_with_every_line_stamped(tmp_path: Path) -> None:
+def test_a_command_run_to_completion_gets_its_lines_stamped(tmp_path: Path) -> None:
     path = tmp_path / "v1.release.log"
     script = "echo migrating; echo warning >&2; printf 'no newline'; exit 3"
-    status = run_stamped(["/bin/sh", "-c", script], path, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=30)
-    assert status == 3
-    texts = [parse(line)[1] for line in path.read_bytes().splitlines()]
-    assert texts == [b"migrating", b"warning", b"no newline"]
+    with StampedOutput(path) as output:
+        process = subprocess.Popen(["/bin/sh", "-c", script], stdout=output.fileno(), stderr=subprocess.STDOUT)
+    assert process.wait(timeout=30) == 3
+    assert output.drain(timeout=10)
+    assert [parse(line)[1] for line in path.read_bytes().splitlines()] == [b"migrating", b"warning", b"no newline"]
+    assert wait_closed(path, timeout=0)
 
 
-def test_run_stamped_kills_the_whole_command_on_timeout(tmp_path: Path) -> None:
+def test_drain_waits_for_every_process_that_holds_the_output(tmp_path: Path) -> None:
     path = tmp_path / "v1.release.log"
-    pid_file = tmp_path / "background.pid"
-    script = f"sleep 60 & echo $! > {pid_file}; echo started; wait"
-    with pytest.raises(subprocess.TimeoutExpired):
-        run_stamped(["/bin/sh", "-c", script], path, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=0.5)
-    assert [parse(line)[1] for line in path.read_bytes().splitlines()] == [b"started"]
-    background = int(pid_file.read_text())
+    with StampedOutput(path) as output:
+        shell = subprocess.Popen(
+            ["/bin/sh", "-c", "echo started; sleep 60 & echo $!"],
+            stdout=output.fileno(),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    assert shell.wait(timeout=30) == 0
+    assert not output.drain(timeout=0.2)  # the background sleep still holds it
+    os.killpg(shell.pid, signal.SIGKILL)
+    assert output.drain(timeout=10)
+    started, background = (parse(line)[1] for line in path.read_bytes().splitlines())
+    assert started == b"started"
     deadline = time.monotonic() + 5  # its output is closed; it may still be on its way out
-    while running(background):
-        assert time.monotonic() < deadline, f"{background} outlived its command"
+    while running(int(background)):
+        assert time.monotonic() < deadline, f"{background!r} outlived the kill"
         time.sleep(0.01)
+
+
+def test_a_line_without_its_newline_is_written_while_more_of_it_keeps_coming(tmp_path: Path) -> None:
+    path = tmp_path / "v1.release.log"
+    progress = "for i in 1 2 3 4 5 6 7 8 9 10; do printf .; sleep 0.1; done; sleep 60"
+    with StampedOutput(path) as output:
+        process = subprocess.Popen(["/bin/sh", "-c", progress], stdout=output.fileno(), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not path.read_bytes():
+            assert time.monotonic() < deadline, "the partial line was never written"
+            time.sleep(0.05)
+        assert parse(path.read_bytes().splitlines()[0])[1].startswith(b".")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        output.drain(timeout=10)
 
 
 def test_the_wrapper_runs_the_command_even_when_its_log_cannot_be_opened(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ end-of-file, once the app and everything that inherited its output are gone, aft
 writing the last lines. A slow disk slows the app down (the pipe fills up) rather than
 losing lines.
 
-``run_stamped`` does the same for a command run to completion by the caller (the
-release command). ``wait_closed`` waits until no stamper writes to a log any more.
+``StampedOutput`` does the same, from a thread, for a command the caller runs to
+completion (the release command). ``wait_closed`` waits until no stamper writes to a log
+any more.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ MAX_LINE_BYTES = 64 * 1024  # a longer line without a newline is cut and stamped
 PARTIAL_FLUSH_SECONDS = 0.5  # a line still missing its newline is written after this long
 BACKUPS = 2
 USAGE = "[--max-bytes N] [--backups K] LOG -- COMMAND..."
-KILLED_DRAIN_SECONDS = 5.0
 # Sent by supervisord (stop, killasgroup) or a terminal to the app's whole process group;
 # the stamper keeps reading until the app has closed its output, so it ignores them all.
 IGNORED_SIGNALS = (
@@ -230,27 +230,23 @@ def wait_closed(path: StrPath, timeout: float) -> bool:
         os.close(fd)
 
 
-def pump(fd: int, log: LogFile, stamper: LineStamper, until: float | None = None) -> bool:
-    """Copy the pipe ``fd`` into ``log``, stamped, until end-of-file (True) or until the
-    monotonic time ``until`` (False). A partial line is written once it waited long enough."""
+def pump(fd: int, log: LogFile, stamper: LineStamper) -> None:
+    """Copy the pipe ``fd`` into ``log``, stamped, until end-of-file. A line still missing
+    its newline is written once it has waited ``PARTIAL_FLUSH_SECONDS``."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     partial_due: float | None = None
     while True:
         now = time.monotonic()
-        if until is not None and now >= until:
-            return False
-        deadlines = [due for due in (partial_due, until) if due is not None]
-        wait_ms = math.ceil((min(deadlines) - now) * 1000) if deadlines else None
-        if not poller.poll(wait_ms):
-            if partial_due is not None and time.monotonic() >= partial_due:
-                log.write(stamper.flush(time.time()))
-                partial_due = None
+        if partial_due is not None and now >= partial_due:  # even if more keeps coming without a newline
+            log.write(stamper.flush(time.time()))
+            partial_due = None
+        if not poller.poll(None if partial_due is None else math.ceil((partial_due - now) * 1000)):
             continue
         data = os.read(fd, READ_BYTES)
         if not data:
             log.write(stamper.flush(time.time()))
-            return True
+            return
         log.write(stamper.feed(data, time.time()))
         if not stamper.has_partial:
             partial_due = None
@@ -258,54 +254,54 @@ def pump(fd: int, log: LogFile, stamper: LineStamper, until: float | None = None
             partial_due = time.monotonic() + PARTIAL_FLUSH_SECONDS
 
 
-def run_stamped(
-    argv: Sequence[str],
-    log_file: Path,
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    timeout: float,
-    max_bytes: int = 0,
-) -> int:
-    """Run ``argv`` to completion, its stdout and stderr stamped into ``log_file``; its exit status.
+class StampedOutput:
+    """A pipe for a child's stdout and stderr whose lines a thread of this process appends,
+    stamped, to ``log_file``: what a command run to completion (the release command) gets.
 
-    Raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds, once the command and
-    everything it started (its session) are killed and their last lines written.
+    Pass ``fileno()`` as ``stdout=`` to ``subprocess.Popen``. ``close()``, or leaving its ``with``,
+    drops this process's copy of the write end once the child has its own; ``drain()``
+    waits until every process holding it has closed it and every line is written.
     """
-    import contextlib  # here rather than above: the start of every app does without them
-    import subprocess
 
-    log = LogFile(log_file, max_bytes)
-    read_end, write_end = os.pipe()
-    try:
+    def __init__(self, log_file: StrPath, max_bytes: int = 0) -> None:
+        import threading  # here rather than above: the start of every app does without it
+
+        self._log = LogFile(log_file, max_bytes)
+        self._read_end, self._write_end = os.pipe()
+        self._thread = threading.Thread(target=self._pump, name=f"log {log_file}", daemon=True)
+        self._thread.start()
+
+    def fileno(self) -> int:
+        if self._write_end < 0:
+            raise ValueError("the write end of this output is closed")
+        return self._write_end
+
+    def close(self) -> None:
+        if self._write_end >= 0:
+            os.close(self._write_end)
+            self._write_end = -1
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the output is closed everywhere and written; False if still open after
+        ``timeout`` (a process that escaped its killing still holds it)."""
+        self.close()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def __enter__(self) -> StampedOutput:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _pump(self) -> None:
         try:
-            process = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=write_end,
-                stderr=write_end,
-                start_new_session=True,
-            )
+            pump(self._read_end, self._log, LineStamper())
+        except Exception:  # whatever broke, the command must not die writing its output
+            _drain(self._read_end)
         finally:
-            os.close(write_end)
-        deadline = time.monotonic() + timeout
-        stamper = LineStamper()
-        ended = pump(read_end, log, stamper, until=deadline)
-        if ended:  # its output is closed; it may still take until the deadline to exit
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                return process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        if not ended:
-            pump(read_end, log, stamper, until=time.monotonic() + KILLED_DRAIN_SECONDS)
-            log.write(stamper.flush(time.time()))
-        raise subprocess.TimeoutExpired(list(argv), timeout)
-    finally:
-        os.close(read_end)
-        log.close()
+            os.close(self._read_end)
+            self._log.close()
 
 
 def _write_all(fd: int, data: bytes) -> None:
