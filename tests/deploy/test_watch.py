@@ -55,6 +55,32 @@ def test_release_that_turns_unhealthy_is_rolled_back_automatically(
     assert answer.json()["env"]["PODIUM_RELEASE"] == "v3"
 
 
+@pytest.mark.parametrize("settings_overrides", [{"watch_window": 6.0}])
+def test_an_automatic_rollback_is_not_itself_rolled_back(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    """When every build turns unhealthy (say, its database is down), Podium rolls back once,
+    then leaves the decision to people instead of rolling back and forth."""
+    core.start_runtime()
+    staging = env_path(service, "staging")
+    for version in ("v1", "v2"):
+        app = probe_app(tmp_path / version, marker=version, app_json=HEALTH, health_fails_after=1.0)
+        assert deploy(admin, service, "staging", slug_of(app)).release["status"] == "live"
+
+    def rolled_back() -> bool:
+        return any(r["version"] == "v3" for r in admin.get(f"{staging}/releases").json())
+
+    poll(rolled_back, 20, "the automatic rollback (v3) to appear")  # the watcher posts no event to await
+    v3 = follow(admin, service, "staging", "v3").release
+    assert (v3["status"], v3["rollback_of"]) == ("live", "v1")
+    # v3 fails its health check a second after it starts, like v2; were it watched, a v4 would
+    # follow within the window. There is no event for "nothing happened": wait the window out.
+    live_at = datetime.fromisoformat(v3["live_at"]).timestamp()
+    poll(lambda: time.time() > live_at + settings.watch_window + 1, settings.watch_window + 5, "the window to end")
+
+    assert [r["version"] for r in admin.get(f"{staging}/releases").json()] == ["v3", "v2", "v1"]
+
+
 @pytest.mark.parametrize("settings_overrides", [{"watch_window": 10.0}])
 def test_no_rollback_claimed_while_another_deploy_holds_the_lock(
     admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path

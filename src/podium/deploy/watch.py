@@ -29,7 +29,13 @@ from podium.deploy.service import SYSTEM_ACTOR, previous_live
 
 log = logging.getLogger(__name__)
 FAILURES_BEFORE_ROLLBACK = 3
+AUTO_ROLLBACK = "Auto-rollback of v"  # how the description of a release made by an auto-rollback starts
 CRASH_POLL_SECONDS = 1.0
+
+
+def is_auto_rollback(release: Release) -> bool:
+    """Whether Podium made this release by itself, rolling back one that failed its watch."""
+    return release.rollback_of is not None and release.description.startswith(AUTO_ROLLBACK)
 
 
 class Watcher:
@@ -63,9 +69,15 @@ class Watcher:
             event.set()
 
     def start(self, ref: EnvRef, release_id: int, ports: list[int], app_json: AppJson) -> None:
-        """Watch a release that just went live for the watch window."""
+        """Watch a release that just went live for the watch window (not one Podium rolled back to)."""
         if self.window <= 0:
             return
+        with self.deploys.store.session() as session:
+            release = session.get(Release, release_id)
+            if release is None or is_auto_rollback(release):
+                # Podium already acted on its own once: were the trouble outside the app (a
+                # database down), watching this release too would roll back and forth.
+                return
         cancelled = threading.Event()
         with self._lock:
             self._watches[ref.environment_id] = cancelled
@@ -102,7 +114,7 @@ class Watcher:
             version, previous_version = release.version, previous.version
         try:
             rollback = self.deploys.rollback(
-                SYSTEM_ACTOR, ref.service, ref.env, to=f"v{previous_version}", reason=f"Auto-rollback of v{version}",
+                SYSTEM_ACTOR, ref.service, ref.env, to=f"v{previous_version}", reason=f"{AUTO_ROLLBACK}{version}",
             )
         except PodiumError as exc:  # e.g. a deploy already holds the lock: it replaces v{version} anyway
             log.warning("auto-rollback of %s/%s v%s not started: %s", ref.service, ref.env, version, exc.detail)
