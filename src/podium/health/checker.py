@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from podium.config import Settings
 from podium.health.checks import CheckService
@@ -35,8 +36,20 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0  # results wait at most this long before they are written
 FIRST_COMPACTION_SECONDS = 60.0  # after start: a server that was off for days catches up soon
 COMPACTION_SECONDS = 600.0
+FULL_RELOAD_SECONDS = 60.0
 GOLDEN = 0.6180339887498949  # spreads first probes evenly over the interval, by check id
 ERROR_MAX = 500
+
+# Plain table statements, run as executemany: the ORM's per-row work would hold up the loop.
+RESULTS = CheckResult.metadata.tables[CheckResult.__tablename__]
+CHECKS = Check.metadata.tables[Check.__tablename__]
+STATE_UPDATE = (
+    update(CHECKS)
+    .where(CHECKS.c.id == bindparam("check_id"))
+    .values(state=bindparam("state"), consecutive_ok=bindparam("consecutive_ok"),
+            consecutive_fail=bindparam("consecutive_fail"), last_checked_at=bindparam("last_checked_at"),
+            last_error=bindparam("last_error"))
+)
 
 
 def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
@@ -115,6 +128,8 @@ class Checker:
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._client: httpx.AsyncClient | None = None
+        self._generation = -1
+        self._loaded_at = 0.0
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="checker", daemon=True)
         # One store thread for results and incidents (their order matters), one for compaction.
@@ -137,8 +152,8 @@ class Checker:
         self._compactor.shutdown(wait=True)
 
     def sync_now(self, timeout: float = 30.0) -> None:
-        """Look at the store for new releases and changed checks now, not at the next sync."""
-        self._call(self._sync(), timeout)
+        """Reload every check from the store now, not at the next sync."""
+        self._call(self._sync(force=True), timeout)
 
     def flush_now(self, timeout: float = 30.0) -> None:
         """Write pending results and state changes now; returns once every batch so far is stored."""
@@ -167,8 +182,10 @@ class Checker:
         limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False) as client:
             self._client = client
-            with contextlib.suppress(Exception):  # the store may be busy: the next sync tries again
-                await self._sync()
+            try:
+                await self._sync(force=True)
+            except Exception:  # the store may be busy: the next sync tries again
+                log.exception("checker: loading the checks failed")
             self._ready.set()
             helpers = [
                 asyncio.create_task(self._every(self.settings.check_sync_interval, self._sync), name="sync"),
@@ -193,10 +210,12 @@ class Checker:
             except Exception:
                 log.exception("checker: %s failed", getattr(job, "__name__", job))
 
-    async def _sync(self) -> None:
+    async def _sync(self, force: bool = False) -> None:
         """Fit the running checks to the store: start new ones, drop gone ones, apply changes."""
         loop = asyncio.get_running_loop()
-        targets = await loop.run_in_executor(self._writer, self._load)
+        targets = await loop.run_in_executor(self._writer, self._load, force)
+        if targets is None:
+            return
         wanted = {target.check_id: (target, counters) for target, counters in targets}
         for check_id in [c for c in self.slots if c not in wanted]:
             gone = self.slots.pop(check_id)
@@ -215,8 +234,16 @@ class Checker:
                     slot.task.cancel()
                     slot.task = asyncio.create_task(self._run(slot), name=f"check-{check_id}")
 
-    def _load(self) -> list[tuple[Target, Counters]]:
-        self.checks.ensure_web_checks()
+    def _load(self, force: bool) -> list[tuple[Target, Counters]] | None:
+        """What to probe, or None when nothing changed. Reading every check is the costly part,
+        so it happens only on a new release, a change made through ``CheckService``, or every
+        ``FULL_RELOAD_SECONDS`` for changes it cannot see (another Podium process, a deleted service)."""
+        released = self.checks.ensure_web_checks()
+        generation, now = self.checks.generation, time.monotonic()
+        stale = now - self._loaded_at > FULL_RELOAD_SECONDS
+        if not (force or released or stale or generation != self._generation):
+            return None
+        self._generation, self._loaded_at = generation, now
         return self.checks.targets()
 
     async def _run(self, slot: Slot) -> None:
@@ -318,10 +345,10 @@ class Checker:
             alive = set(session.scalars(select(Check.id).where(Check.id.in_(ids)))) if ids else set()
             rows = [r for r in results if r["check_id"] in alive]
             if rows:
-                session.execute(insert(CheckResult), rows)
-            changes = [s for s in states if s["id"] in alive]
+                session.execute(insert(RESULTS), rows)
+            changes = [{**s, "check_id": s["id"]} for s in states if s["id"] in alive]
             if changes:
-                session.execute(update(Check), changes)
+                session.execute(STATE_UPDATE, changes)
         return held_back
 
     async def _compaction(self) -> None:

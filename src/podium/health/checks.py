@@ -187,6 +187,8 @@ class CheckService:
         self.settings = settings
         self.router_url = f"http://127.0.0.1:{settings.router_port}"
         self._seen: dict[int, int] = {}  # environment id → the live release its web check was last fitted to
+        # Bumped by every change made here, so the checker reloads its checks only when needed.
+        self.generation = 0
 
     def list(self, service: str, env: str | None = None) -> Checks:
         """A service's checks (of one environment, or all), web first."""
@@ -219,7 +221,9 @@ class CheckService:
             session.flush()
             audit.record(session, actor, "check.add", service=svc.name, target=f"{env}/{name}",
                          after=snapshot(check))
-            return CheckInfo.of(check, svc.name, env)
+            info = CheckInfo.of(check, svc.name, env)
+        self.generation += 1
+        return info
 
     def update(self, actor: Actor, service: str, env: str, name: str, changes: dict[str, Any]) -> CheckInfo:
         """Change a check's settings; the ``web`` check is created first if no release made it yet."""
@@ -234,7 +238,9 @@ class CheckService:
             apply_changes(check, changes)
             audit.record(session, actor, "check.update", service=svc.name, target=f"{env}/{check.name}",
                          before=before, after=snapshot(check))
-            return CheckInfo.of(check, svc.name, env)
+            info = CheckInfo.of(check, svc.name, env)
+        self.generation += 1
+        return info
 
     def remove(self, actor: Actor, service: str, env: str, name: str) -> None:
         """Remove an extra check with its results; the ``web`` check can only be disabled."""
@@ -248,6 +254,7 @@ class CheckService:
             audit.record(session, actor, "check.remove", service=svc.name, target=f"{env}/{name}",
                          before=snapshot(check))
             session.delete(check)
+        self.generation += 1
 
     @staticmethod
     def _find(session: Session, environment_id: int, name: str) -> Check | None:
@@ -274,18 +281,20 @@ class CheckService:
 
     # For the checker --------------------------------------------------------------------
 
-    def ensure_web_checks(self) -> None:
+    def ensure_web_checks(self) -> bool:
         """Give each environment whose live release runs web processes a ``web`` check, and fit
-        an unpinned check's path to the live release's app.json. Only new releases are read."""
+        an unpinned check's path to the live release's app.json. Only new releases are read.
+
+        Returns whether any environment's live release changed since the last call.
+        """
         with self.store.session() as session:
-            live = dict(session.execute(
+            live: dict[int, int] = {env_id: release_id for env_id, release_id in session.execute(
                 select(DeployState.environment_id, DeployState.live_release_id)
                 .where(DeployState.live_release_id.is_not(None))
-            ).all())
-            changed = {env_id: release_id for env_id, release_id in live.items()
-                       if release_id is not None and self._seen.get(env_id) != release_id}
-            if not changed:
-                return
+            ).all() if release_id is not None}
+            if live == self._seen:
+                return False
+            changed = {env: release for env, release in live.items() if self._seen.get(env) != release}
             rows = session.execute(
                 select(Release.environment_id, Release.formation, Artifact.app_json)
                 .join(Artifact, Artifact.id == Release.artifact_id)
@@ -302,17 +311,24 @@ class CheckService:
                     self._new_web_check(session, env_id, path)
                 elif not check.path_pinned and check.path != path:
                     check.path = path
-        self._seen.update(changed)  # only once stored: a failed transaction is tried again next time
+        self._seen = live  # only once stored: a failed transaction is tried again next time
+        return True
 
     def targets(self) -> Targets:
         """Every enabled check to probe now, with the counters it last stored.
 
         HTTP checks go through the router, so they need a live release with web processes;
-        TCP checks are probed whatever is deployed.
+        TCP checks are probed whatever is deployed. Columns, not ORM objects: the checker asks
+        every few seconds, and loading a thousand objects would hold up its probes.
         """
         with self.store.session() as session:
             rows = session.execute(
-                select(Check, Environment.name, Service.name, Release.formation)
+                select(
+                    Check.id, Check.name, Check.kind, Check.path, Check.host, Check.port, Check.interval,
+                    Check.timeout, Check.down_after, Check.up_after, Check.expect_status, Check.body_contains,
+                    Check.json_field, Check.state, Check.consecutive_ok, Check.consecutive_fail,
+                    Environment.name.label("env"), Service.name.label("service"), Release.formation,
+                )
                 .join(Environment, Environment.id == Check.environment_id)
                 .join(Service, Service.id == Environment.service_id)
                 .outerjoin(DeployState, DeployState.environment_id == Check.environment_id)
@@ -321,23 +337,22 @@ class CheckService:
                 .order_by(Check.id)
             ).all()
         found: Targets = []
-        for check, env, service, formation in rows:
-            if check.kind != CheckKind.TCP and (formation or {}).get(WEB, 0) <= 0:
+        for row in rows:
+            if row.kind != CheckKind.TCP and (row.formation or {}).get(WEB, 0) <= 0:
                 continue
-            found.append((self._target_of(check, service, env), Counters(
-                CheckState(check.state), check.consecutive_ok, check.consecutive_fail)))
+            found.append((self._target_of(row), Counters(CheckState(row.state), row.consecutive_ok,
+                                                         row.consecutive_fail)))
         return found
 
-    def _target_of(self, check: Check, service: str, env: str) -> Target:
+    def _target_of(self, row: Any) -> Target:
         common: dict[str, Any] = {
-            "check_id": check.id, "service": service, "env": env, "name": check.name, "kind": check.kind,
-            "interval": check.interval, "timeout": check.timeout, "down_after": check.down_after,
-            "up_after": check.up_after,
+            "check_id": row.id, "service": row.service, "env": row.env, "name": row.name, "kind": row.kind,
+            "interval": row.interval, "timeout": row.timeout, "down_after": row.down_after, "up_after": row.up_after,
         }
-        if check.kind == CheckKind.TCP:
-            return Target(**common, host=check.host, port=check.port)
+        if row.kind == CheckKind.TCP:
+            return Target(**common, host=row.host, port=row.port)
         return Target(
-            **common, url=f"{self.router_url}{check.path}", host_header=hostnames(service, env)[0],
-            path=check.path, expect_status=check.expect_status, body_contains=check.body_contains,
-            json_field=check.json_field,
+            **common, url=f"{self.router_url}{row.path}", host_header=hostnames(row.service, row.env)[0],
+            path=row.path, expect_status=row.expect_status, body_contains=row.body_contains,
+            json_field=row.json_field,
         )
