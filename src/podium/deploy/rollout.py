@@ -25,6 +25,8 @@ from podium.runtime.node import Node
 from podium.runtime.supervisor import ProcessInfo, ProcessSpec
 
 RELEASE_COMMAND_TIMEOUT = 300.0
+# Run "$0" (the release command) once Podium says "go" on stdin; the command gets stdin at its end.
+RELEASE_COMMAND_GATE = 'read -r go && [ "$go" = go ] && exec /bin/sh -c "$0"'
 DEAD_STATES = {"FATAL", "EXITED", "BACKOFF", "STOPPED", "UNKNOWN"}
 LOG_TAIL_LINES = 20
 
@@ -184,15 +186,20 @@ class Rollout:
         env.update(self.environment(venv, None))
         # The command runs in a session of its own, so that it can be killed with every
         # process it started: on a timeout here, or by start-up recovery (through the pid
-        # file) if Podium itself dies meanwhile. Nothing of it runs on unwatched.
+        # file) if Podium itself dies meanwhile. It starts only once the pid file is written:
+        # until then it waits for "go" on its stdin, and a Podium that dies first closes the
+        # pipe, so the command never runs. Nothing of it runs on unwatched.
         with log.open("ab") as sink:
             process = subprocess.Popen(
-                ["/bin/sh", "-c", command], cwd=app, env=env, stdin=subprocess.DEVNULL, stdout=sink,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                ["/bin/sh", "-c", RELEASE_COMMAND_GATE, command], cwd=app, env=env, stdin=subprocess.PIPE,
+                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
             )
+        assert process.stdin is not None
         pid_file = self.layout.release_pid
         try:
-            _atomic_write(pid_file, f"{process.pid} {_start_time(process.pid)}\n")
+            with process.stdin:
+                _atomic_write(pid_file, f"{process.pid} {_start_time(process.pid)}\n")
+                process.stdin.write(b"go\n")
             try:
                 returncode = process.wait(timeout=RELEASE_COMMAND_TIMEOUT)
             except subprocess.TimeoutExpired:
