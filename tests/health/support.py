@@ -1,4 +1,4 @@
-"""Helpers of the health tests: store factories for releases, and an endpoint's state."""
+"""Support for the health tests: store factories for releases, and an endpoint's state."""
 
 from __future__ import annotations
 

@@ -187,7 +187,7 @@ class Checker:
             except Exception:  # the store may be busy: the next sync tries again
                 log.exception("checker: loading the checks failed")
             self._ready.set()
-            helpers = [
+            background = [
                 asyncio.create_task(self._every(self.settings.check_sync_interval, self._sync), name="sync"),
                 asyncio.create_task(self._flusher(), name="flush"),
                 asyncio.create_task(self._compaction(), name="compact"),
@@ -196,9 +196,9 @@ class Checker:
             for slot in self.slots.values():
                 if slot.task is not None:
                     slot.task.cancel()
-            for task in helpers:
+            for task in background:
                 task.cancel()
-            await asyncio.gather(*(s.task for s in self.slots.values() if s.task), *helpers,
+            await asyncio.gather(*(s.task for s in self.slots.values() if s.task), *background,
                                  return_exceptions=True)
             await self._flush()
 

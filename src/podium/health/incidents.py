@@ -328,7 +328,7 @@ class IncidentService:
             stmt = stmt.order_by(Incident.triggered_at.desc(), Incident.id.desc()).limit(limit)
             return [_row_info(*row) for row in session.execute(stmt)]
 
-    # Helpers --------------------------------------------------------------------------
+    # Lookups --------------------------------------------------------------------------
 
     @staticmethod
     def _listing() -> Select[Incident, str, str, int, str]:  # version and check: None when absent
