@@ -55,6 +55,9 @@ class World:
         self.grant_id = grant.json()["id"]
         token = admin.post(f"{API}/teams/{OWNER}/tokens", json={"description": f"spare {n}"})
         self.token_id = token.json()["id"]
+        incident = admin.post(f"{API}/services/{self.service}/incidents", json={"summary": f"matrix {n}"})
+        incident.raise_for_status()
+        self.incident_id = incident.json()["id"]
         self.new_name = f"matrix-{n}"
 
     def path_value(self, name: str, schema: dict[str, Any]) -> str:
@@ -63,6 +66,7 @@ class World:
             "service": self.service,
             "token_id": self.token_id,
             "grant_id": str(self.grant_id),
+            "incident_id": str(self.incident_id),
             "env": "staging",
             "version": "v1",
         }
