@@ -1,4 +1,4 @@
-"""Helpers of the deploy tests: fixture apps, slugs, and following rollouts over the API."""
+"""What the deploy tests share: fixture apps, slugs, following rollouts over the API, load."""
 
 from __future__ import annotations
 
