@@ -2,21 +2,27 @@
 
 Each is a plain read inside one store session; it changes nothing and returns detached
 rows, numbers or small records. ``team_holdings`` belongs in ``CatalogService`` once it
-grows a team summary, ``deploy_statuses`` in ``DeployService`` once it has a read over
-many services; until then they live here, next to the pages that use them.
+grows a team summary, ``environment_statuses`` in ``DeployService`` and ``CheckService``
+once they have reads over many services, ``may_act_on_incidents`` in ``IncidentService``
+once it says who may act without acting; until then they live here, next to the pages
+that use them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import func, select
 
 from podium.catalog.auth import Actor
 from podium.catalog.models import Environment, Grant, Right, Service, Team, Token
-from podium.catalog.service import authorize, get_service, get_team
+from podium.catalog.service import active_grants, authorize, get_service, get_team
 from podium.deploy.models import DeployState, Release, ReleaseStatus
 from podium.errors import Forbidden
+from podium.health.models import Check, CheckState, MaintenanceWindow
 from podium.store.db import Store, utcnow
 
 
@@ -50,20 +56,53 @@ def team_holdings(store: Store, name: str) -> TeamHoldings:
         return TeamHoldings(team=team, live_tokens=live_tokens or 0, grants=list(grants))
 
 
+class Health(StrEnum):
+    """What an environment's checks say now: a check's three states, and maintenance."""
+
+    UP = CheckState.UP.value
+    DOWN = CheckState.DOWN.value
+    UNKNOWN = CheckState.UNKNOWN.value
+    MAINTENANCE = "maintenance"
+
+
+def health_state(check_states: Iterable[str], in_maintenance: bool) -> Health:
+    """One state from an environment's enabled checks: down if any is down, up if all are up.
+
+    No checks, or checks that have not yet agreed, say ``unknown``; a maintenance window
+    on says ``maintenance`` whatever the checks say (they open no incidents then).
+    """
+    if in_maintenance:
+        return Health.MAINTENANCE
+    states = list(check_states)
+    if Health.DOWN in states:
+        return Health.DOWN
+    if states and all(state == Health.UP for state in states):
+        return Health.UP
+    return Health.UNKNOWN
+
+
 @dataclass(frozen=True)
 class EnvStatus:
-    """One environment in a status cell: ``live v3`` (live), ``failed`` (failed) or ``—`` (none)."""
+    """One environment in a status cell.
+
+    ``label``/``tone``: ``live v3`` (live), ``failed`` (failed) or ``—`` (none), from its
+    releases. ``health``: up, down, unknown or maintenance, from its checks; ``checked`` is
+    False when no enabled check watches it, so the cell leaves that out.
+    """
 
     env: str
     label: str
     tone: str
+    health: Health = Health.UNKNOWN
+    checked: bool = False
 
 
-def deploy_statuses(store: Store) -> dict[str, list[EnvStatus]]:
+def environment_statuses(store: Store, now: datetime) -> dict[str, list[EnvStatus]]:
     """Per service name, each environment's status, staging before production.
 
     Live wins: an environment still serving v2 after v3 failed is ``live v2``. It is
-    ``failed`` when nothing is live and its newest release failed, ``—`` otherwise.
+    ``failed`` when nothing is live and its newest release failed, ``—`` otherwise. Its
+    health comes from its enabled checks and the maintenance windows on at ``now``.
     """
     newest = (
         select(Release.environment_id, func.max(Release.version).label("version"))
@@ -88,21 +127,54 @@ def deploy_statuses(store: Store) -> dict[str, list[EnvStatus]]:
                 )
             )
         }
+        checks: dict[int, list[str]] = {}
+        for environment_id, state in session.execute(
+            select(Check.environment_id, Check.state).where(Check.enabled.is_(True))
+        ):
+            checks.setdefault(environment_id, []).append(state)
+        # A window with no environment covers all of the service's.
+        maintenance: set[tuple[int, str | None]] = {
+            (service_id, env)
+            for service_id, env in session.execute(
+                select(MaintenanceWindow.service_id, MaintenanceWindow.environment).where(
+                    MaintenanceWindow.starts_at <= now, MaintenanceWindow.ends_at > now
+                )
+            )
+        }
         rows = session.execute(
-            select(Service.name, Environment.id, Environment.name)
+            select(Service.name, Service.id, Environment.id, Environment.name)
             .join(Environment, Environment.service_id == Service.id)
             .order_by(Service.name, Environment.id)
         )
         statuses: dict[str, list[EnvStatus]] = {}
-        for service, environment_id, env in rows:
+        for service, service_id, environment_id, env in rows:
             if environment_id in live:
-                status = EnvStatus(env, f"live v{live[environment_id]}", "live")
+                label, tone = f"live v{live[environment_id]}", "live"
             elif latest.get(environment_id) == ReleaseStatus.FAILED:
-                status = EnvStatus(env, "failed", "failed")
+                label, tone = "failed", "failed"
             else:
-                status = EnvStatus(env, "—", "none")
-            statuses.setdefault(service, []).append(status)
+                label, tone = "—", "none"
+            in_maintenance = (service_id, env) in maintenance or (service_id, None) in maintenance
+            states = checks.get(environment_id, [])
+            health = health_state(states, in_maintenance)
+            statuses.setdefault(service, []).append(
+                EnvStatus(env, label, tone, health, checked=bool(states) or in_maintenance)
+            )
         return statuses
+
+
+def may_act_on_incidents(store: Store, actor: Actor, service: str) -> bool:
+    """Whether ``actor`` may acknowledge, resolve and annotate the service's incidents.
+
+    The rule of ``IncidentService``: the owner, a team with a live grant, or the platform
+    team (and, for one incident, the team it paged, which the page checks itself). The
+    buttons follow it; the verbs check it again.
+    """
+    if actor.is_admin:
+        return True
+    with store.session() as session:
+        svc = get_service(session, service)
+        return svc.owner_id == actor.team_id or bool(active_grants(session, svc, actor.team_id))
 
 
 def may_deploy(store: Store, actor: Actor, service: str) -> bool:

@@ -1,0 +1,153 @@
+"""Line charts as inline SVG, drawn on the server: no chart library, no script, no inline style.
+
+``svg_line_chart`` is a pure function of its points: the pages' CSP allows no inline
+code, and a chart drawn here is in the HTML the tests read. Colours are SVG presentation
+attributes (which the CSP allows); sizes of text come from ``podium.css``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from markupsafe import Markup, escape
+
+Point = tuple[str, float | None]
+"""A label for the x axis (a week, say) and its value; None leaves a gap in the line."""
+
+LINE_COLOUR = "#0b5cad"
+GRID_COLOUR = "#d0d7de"
+TEXT_COLOUR = "#656d76"
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 28, 30, 30
+MAX_X_LABELS = 7
+
+
+def nice_step(span: float, ticks: int) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) that cuts ``span`` into about ``ticks`` parts."""
+    raw = span / max(1, ticks)
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    for multiple in (1.0, 2.0, 2.5, 5.0):
+        if raw <= multiple * magnitude * (1 + 1e-9):
+            return multiple * magnitude
+    return 10.0 * magnitude
+
+
+def axis_range(
+    values: Sequence[float], ticks: int, include: Sequence[float] = (), ceiling: float | None = None
+) -> list[float]:
+    """The tick values of a y axis that holds every value (and each of ``include``), on round steps.
+
+    The axis never goes above ``ceiling`` (availability stops at 100%). A flat line gets
+    some room around it, below the ceiling if it sits on it.
+    """
+    low, high = min([*values, *include]), max([*values, *include])
+    if low == high:
+        room = abs(high) * 0.01 or 1.0
+        low, high = (low - room, high) if ceiling is not None and high >= ceiling else (low - room, high + room)
+    step = nice_step(high - low, ticks)
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    found = [round(i * step, 12) for i in range(first, last + 1)]
+    if ceiling is not None:
+        found = [tick for tick in found if tick <= ceiling + 1e-12]
+        if found[-1] < high:
+            found.append(ceiling)
+    return found
+
+
+def svg_line_chart(
+    points: Sequence[Point],
+    *,
+    title: str,
+    format_value: Callable[[float], str] = "{:g}".format,
+    include: Sequence[float] = (),
+    ceiling: float | None = None,
+    ticks: int = 4,
+    width: int = 480,
+    height: int = 220,
+    css_class: str = "",
+) -> Markup:
+    """A line chart of ``points`` in order, evenly spaced along x, as an ``<svg class="chart">``.
+
+    The data line is the one ``<path class="line">`` (gaps where a value is None), each
+    value also a dot with a tooltip; the y axis has round ticks labelled by
+    ``format_value``. Every label and the title are escaped. With no values at all the
+    chart says so and draws no line.
+    """
+    plot_left, plot_right = MARGIN_LEFT, width - MARGIN_RIGHT
+    plot_top, plot_bottom = MARGIN_TOP, height - MARGIN_BOTTOM
+    classes = " ".join(["chart", *css_class.split()])
+    parts = [
+        f'<svg class="{escape(classes)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<text class="chart-title" x="{plot_left}" y="18" fill="{TEXT_COLOUR}">{escape(title)}</text>',
+    ]
+    values = [value for _, value in points if value is not None and math.isfinite(value)]
+    if not values:
+        middle_x, middle_y = (plot_left + plot_right) / 2, (plot_top + plot_bottom) / 2
+        parts.append(
+            f'<rect x="{plot_left}" y="{plot_top}" width="{plot_right - plot_left}" '
+            f'height="{plot_bottom - plot_top}" fill="none" stroke="{GRID_COLOUR}"/>'
+        )
+        parts.append(
+            f'<text class="chart-empty" x="{middle_x:.1f}" y="{middle_y:.1f}" text-anchor="middle" '
+            f'fill="{TEXT_COLOUR}">No data</text>'
+        )
+        parts.append("</svg>")
+        return Markup("".join(parts))  # noqa: S704 — every piece above is escaped or a number
+
+    axis = axis_range(values, ticks, include, ceiling)
+    low, high = axis[0], axis[-1]
+
+    def y_of(value: float) -> float:
+        return plot_bottom - (value - low) / (high - low) * (plot_bottom - plot_top)
+
+    def x_of(index: int) -> float:
+        if len(points) == 1:
+            return (plot_left + plot_right) / 2
+        return plot_left + index * (plot_right - plot_left) / (len(points) - 1)
+
+    parts.append('<g class="grid">')
+    for tick in axis:
+        y = y_of(tick)
+        parts.append(f'<line x1="{plot_left}" x2="{plot_right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID_COLOUR}"/>')
+        parts.append(
+            f'<text class="tick" x="{plot_left - 6}" y="{y + 4:.1f}" text-anchor="end" '
+            f'fill="{TEXT_COLOUR}">{escape(format_value(tick))}</text>'
+        )
+    parts.append("</g>")
+
+    # Counted from the right, so the latest point (this week) always has its label.
+    every = max(1, math.ceil(len(points) / MAX_X_LABELS))
+    parts.append('<g class="labels">')
+    for index, (label, _) in enumerate(points):
+        if (len(points) - 1 - index) % every == 0:
+            parts.append(
+                f'<text class="tick" x="{x_of(index):.1f}" y="{height - 10}" text-anchor="middle" '
+                f'fill="{TEXT_COLOUR}">{escape(label)}</text>'
+            )
+    parts.append("</g>")
+
+    commands: list[str] = []
+    pen_down = False
+    for index, (_, value) in enumerate(points):
+        if value is None or not math.isfinite(value):
+            pen_down = False
+            continue
+        commands.append(f"{'L' if pen_down else 'M'}{x_of(index):.1f},{y_of(value):.1f}")
+        pen_down = True
+    parts.append(
+        f'<path class="line" d="{" ".join(commands)}" fill="none" stroke="{LINE_COLOUR}" stroke-width="2" '
+        'stroke-linejoin="round" stroke-linecap="round"/>'
+    )
+
+    parts.append('<g class="points">')
+    for index, (label, value) in enumerate(points):
+        if value is None or not math.isfinite(value):
+            continue
+        parts.append(
+            f'<circle cx="{x_of(index):.1f}" cy="{y_of(value):.1f}" r="3" fill="{LINE_COLOUR}">'
+            f"<title>{escape(label)}: {escape(format_value(value))}</title></circle>"
+        )
+    parts.append("</g></svg>")
+    return Markup("".join(parts))  # noqa: S704 — every piece above is escaped or a number
