@@ -1,5 +1,8 @@
 """Pages: sign in and out, services, one service and its environments, teams, one team.
 
+The availability parts of the service and team pages come from ``podium.web.availability``;
+the status page and the incident pages are in ``podium.web.health_pages``.
+
 Each page checks the session cookie (``podium.web.session``), calls the core's verbs on
 ``request.app.state.podium`` and renders a template; forms that change something carry
 a CSRF token. Errors become pages (``podium.web.pages.PageRoute``).
@@ -16,7 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from podium.api.deps import SESSION_COOKIE, PodiumDep
 from podium.catalog.auth import authenticate
 from podium.errors import Forbidden, Invalid, NotFound, Unauthorized
+from podium.store.db import utcnow
 from podium.web import queries
+from podium.web.availability import service_health, team_health
 from podium.web.environments import environment_view
 from podium.web.pages import PageRoute, clear_session, is_htmx, render, safe_next
 from podium.web.session import (
@@ -102,7 +107,7 @@ def services_page(
         services, notice = [], exc.detail
     context = {
         "services": services,
-        "statuses": queries.deploy_statuses(podium.store),
+        "statuses": queries.environment_statuses(podium.store, utcnow()),
         "teams": podium.catalog.list_teams(),
         "owner": owner,
         "lifecycle": lifecycle,
@@ -116,12 +121,15 @@ def services_page(
 
 @router.get("/services/{name}")
 def service_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
-    """A service: its facts, each environment's deploys, grants and recent changes."""
+    """A service: its facts, its health and incidents, each environment's deploys, grants and recent changes."""
     service = podium.catalog.get_service(name)
     flash_cookie = request.cookies.get(FLASH_COOKIE)
+    now = utcnow()
+    statuses = queries.environment_statuses(podium.store, now)
     context = {
         "service": service,
-        "statuses": queries.deploy_statuses(podium.store),
+        "statuses": statuses,
+        "health": service_health(podium, actor, name, statuses.get(name, []), now),
         "environments": [environment_view(podium, actor, name, env.name) for env in service.environments],
         "flash": signer_of(request).unseal(f"flash {name}", flash_cookie) if flash_cookie else None,
         "grants": podium.catalog.list_grants(name),
@@ -142,7 +150,7 @@ def environment_section(request: Request, name: str, env: str, podium: PodiumDep
     context = {
         "environment": view,
         "service": podium.catalog.get_service(name),
-        "statuses": queries.deploy_statuses(podium.store),
+        "statuses": queries.environment_statuses(podium.store, utcnow()),
     }
     return render(request, "_environment_refresh.html", context)
 
@@ -178,11 +186,15 @@ def teams_page(request: Request, podium: PodiumDep, actor: PageActor) -> HTMLRes
 
 @router.get("/teams/{name}")
 def team_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
+    """A team: who is on call, its services' health and incidents, its tokens and grants."""
     holdings = queries.team_holdings(podium.store, name)
+    services = podium.catalog.list_services(owner=name)
+    now = utcnow()
     context = {
         "team": holdings.team,
-        "services": podium.catalog.list_services(owner=name),
-        "statuses": queries.deploy_statuses(podium.store),
+        "services": services,
+        "statuses": queries.environment_statuses(podium.store, now),
+        "health": team_health(podium, actor, holdings.team.name, [s.name for s in services], now),
         "live_tokens": holdings.live_tokens,
         "grants": holdings.grants,
     }
