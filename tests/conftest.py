@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -46,10 +47,18 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return Settings(
-        data_dir=data_dir, port=free_port(), router_port=free_port(), health_timeout=15.0, watch_window=0.0
-    )
+def settings_overrides() -> dict[str, Any]:
+    """Parametrize this to change settings for one test: ``{"health_timeout": 3.0}``."""
+    return {}
+
+
+@pytest.fixture
+def settings(data_dir: Path, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir, "port": free_port(), "router_port": free_port(),
+        "health_timeout": 15.0, "watch_window": 0.0,
+    }
+    return Settings(**{**values, **settings_overrides})
 
 
 @pytest.fixture
