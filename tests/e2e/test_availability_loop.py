@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 from tests.conftest import LiveServer
 from tests.health.support import wait_for
 from tests.support.receiver import Receiver
+from typer.testing import CliRunner
 
 from podium.cli.main import app
 from podium.deploy.rollout import group_name
@@ -93,7 +93,9 @@ def test_down_incident_page_ack_resolve_and_mttr(
     metrics = cli(live_server, "metrics", "availability", "--service", "hello", "--env", "production",
                   "--since", "1d", "--json")
     assert metrics["incidents"] == 1
-    assert metrics["mttr_seconds"] is not None and metrics["mttr_seconds"] > 0
-    assert metrics["mtta_seconds"] is not None and metrics["mtta_seconds"] <= metrics["mttr_seconds"]
+    assert metrics["mttr_seconds"] is not None
+    assert metrics["mttr_seconds"] > 0
+    assert metrics["mtta_seconds"] is not None
+    assert metrics["mtta_seconds"] <= metrics["mttr_seconds"]
     assert metrics["mtbf_seconds"] is None  # one outage: no time *between* failures yet
     assert 0 < metrics["availability"] < 1
