@@ -46,7 +46,10 @@ def fuzz(operation: APIOperation, mode: GenerationMode, headers: dict[str, str],
         checks += [status_code_conformance, content_type_conformance, response_schema_conformance]
 
     @given(case=strategy)
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case: schemathesis.Case) -> None:
         case.call_and_validate(headers=headers, checks=checks)
 
