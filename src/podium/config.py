@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         1800.0, description="Seconds after a release goes live in which a new incident names it as the likely cause."
     )
 
+    # Billing.
+    billing_price_sheet: Path | None = Field(
+        None, description="TOML price sheet read at start; default: the one shipped with Podium."
+    )
+    billing_meter_interval: float = Field(
+        60.0, description="Seconds between two metering ticks (process-seconds, log bytes, storage, requests)."
+    )
+    billing_close_after: float = Field(
+        3600.0,
+        description="Seconds after a month ends before its invoices are frozen; usage metered late counts until then.",
+    )
+
     @property
     def store_url(self) -> str:
         """The control-plane store's SQLAlchemy URL."""

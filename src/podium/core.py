@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
 from podium.catalog.service import CatalogService, authorize, get_service
 from podium.config import Settings
@@ -41,11 +42,13 @@ class Podium:
         self.maintenance = MaintenanceService(self.store)
         self.incidents = IncidentService(self.store, settings, pager=getattr(self, "pager", None))
         self.checker: Checker | None = None
+        self.billing = BillingService(settings, self.store)
 
     def start(self) -> None:
         """Prepare the data dir and store, and make sure the admin token exists."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store.migrate()
+        self.billing.start()
         token = self.catalog.bootstrap_admin()
         if token is not None:
             write_secret(self.settings.admin_token_path, token)
@@ -59,6 +62,7 @@ class Podium:
         self.pager.run()
         self.checker = Checker(self.store, self.settings, self.checks, self.incidents)
         self.checker.start()
+        self.billing.run()
         return recovered
 
     def delete_service(self, actor: Actor, name: str) -> None:
@@ -75,6 +79,7 @@ class Podium:
             self.watcher.close()
         self.deploys.close()
         self.pager.close()
+        self.billing.close()
         self.store.dispose()
 
 

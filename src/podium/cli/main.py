@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import catalog, deploy, health, metrics, oncall
+from podium.cli import billing, catalog, deploy, health, metrics, oncall
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -72,6 +72,7 @@ app.add_typer(health.maintenance, name="maintenance")
 app.add_typer(oncall.oncall_app, name="oncall")
 app.add_typer(metrics.metrics_app, name="metrics")
 app.add_typer(metrics.slo_app, name="slo")
+app.add_typer(billing.billing_app, name="billing")
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from podium.web import billing as billing_pages
 from podium.web import health_pages
 from podium.web.routes import router
 from podium.web.session import Signer
@@ -29,5 +30,6 @@ def install(app: FastAPI) -> None:
     app.state.web_templates = build_templates()
     app.state.web_signer = Signer()
     app.include_router(router)
+    app.include_router(billing_pages.router)
     app.include_router(health_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
