@@ -32,7 +32,7 @@ AUTHORISED_TOO_LATE: dict[tuple[str, str], str] = {
 }
 
 # Routes only the platform team may call: the owning team is refused as well.
-PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import")}
+PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices")}
 
 # GET routes left out of the before/after snapshot: live streams and process state.
 SNAPSHOT_SKIP = ("/logs", "/events", "/ps")
