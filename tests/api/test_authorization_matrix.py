@@ -22,14 +22,6 @@ OWNER, FOREIGN = "owner-team", "foreign-team"
 # Keep this empty unless a route is open to every team by design.
 NOT_403: dict[tuple[str, str], str] = {}
 
-# Routes that should answer 403 but look at the environment's state before asking who
-# calls, so a foreign team gets that state's 422 ("nothing is live yet") instead. They
-# must still refuse and change nothing; once one answers 403, the test says to drop it.
-AUTHORISED_TOO_LATE: dict[tuple[str, str], str] = {
-    ("POST", f"{API}/services/{{service}}/environments/{{env}}/rollback"): "checks for a live release first",
-    ("POST", f"{API}/services/{{service}}/promote"): "checks for a live release first",
-    ("POST", f"{API}/services/{{service}}/environments/{{env}}/scale"): "checks for a live release first",
-}
 
 # Routes only the platform team may call: the owning team is refused as well.
 PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices")}
@@ -199,12 +191,7 @@ def test_every_mutating_route_refuses_a_foreign_team(
         kwargs = request_kwargs(spec, operation, world)
         before = snapshot(admin, spec, world)
         refused = foreign.request(method, url, **kwargs)
-        if (method, path) in AUTHORISED_TOO_LATE:
-            if refused.status_code == 403:
-                failures.append(f"{method} {path}: now answers 403, remove it from AUTHORISED_TOO_LATE")
-            elif not 400 <= refused.status_code < 500:
-                failures.append(f"{method} {path}: foreign team got {refused.status_code} {refused.text[:200]}")
-        elif (method, path) not in NOT_403 and refused.status_code != 403:
+        if (method, path) not in NOT_403 and refused.status_code != 403:
             failures.append(f"{method} {path}: foreign team got {refused.status_code} {refused.text[:200]}")
             continue
         if snapshot(admin, spec, world) != before:
@@ -217,7 +204,7 @@ def test_every_mutating_route_refuses_a_foreign_team(
             failures.append(f"{method} {path}: rightful caller got {allowed.status_code} {allowed.text[:200]}")
     assert not failures, "\n".join(failures)
     covered = {(method, path) for method, path, _ in routes}
-    exceptions = PLATFORM_ONLY | set(NOT_403) | set(AUTHORISED_TOO_LATE)
+    exceptions = PLATFORM_ONLY | set(NOT_403)
     assert exceptions <= covered, "an exception above names a route that no longer exists"
     assert ("PATCH", f"{API}/services/{{service}}") in covered
 

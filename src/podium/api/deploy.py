@@ -111,7 +111,8 @@ async def deploy(
     description: str = Query("", max_length=200),
 ) -> ReleaseOut:
     """Upload a slug (``application/gzip`` body) and roll it out; follow it with ``.../events``."""
-    await run_in_threadpool(podium.deploys.get_config, service, env)  # 404 before reading the body
+    # 404 or 403 before a byte of the body is read
+    await run_in_threadpool(podium.deploys.authorize, actor, service, env)
     upload = await _receive(request, podium.settings.slug_max_bytes, podium.deploys.uploads)
     try:
         release = await run_in_threadpool(

@@ -165,6 +165,12 @@ class DeployService:
             authorize(session, actor, svc, Right.CONFIG)
         return self.get_config(service, env)
 
+    def authorize(self, actor: Actor, service: str, env: str, right: Right = Right.DEPLOY) -> None:
+        """Refuse (404, then 403) before anything about the environment's state is looked at."""
+        with self.store.session() as session:
+            svc, _, _ = self._ref(session, service, env)
+            authorize(session, actor, svc, right)
+
     def get_config(self, service: str, env: str) -> dict[str, str]:
         with self.store.session() as session:
             _, environment, _ = self._ref(session, service, env)
@@ -178,9 +184,7 @@ class DeployService:
         description: str = "",
     ) -> Release:
         """Check an uploaded slug before anything is unpacked, keep it, and roll it out."""
-        with self.store.session() as session:
-            svc, _, _ = self._ref(session, service, env)
-            authorize(session, actor, svc, Right.DEPLOY)
+        self.authorize(actor, service, env)
         slug = inspect_slug(upload, self.limits)
         return self._new_release(
             actor, service, env, slug=slug, stored=upload, commit=commit,
@@ -345,6 +349,7 @@ class DeployService:
         self, actor: Actor, service: str, env: str, to: str | None = None, reason: str = ""
     ) -> Release:
         """A new release from an older one's artifact and config, as Heroku does."""
+        self.authorize(actor, service, env)
         with self.store.session() as session:
             _, environment, _ = self._ref(session, service, env)
             state = self._state(session, environment.id)
@@ -370,6 +375,7 @@ class DeployService:
 
     def promote(self, actor: Actor, service: str, source: str = "staging", dest: str = "production") -> Release:
         """Staging's live artifact into production, with production's own config."""
+        self.authorize(actor, service, dest)
         if source == dest:
             raise Invalid("promote needs two different environments")
         live = self.live_release(service, source)
@@ -382,6 +388,7 @@ class DeployService:
 
     def scale(self, actor: Actor, service: str, env: str, changes: dict[str, int]) -> Release:
         """Set how many processes of each type run; rolled out as a new release."""
+        self.authorize(actor, service, env)
         if not changes:
             raise Invalid("say what to scale, e.g. web=2")
         for kind, quantity in changes.items():
