@@ -485,7 +485,7 @@ class DeployService:
             log_tail = exc.log_tail if isinstance(exc, RolloutFailed) else ""
             if rollout is not None:
                 self._undo(rollout, started=started, switching=switching, routed_before=routed_before)
-            self._fail(release_id, reason, log_tail)
+            self._fail(ref, release_id, reason, log_tail)
             return None
 
     @staticmethod
@@ -513,7 +513,7 @@ class DeployService:
         except Exception as exc:
             log.exception("after v%s of %s/%s went live", target.version, ref.service, ref.env)
             message = f"live, but stopping the previous release failed: {exc}"
-        self._finish(release_id, message)
+        self._finish(ref, release_id, message)
         if self.watch is not None and ports:
             self.watch.start(ref, release_id, list(ports.values()), target.app_json)
 
@@ -550,7 +550,7 @@ class DeployService:
                 if entry.name not in keep and not entry.name.startswith("."):
                     shutil.rmtree(entry, ignore_errors=True)
 
-    def _finish(self, release_id: int, message: str) -> None:
+    def _finish(self, ref: EnvRef, release_id: int, message: str) -> None:
         try:
             with self.store.session() as session:
                 release = session.get(Release, release_id)
@@ -558,9 +558,17 @@ class DeployService:
                 release.stage = Stage.DONE
                 release.finished_at = utcnow()
         finally:  # followers of the rollout are told it ended, even if the store was not
-            self._post(release_id, Stage.DONE, ReleaseStatus.LIVE, message, done=True)
+            self._end(ref, release_id, Stage.DONE, ReleaseStatus.LIVE, message)
 
-    def _fail(self, release_id: int, reason: str, log_tail: str) -> None:
+    def _end(self, ref: EnvRef, release_id: int, stage: str, status: str, message: str) -> None:
+        """Free the environment, then tell followers: one who deploys again at once finds it free."""
+        try:
+            self._unlock(ref.environment_id, release_id)
+        except Exception:  # _run unlocks again; followers must hear of the end regardless
+            log.exception("could not release the deploy lock of %s/%s", ref.service, ref.env)
+        self._post(release_id, stage, status, message, done=True)
+
+    def _fail(self, ref: EnvRef, release_id: int, reason: str, log_tail: str) -> None:
         stage = Stage.PENDING.value
         try:
             with self.store.session() as session:
@@ -572,7 +580,7 @@ class DeployService:
                 release.log_tail = log_tail or None
                 release.finished_at = utcnow()
         finally:  # followers of the rollout are told it ended, even if the store was not
-            self._post(release_id, stage, ReleaseStatus.FAILED, reason, done=True)
+            self._end(ref, release_id, stage, ReleaseStatus.FAILED, reason)
 
     def _unlock(self, environment_id: int, release_id: int) -> None:
         with self.store.session() as session:
