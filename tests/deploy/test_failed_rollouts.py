@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,6 +88,9 @@ def test_failing_release_command(
     assert release["status"] == "failed"
     assert release["failure_reason"] == "releasing: release command exited with status 4"
     assert "release: migration failed with status 4" in release["log_tail"]
+    # The release command's output is stamped like every process's: "<UTC time>Z <text>".
+    [line] = [x for x in release["log_tail"].splitlines() if "migration failed" in x]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z release: migration failed", line), line
     assert "starting" not in v2.stages
     assert release["ports"] == {}
     assert serves(settings, service, "v1")

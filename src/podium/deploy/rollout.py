@@ -22,6 +22,7 @@ from podium.artifacts.slug import SlugLimits, unpack_slug
 from podium.deploy.health import Gate, wait_healthy
 from podium.errors import PodiumError
 from podium.runtime.node import Node
+from podium.runtime.stamp import StampedOutput
 from podium.runtime.supervisor import ProcessInfo, ProcessSpec
 
 RELEASE_COMMAND_TIMEOUT = 300.0
@@ -189,10 +190,11 @@ class Rollout:
         # file) if Podium itself dies meanwhile. It starts only once the pid file is written:
         # until then it waits for "go" on its stdin, and a Podium that dies first closes the
         # pipe, so the command never runs. Nothing of it runs on unwatched.
-        with log.open("ab") as sink:
+        # Its output is stamped line by line, like every process's log.
+        with StampedOutput(log, self.log_max_bytes) as sink:
             process = subprocess.Popen(
                 ["/bin/sh", "-c", RELEASE_COMMAND_GATE, command], cwd=app, env=env, stdin=subprocess.PIPE,
-                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=sink.fileno(), stderr=subprocess.STDOUT, start_new_session=True,
             )
         assert process.stdin is not None
         pid_file = self.layout.release_pid
@@ -205,11 +207,13 @@ class Rollout:
             except subprocess.TimeoutExpired:
                 _kill_group(process.pid)
                 process.wait()
+                sink.drain(5)
                 raise RolloutFailed(
                     f"release command timed out after {RELEASE_COMMAND_TIMEOUT:.0f}s", tail(log)
                 ) from None
         finally:
             pid_file.unlink(missing_ok=True)
+        sink.drain(5)  # every line written before the log is read or the next stage starts
         if returncode != 0:
             raise RolloutFailed(f"release command exited with status {returncode}", tail(log))
 
