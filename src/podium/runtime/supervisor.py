@@ -44,6 +44,8 @@ START_TIMEOUT = 15.0
 RPC_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
+STOP_TIMEOUT = 30.0  # longer than any process's stopwaitsecs, after which supervisord kills it
+STOPPED_STATES = {"STOPPED", "EXITED", "FATAL", "UNKNOWN"}
 LOG_TAIL_LINES = 20
 LOG_CLOSE_SECONDS = 1.0  # how long a failure report waits for a dead process's last lines
 # supervisord, and so every app, starts from this environment rather than from the
@@ -174,7 +176,18 @@ class Supervisor:
         """Stop the group's processes (each within its stopwaitsecs), forget the group, delete its files."""
         _check_name("group", group)
         with self._server(timeout=None) as rpc:
-            _ignore_faults(lambda: rpc.stopProcessGroup(group, True), Faults.BAD_NAME)
+            _ignore_faults(lambda: rpc.stopProcessGroup(group, False), Faults.BAD_NAME)
+            # supervisord notices a stopped child on its next main-loop pass, once a second
+            # unless something wakes it: each status call here does, so a stop that takes
+            # milliseconds is seen in milliseconds. Bounded by the longest stopwaitsecs.
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while time.monotonic() < deadline:
+                states = [p["statename"] for p in rpc.getAllProcessInfo() if p["group"] == group]
+                if all(state in STOPPED_STATES for state in states):
+                    break
+                time.sleep(POLL_INTERVAL)
+            else:
+                _ignore_faults(lambda: rpc.stopProcessGroup(group, True), Faults.BAD_NAME)
             _ignore_faults(lambda: rpc.removeProcessGroup(group), Faults.BAD_NAME)
         with self._lock():
             (self.programs_dir / f"{group}.conf").unlink(missing_ok=True)
