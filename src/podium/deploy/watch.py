@@ -30,7 +30,9 @@ from podium.deploy.service import SYSTEM_ACTOR, previous_live
 log = logging.getLogger(__name__)
 FAILURES_BEFORE_ROLLBACK = 3
 AUTO_ROLLBACK = "Auto-rollback of v"  # how the description of a release made by an auto-rollback starts
-CRASH_POLL_SECONDS = 1.0
+# Each look is a supervisord RPC, which also wakes supervisord to notice (and restart) a
+# dead process at once instead of on its next one-second tick.
+CRASH_POLL_SECONDS = 0.2
 
 
 def is_auto_rollback(release: Release) -> bool:
