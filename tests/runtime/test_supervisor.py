@@ -114,3 +114,23 @@ def test_groups_are_added_once_and_removed_quietly(supervisor: Supervisor, tmp_p
     supervisor.remove_group("hello-v1")  # absent: no error
     with pytest.raises(NotFound):
         supervisor.group_status("hello-v1")
+
+
+def test_a_compound_procfile_command_runs_whole(supervisor: Supervisor, tmp_path: Path) -> None:
+    """`cd sub && …` and `a; b` run as Heroku runs them, through a shell; a stop still stops the app."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "marker.txt").write_text("served from sub")
+    port = free_port()
+    command = f"cd sub && true; {sys.executable} -m http.server $PORT --bind 127.0.0.1"
+    spec = app_spec(tmp_path, "compound", port, command=command, environment={"PORT": str(port)})
+    supervisor.add_group("compound-v1", [spec])
+    [info] = supervisor.wait_running("compound-v1", timeout=15)
+    assert wait_for_port(port, timeout=10)
+    with httpx.Client(trust_env=False) as client:
+        assert client.get(f"http://127.0.0.1:{port}/marker.txt").text == "served from sub"
+    supervisor.remove_group("compound-v1")
+    assert info.pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(info.pid, 0)
+    assert not wait_for_port(port, timeout=0.5)

@@ -337,7 +337,7 @@ files = programs/*.conf
         ]
         for program, spec in zip(programs, processes, strict=True):
             env_file = self.env_dir / group / f"{spec.name}.sh"
-            script = f". {shlex.quote(str(env_file))} && exec {spec.command}"
+            script = f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"
             log_file = str(spec.log_file.absolute())
             command = [
                 *(sys.executable, "-I", "-m", "podium.runtime.stamp"),
@@ -366,6 +366,23 @@ files = programs/*.conf
                 "stdout_logfile_backups = 0",
             ]
         return "\n".join(lines) + "\n"
+
+
+def shell_line(command: str) -> str:
+    """How ``/bin/sh`` runs a Procfile command: ``exec`` it when it is one simple command,
+    so supervisord's pid is the app's; otherwise (``cd x && app``, ``a; b``, ``VAR=1 app``)
+    hand it whole to a shell, as Heroku does. stopasgroup/killasgroup reach the app either way."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:  # unbalanced quotes: let the shell say what is wrong
+        return f"exec /bin/sh -c {shlex.quote(command)}"
+    compound = any(token and set(token) <= set("();<>|&") for token in tokens)
+    assignment = bool(tokens) and ENV_KEY_RE.fullmatch(tokens[0].split("=", 1)[0]) is not None and "=" in tokens[0]
+    if compound or assignment:
+        return f"exec /bin/sh -c {shlex.quote(command)}"
+    return f"exec {command}"
 
 
 class _UnixConnection(http.client.HTTPConnection):
