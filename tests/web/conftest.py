@@ -57,9 +57,13 @@ def seed() -> Callable[[httpx.Client], None]:
     return populate
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, one for the whole session."""
+    """Debian's Chromium, headless, one per test module.
+
+    Not one per session: Playwright's sync API keeps an asyncio loop running in the main
+    thread while it is open, and every later ``asyncio.run`` in other tests would fail.
+    """
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
