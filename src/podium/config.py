@@ -89,6 +89,33 @@ class Settings(BaseSettings):
         description="Seconds after a month ends before its invoices are frozen; usage metered late counts until then.",
     )
 
+    # Database add-ons.
+    addons_postgres_url: str | None = Field(
+        None, description="Superuser URL of an existing PostgreSQL server for database add-ons; "
+        "default: a cluster Podium runs in <data dir>/postgres."
+    )
+    addons_postgres_port: int | None = Field(
+        None, description="Port of the embedded PostgreSQL cluster; default: a free port chosen once and remembered."
+    )
+    addons_key: str | None = Field(
+        None, description="Fernet key sealing add-on URLs at rest; default: <data dir>/addons.key, made on first use."
+    )
+    addons_backup_dir: Path | None = Field(
+        None, description="Folder for database backups; default: <data dir>/backups."
+    )
+    addons_backup_interval: float = Field(
+        86400.0, description="Seconds between scheduled backups of each database; 0 turns them off."
+    )
+    addons_backup_retention_days: float = Field(
+        7.0, description="Days a backup is kept; final backups and each database's newest one are kept regardless."
+    )
+    addons_sample_interval: float = Field(600.0, description="Seconds between samples of each database's size.")
+    addons_probe_interval: float = Field(10.0, description="Seconds between probes of the database server.")
+    addons_probe_down_after: int = Field(
+        3, description="Failed probes in a row before the database server's incidents open (paging the platform team)."
+    )
+    addons_probe_up_after: int = Field(2, description="Passed probes in a row before those incidents resolve.")
+
     @property
     def store_url(self) -> str:
         """The control-plane store's SQLAlchemy URL."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from podium.addons.care import Caretaker
+from podium.addons.service import AddonService
 from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
 from podium.catalog.service import CatalogService, authorize, get_service
@@ -43,6 +45,8 @@ class Podium:
         self.incidents = IncidentService(self.store, settings, pager=getattr(self, "pager", None))
         self.checker: Checker | None = None
         self.billing = BillingService(settings, self.store)
+        self.addons = AddonService(settings, self.store, self.deploys, self.incidents)
+        self.addon_care = Caretaker(self.addons)
 
     def start(self) -> None:
         """Prepare the data dir and store, and make sure the admin token exists."""
@@ -63,16 +67,19 @@ class Podium:
         self.checker = Checker(self.store, self.settings, self.checks, self.incidents)
         self.checker.start()
         self.billing.run()
+        self.addon_care.start()  # after recovery, which stops every process group but the live releases'
         return recovered
 
     def delete_service(self, actor: Actor, name: str) -> None:
         """Delete a service: its processes and routes go first, then its catalog entry."""
         with self.store.session() as session:
             authorize(session, actor, get_service(session, name))
+        self.addons.teardown_service(actor, name)  # a final backup of each database, then drop it
         self.deploys.teardown(name)
         self.catalog.delete_service(actor, name)
 
     def close(self) -> None:
+        self.addon_care.close()
         if self.checker is not None:
             self.checker.close()
         if self.watcher is not None:

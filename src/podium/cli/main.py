@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import billing, catalog, deploy, health, metrics, oncall
+from podium.cli import addons, billing, catalog, deploy, health, metrics, oncall
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -73,6 +73,7 @@ app.add_typer(oncall.oncall_app, name="oncall")
 app.add_typer(metrics.metrics_app, name="metrics")
 app.add_typer(metrics.slo_app, name="slo")
 app.add_typer(billing.billing_app, name="billing")
+app.add_typer(addons.addons_app, name="addons")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Every table, gathered so Alembic sees one metadata."""
 
+from podium.addons import models as addons_models  # noqa: F401
 from podium.billing import models as billing_models  # noqa: F401
 from podium.catalog import models as catalog_models  # noqa: F401  (registers the tables)
 from podium.deploy import models as deploy_models  # noqa: F401
