@@ -260,20 +260,24 @@ def test_scheduled_backups_come_once_a_day(core: Podium, owner: Actor) -> None:
 
 
 def test_storage_samples_become_byte_hours_on_the_bill(core: Podium, owner: Actor) -> None:
-    addon = core.addons.create(owner, "cart", "production").addon
+    addon = core.addons.create(owner, "cart", "production").addon  # sampled once as it is created
+    assert addon.size_bytes is not None
+    assert addon.size_sampled_at == addon.created_at
     fill(url_of(core, "cart", "production"), *(f"row {i}" for i in range(100)))
-    assert core.addon_care.sample_storage(now=at("2026-02-01 00:00")) == 1
-    assert core.addon_care.sample_storage(now=at("2026-02-01 02:00")) == 1
+    hour = timedelta(hours=1)
+    assert core.addon_care.sample_storage(now=addon.created_at + hour) == 1
+    assert core.addon_care.sample_storage(now=addon.created_at + 3 * hour) == 1
     with core.store.session() as session:
-        sizes = list(session.scalars(select(AddonStorageSample.bytes).where(AddonStorageSample.addon_id == addon.id)))
-    assert len(sizes) == 2
-    assert all(size > 1_000_000 for size in sizes)
+        sizes = list(session.scalars(select(AddonStorageSample.bytes).where(AddonStorageSample.addon_id == addon.id)
+                                     .order_by(AddonStorageSample.at)))
+    assert len(sizes) == 3
+    assert all(size > 1_000_000 for size in sizes)  # an empty database is ~7 MB
 
-    core.billing.collect(now=at("2026-02-01 03:00"))
+    core.billing.collect(now=addon.created_at + 4 * hour)
     with core.store.session() as session:
-        [record] = session.scalars(select(UsageRecord).where(UsageRecord.meter == Meter.STORAGE_BYTE_HOURS.value))
-        assert (record.team, record.service, record.environment) == ("shop", "cart", "production")
-        assert record.quantity == Decimal(sizes[0]) * 2  # the first size, held for two hours
+        records = list(session.scalars(select(UsageRecord).where(UsageRecord.meter == Meter.STORAGE_BYTE_HOURS.value)))
+    assert {(r.team, r.service, r.environment) for r in records} == {("shop", "cart", "production")}
+    assert sum(r.quantity for r in records) == Decimal(sizes[0]) + 2 * Decimal(sizes[1])  # held until the next
 
 
 def test_the_platform_team_sees_every_add_on(core: Podium, owner: Actor) -> None:

@@ -34,6 +34,7 @@ from podium.addons.postgres import (
     ExternalServer,
     add_login,
     create_database,
+    database_size,
     drop_database,
     end_sessions,
     name_taken,
@@ -57,7 +58,7 @@ KINDS = ("postgres",)
 URL_VAR = "DATABASE_URL"
 ENV_CODES = {"staging": "stg", "production": "prod"}
 PODIUM = Actor(team=PLATFORM_TEAM, team_id=0, token_id=None)  # Podium acting by itself
-GiB = 1024**3
+GB = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ class Plan:
 
 
 PLANS = {
-    "small": Plan("small", 20, 1 * GiB, "20 connections, sized for 1 GiB"),
-    "medium": Plan("medium", 60, 10 * GiB, "60 connections, sized for 10 GiB"),
+    "small": Plan("small", 20, 1 * GB, "20 connections, sized for 1 GB"),
+    "medium": Plan("medium", 60, 10 * GB, "60 connections, sized for 10 GB"),
 }
 
 
@@ -305,9 +306,12 @@ class AddonService:
                 session.execute(delete(Addon).where(Addon.id == addon_id))
             self._drop(endpoint, database, [login, database])
             raise
+        with endpoint.connect() as conn:  # the first size sample: billing counts storage from here
+            size = database_size(conn, database) or 0
         with self.store.session() as session:
             made = session.get(Addon, addon_id)
             assert made is not None
+            session.add(AddonStorageSample(addon_id=addon_id, at=made.created_at, bytes=size))
             audit.record(session, actor, "addon.create", service=service, target=env,
                          after={"kind": kind, "plan": chosen.name, "database": database,
                                 "release": f"v{release.version}" if release else None})

@@ -23,7 +23,7 @@ ADDON = "/environments/{env}/addon"
 
 class AddonIn(BaseModel):
     kind: str = Field("postgres", max_length=40, description="What kind of add-on: postgres.")
-    plan: str = Field("small", max_length=40, description="small (20 connections, 1 GiB) or medium (60, 10 GiB).")
+    plan: str = Field("small", max_length=40, description="small (20 connections, 1 GB) or medium (60, 10 GB).")
 
 
 class RestoreIn(BaseModel):

@@ -96,7 +96,7 @@ def create(
     kind: Annotated[str, typer.Argument(help="The kind of add-on: postgres.")],
     service: ServiceOpt,
     env: EnvOpt = "staging",
-    plan: Annotated[str, typer.Option(help="small (20 connections, 1 GiB) or medium (60, 10 GiB).")] = "small",
+    plan: Annotated[str, typer.Option(help="small (20 connections, 1 GB) or medium (60, 10 GB).")] = "small",
     as_json: JsonFlag = False,
 ) -> None:
     """Provision a database and set DATABASE_URL; with a live release, roll out a new one and follow it."""
