@@ -59,7 +59,8 @@ def recover(deploys: DeployService) -> list[str]:
             continue
         done.append(f"{live.service}/{live.env}: routed to the live release again")
     for group in deploys.node.supervisor.groups():
-        if group not in keep:
+        # podium-* groups are the platform's own (the add-ons' PostgreSQL): not a release's.
+        if group not in keep and not group.startswith("podium-"):
             deploys.node.supervisor.remove_group(group)
             done.append(f"stopped orphan process group {group}")
     _remove_partial_files(deploys)
