@@ -59,8 +59,9 @@ def recover(deploys: DeployService) -> list[str]:
             continue
         done.append(f"{live.service}/{live.env}: routed to the live release again")
     for group in deploys.node.supervisor.groups():
-        # podium-* groups are the platform's own (the add-ons' PostgreSQL): not a release's.
-        if group not in keep and not group.startswith("podium-"):
+        # Only release groups (<service>_<env>_vN) are settled here; others, like the
+        # add-ons' podium-postgres, are the platform's own and have no "_" in their name.
+        if group not in keep and "_" in group:
             deploys.node.supervisor.remove_group(group)
             done.append(f"stopped orphan process group {group}")
     _remove_partial_files(deploys)
