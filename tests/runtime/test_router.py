@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,34 @@ def test_removed_routes_get_404_and_routes_survive_a_restart(router: Router, thr
     router.ensure_running()  # running: no error
     assert get(router.port, HOST).text == "A"
     assert router.routes() == {"svc.staging": [a]}
+
+
+def _workers(router: Router) -> set[int]:
+    """The nginx master's live children (an exited worker stays a zombie until the master reaps it)."""
+    master = int(router.pid_path.read_text())
+    listed = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in listed if _state(int(pid)) not in ("Z", "X", None)}
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_a_switch_answers_from_new_workers_and_never_adds_any(router: Router, thread_app: Callable[[str], int]) -> None:
+    # Each switch tells the old workers to stop itself, before the nginx master would: the
+    # master must still count them as stopping and start no replacement for them.
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    workers = _workers(router)
+    for n in range(6):
+        switch = router.switch_route("svc.staging", [HOST], [b if n % 2 == 0 else a])
+        # from here on new connections get the new route, even before the old workers exit
+        assert get(router.port, HOST).text == ("B" if n % 2 == 0 else "A")
+        switch.wait_drained()
+        assert not {pid for pid, _ in switch.old_workers} & _workers(router)
+    # the master reaps its old workers after its own 100 ms pause; a replacement would appear then
+    time.sleep(0.5)
+    assert len(_workers(router)) == len(workers)

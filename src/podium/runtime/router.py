@@ -4,8 +4,10 @@ nginx runs with ``-p <run_dir>/ -c nginx.conf``; ``nginx.conf`` holds a default 
 (404 for unknown hosts) and includes ``sites/*.conf``, one file per route with an
 upstream of the route's ports. A route switch writes the site file atomically, checks
 the whole configuration with ``nginx -t`` (restoring the previous file if nginx refuses
-it), reloads gracefully and waits until every worker that ran before the reload has
-exited, so once ``set_route`` returns no worker routes to the old ports any more.
+it) and reloads gracefully. ``switch_route`` returns as soon as nginx runs workers with the
+new configuration, with a ``Switch`` whose ``wait_drained`` waits until every worker that
+ran before the reload has exited; ``set_route`` does both, so once it returns no worker
+routes to the old ports any more.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ RELOAD_TIMEOUT = WORKER_SHUTDOWN_TIMEOUT + 10.0
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
 POLL_INTERVAL = 0.02
+NEW_WORKER_POLL = 0.002  # the master forks its new workers within milliseconds of a reload
+DRAIN_POLL = 0.005  # /proc reads only: cheap enough to notice an old worker's exit at once
 ROUTE_HEADER = "# podium-route "
 NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
 
@@ -55,6 +59,24 @@ ACCESS_LOG_FORMAT = (
 class _Route:
     hostnames: list[str]
     ports: list[int]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A route change nginx has taken: its new workers route by the new configuration, and
+    the workers from before the reload have been told to stop accepting connections.
+
+    Those old workers exit once their requests in flight are done; until they have, such
+    a request may still be on its way to the previous ports.
+    """
+
+    old_workers: frozenset[tuple[int, int]]
+    error_log: Path
+
+    def wait_drained(self) -> None:
+        """Return once every worker from before the change has exited (bounded by
+        ``RELOAD_TIMEOUT``): from then on nothing routes to the previous ports."""
+        _wait_gone(self.old_workers, self.error_log)
 
 
 class Router:
@@ -75,7 +97,7 @@ class Router:
         configuration changed), and return once the port accepts connections (bounded)."""
         for directory in (self.sites_dir, self.logs_dir, self.run_dir / "tmp"):
             directory.mkdir(parents=True, exist_ok=True)
-        old_workers: set[tuple[int, int]] = set()
+        old_workers: frozenset[tuple[int, int]] = frozenset()
         with self._lock():
             changed = _write_if_changed(self.conf_path, self._main_text())
             # Site files are rewritten from their headers: a new port or template applies to all.
@@ -87,13 +109,18 @@ class Router:
             elif changed:
                 self._run("-t")
                 old_workers = self._reload(master)
-        self._wait_gone(old_workers)
+        _wait_gone(old_workers, self._error_log)
         if not wait_for_port(self.port, START_TIMEOUT, self.host):
             raise RuntimeFailure(f"nginx does not accept connections on {self.host}:{self.port}")
 
     def set_route(self, name: str, hostnames: list[str], ports: list[int]) -> None:
         """Route ``hostnames`` to ``ports`` (load-balanced), replacing the route's previous
         ports; returns once no nginx worker routes to the previous ports any more."""
+        self.switch_route(name, hostnames, ports).wait_drained()
+
+    def switch_route(self, name: str, hostnames: list[str], ports: list[int]) -> Switch:
+        """Route ``hostnames`` to ``ports``, like ``set_route``, but return as soon as nginx
+        runs workers with the new route; ``Switch.wait_drained`` waits for the old ones."""
         _check_route_name(name)
         route = _Route(_clean_hostnames(hostnames), _clean_ports(ports))
         text = self._site_text(name, route)
@@ -106,11 +133,10 @@ class Router:
                     raise Conflict(f"{', '.join(sorted(taken))} already routed by {other!r}")
             previous = path.read_text() if path.exists() else None
             if previous == text:
-                return
+                return Switch(frozenset(), self._error_log)
             _atomic_write(path, text)
             self._test_or_restore(path, previous)
-            old_workers = self._reload(master)
-        self._wait_gone(old_workers)
+            return Switch(self._reload(master), self._error_log)
 
     def remove_route(self, name: str) -> None:
         """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
@@ -124,7 +150,7 @@ class Router:
             path.unlink()
             self._test_or_restore(path, previous)
             old_workers = self._reload(master)
-        self._wait_gone(old_workers)
+        _wait_gone(old_workers, self._error_log)
 
     def routes(self) -> dict[str, list[int]]:
         """Every route's name and ports, as configured."""
@@ -156,22 +182,36 @@ class Router:
                 output.seek(0)
                 raise RuntimeFailure(f"nginx did not start: {output.read().decode(errors='replace').strip()}")
 
-    def _reload(self, master: int) -> set[tuple[int, int]]:
-        """Ask the master for a graceful reload; return the workers that must exit before
-        the new configuration is the only one in effect."""
-        old_workers = _children(master)
-        self._run("-s", "reload")
-        return old_workers
+    @property
+    def _error_log(self) -> Path:
+        return self.logs_dir / "error.log"
 
-    def _wait_gone(self, workers: set[tuple[int, int]]) -> None:
+    def _reload(self, master: int) -> frozenset[tuple[int, int]]:
+        """Ask the master for a graceful reload (what ``nginx -s reload`` sends, without
+        starting an nginx that parses the configuration once more); once it runs a worker
+        with the new configuration, tell the old workers to stop accepting and to finish.
+        Returns the old workers: they must exit before the new configuration is the only
+        one in effect."""
+        old_workers = _children(master)
+        os.kill(master, signal.SIGHUP)
         deadline = time.monotonic() + RELOAD_TIMEOUT
-        while any(_alive(pid, started) for pid, started in workers):
-            if time.monotonic() >= deadline:
+        while not _children(master) - old_workers:
+            if time.monotonic() >= deadline or not _alive(master, None):
                 raise RuntimeFailure(
-                    f"nginx workers from before the reload still run after {RELOAD_TIMEOUT:g}s; "
-                    f"see {self.logs_dir / 'error.log'}"
+                    f"nginx started no worker with the new configuration within {RELOAD_TIMEOUT:g}s; "
+                    f"see {self._error_log}"
                 )
-            time.sleep(POLL_INTERVAL)
+            time.sleep(NEW_WORKER_POLL)
+        # The master itself sends the old workers this same graceful-stop signal, but only
+        # after sleeping 100 ms ("allow new processes to start"), with its own signals
+        # blocked; meanwhile the old workers keep accepting connections for the old ports.
+        # Sent now, it saves every switch those 100 ms. The master still counts them as
+        # told to stop (its own message reaches them, or a worker already gone), so it
+        # never starts a replacement for one: tests/runtime/test_router.py counts workers.
+        for pid, started in old_workers:
+            if _alive(pid, started):
+                _signal(pid, signal.SIGQUIT)
+        return old_workers
 
     def _test_or_restore(self, path: Path, previous: str | None) -> None:
         """``nginx -t``; when it fails, put the previous site file back (a bad config never
@@ -377,17 +417,40 @@ def _alive(pid: int, started: int | None) -> bool:
     return started is None or int(fields[19]) == started
 
 
-def _children(parent: int) -> set[tuple[int, int]]:
+def _wait_gone(workers: frozenset[tuple[int, int]], error_log: Path) -> None:
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while any(_alive(pid, started) for pid, started in workers):
+        if time.monotonic() >= deadline:
+            raise RuntimeFailure(
+                f"nginx workers from before the reload still run after {RELOAD_TIMEOUT:g}s; see {error_log}"
+            )
+        time.sleep(DRAIN_POLL)
+
+
+def _children(parent: int) -> frozenset[tuple[int, int]]:
     """(pid, starttime) of the live children of ``parent``: an nginx master's workers."""
+    try:  # the kernel's own list (the master has one thread); scanning /proc is the fallback
+        listed = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    except OSError:
+        listed = None
+    if listed is not None:
+        found = ((int(pid), _stat_fields(int(pid))) for pid in listed)
+        return frozenset(
+            (pid, int(fields[19])) for pid, fields in found if fields and fields[0] not in ("Z", "X")
+        )
     children = set()
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             fields = _stat_fields(int(entry.name))
             if fields and fields[0] not in ("Z", "X") and int(fields[1]) == parent:
                 children.add((int(entry.name), int(fields[19])))
-    return children
+    return frozenset(children)
 
 
 def _kill(pid: int) -> None:
+    _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: int) -> None:
     with suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signum)
