@@ -6,7 +6,8 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from tests.deploy.support import (
 from podium.config import Settings
 from podium.core import Podium
 from podium.runtime import RuntimeFailure
+from podium.runtime.router import Switch
 
 
 def serves(settings: Settings, service: str, marker: str) -> bool:
@@ -144,22 +146,49 @@ def test_switch_that_fails_after_reloading_routes_back_to_the_old_release(
 ) -> None:
     live_v1(admin, service, tmp_path)
     router = core.node.router
-    set_route = router.set_route
+    switch_route = router.switch_route
 
-    def reloads_then_times_out(name: str, hostnames: list[str], ports: list[int]) -> None:
-        set_route(name, hostnames, ports)
-        if ports != list(core.deploys.get_release(service, "staging", 1).ports.values()):
-            monkeypatch.setattr(router, "set_route", set_route)  # only the switch to v2 misbehaves
-            raise RuntimeFailure("nginx workers from before the reload still run after 20s")
+    def reloads_then_fails(name: str, hostnames: list[str], ports: list[int]) -> Switch:
+        switch_route(name, hostnames, ports)
+        monkeypatch.setattr(router, "switch_route", switch_route)  # only the switch to v2 misbehaves
+        raise RuntimeFailure("nginx started no worker with the new configuration within 20s")
 
-    monkeypatch.setattr(router, "set_route", reloads_then_times_out)
+    monkeypatch.setattr(router, "switch_route", reloads_then_fails)
 
     v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
 
     assert v2.release["status"] == "failed"
-    assert v2.release["failure_reason"] == "switching: nginx workers from before the reload still run after 20s"
+    assert v2.release["failure_reason"] == "switching: nginx started no worker with the new configuration within 20s"
     assert serves(settings, service, "v1")
     assert groups_of(core, service) == [f"{service}_staging_v1"]
+
+
+def test_old_router_workers_that_linger_keep_the_old_release_running(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live_v1(admin, service, tmp_path)
+    router = core.node.router
+    switch_route = router.switch_route
+
+    def lingering(name: str, hostnames: list[str], ports: list[int]) -> Switch:
+        switched = switch_route(name, hostnames, ports)
+
+        def still_running() -> None:
+            switched.wait_drained()
+            raise RuntimeFailure("nginx workers from before the reload still run after 20s")
+
+        return cast(Switch, SimpleNamespace(old_workers=switched.old_workers, wait_drained=still_running))
+
+    monkeypatch.setattr(router, "switch_route", lingering)
+
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
+
+    # v2 is live; v1's processes stay up for the requests an old worker may still carry to them
+    assert (v2.release["status"], v2.release["stage"]) == ("live", "done")
+    assert "still run after 20s" in v2.events[-1]["message"]
+    assert serves(settings, service, "v2")
+    assert groups_of(core, service) == [f"{service}_staging_v1", f"{service}_staging_v2"]
 
 
 def test_trouble_after_going_live_never_takes_the_new_release_down(

@@ -1,8 +1,9 @@
 """The rollout of one release on the local node, stage by stage.
 
 unpack → build venv → release command → start on fresh ports → health gate → switch
-the router → drain the old processes. Any failure before the switch stops the new
-processes and leaves the old release serving: a broken release never takes traffic.
+the router (live) → drain the old processes once no router worker can reach them. Any
+failure before the switch stops the new processes and leaves the old release serving: a
+broken release never takes traffic.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from podium.artifacts.appjson import AppJson
 from podium.artifacts.build import ensure_venv
 from podium.artifacts.slug import SlugLimits, unpack_slug
 from podium.deploy.health import Gate, wait_healthy
 from podium.errors import PodiumError
 from podium.runtime.node import Node
+from podium.runtime.router import Switch
 from podium.runtime.stamp import StampedOutput
 from podium.runtime.supervisor import ProcessInfo, ProcessSpec
 
@@ -123,6 +127,7 @@ class Rollout:
         health_deadline: float,
         log_max_bytes: int,
         on_stage: Callable[[str, str], None],
+        probes: httpx.Client,
     ) -> None:
         self.node = node
         self.layout = layout
@@ -132,6 +137,7 @@ class Rollout:
         self.health_deadline = health_deadline
         self.log_max_bytes = log_max_bytes
         self.on_stage = on_stage
+        self.probes = probes
         self.group = group_name(target.service, target.env, target.version)
 
     # Stages ----------------------------------------------------------------------------
@@ -266,7 +272,7 @@ class Rollout:
         if ports:
             gate = Gate.from_app_json(self.target.app_json, self.health_deadline)
             self.on_stage("health_check", f"GET {gate.path} on {len(ports)} process(es)")
-            problem = wait_healthy(list(ports.values()), gate, still_running=self._why_dead)
+            problem = wait_healthy(self.probes, list(ports.values()), gate, still_running=self._why_dead)
             if problem is not None:
                 raise RolloutFailed(problem, self.logs_of(specs))
         elif specs:
@@ -276,14 +282,18 @@ class Rollout:
             except PodiumError as exc:
                 raise RolloutFailed(exc.detail, self.logs_of(specs)) from None
 
-    def switch(self, ports: dict[str, int]) -> None:
-        """Point the router at the new web processes (a graceful nginx reload)."""
+    def switch(self, ports: dict[str, int]) -> Switch | None:
+        """Point the router at the new web processes (a graceful nginx reload). Returns once
+        nginx routes new connections to them, with the reload whose old workers may still be
+        finishing requests to the previous release (None when there is nothing to wait for)."""
         name = route_name(self.target.service, self.target.env)
         self.on_stage("switching", "")
         if ports:
-            self.node.router.set_route(name, hostnames(self.target.service, self.target.env), list(ports.values()))
-        else:
-            self.node.router.remove_route(name)
+            return self.node.router.switch_route(
+                name, hostnames(self.target.service, self.target.env), list(ports.values())
+            )
+        self.node.router.remove_route(name)
+        return None
 
     def routed(self) -> list[int] | None:
         """The ports the router sends this environment's hostnames to now; None if it has no route."""

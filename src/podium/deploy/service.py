@@ -30,11 +30,13 @@ from podium.catalog.auth import Actor
 from podium.catalog.models import Environment, Right, Service
 from podium.catalog.service import authorize, get_environment, get_service
 from podium.config import Settings
+from podium.deploy.health import probe_client
 from podium.deploy.models import Artifact, DeployState, Release, ReleaseStatus, Stage, transition
 from podium.deploy.progress import ProgressBoard
 from podium.deploy.rollout import EnvLayout, Rollout, RolloutFailed, Target, group_name, route_name
 from podium.errors import Conflict, Invalid, NotFound, PodiumError
 from podium.runtime.node import Node
+from podium.runtime.router import Switch
 from podium.store.db import Store, utcnow
 
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -85,6 +87,7 @@ class DeployService:
         self.limits = SlugLimits.from_settings(settings)
         self.progress = ProgressBoard()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
+        self.probes = probe_client()  # health probes of every rollout and watch, shared (thread-safe)
         self.node_started = False
         self._start_lock = threading.Lock()
         self.watch: Any = None  # set by podium.deploy.watch when the server runs
@@ -100,6 +103,7 @@ class DeployService:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=False)
+        self.probes.close()
 
     # Lookups -----------------------------------------------------------------------------
 
@@ -446,7 +450,7 @@ class DeployService:
         finally:
             self._unlock(ref.environment_id, release_id)
 
-    def _roll_out(self, ref: EnvRef, release_id: int) -> tuple[Target, dict[str, int]] | None:
+    def _roll_out(self, ref: EnvRef, release_id: int) -> tuple[Target, dict[str, int], Switch | None] | None:
         """Every stage up to the switch and going live; None when the rollout failed.
 
         Until the release is recorded live, a failure undoes what was done: the router is
@@ -462,7 +466,7 @@ class DeployService:
                 self.node, EnvLayout(self.root, ref.service, ref.env), target, limits=self.limits,
                 venv_cache=self.venvs, health_deadline=self.settings.health_timeout,
                 log_max_bytes=self.settings.log_max_bytes,
-                on_stage=lambda stage, msg: self._set_stage(release_id, stage, msg),
+                on_stage=lambda stage, msg: self._set_stage(release_id, stage, msg), probes=self.probes,
             )
             app = rollout.unpack()
             venv = rollout.build(app)
@@ -477,9 +481,9 @@ class DeployService:
                 self.watch.cancel(ref.environment_id)
             routed_before = rollout.routed()
             switching = True
-            rollout.switch(ports)
+            switch = rollout.switch(ports)
             self._go_live(ref, release_id)
-            return target, ports
+            return target, ports, switch
         except Exception as exc:  # every failure ends the rollout the same safe way
             reason = exc.detail if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {exc}"
             log_tail = exc.log_tail if isinstance(exc, RolloutFailed) else ""
@@ -499,15 +503,21 @@ class DeployService:
         except Exception:  # whatever is left over, start-up recovery or the next rollout removes
             log.exception("could not undo the rollout of %s", rollout.group)
 
-    def _after_switch(self, ref: EnvRef, release_id: int, target: Target, ports: dict[str, int]) -> None:
+    def _after_switch(
+        self, ref: EnvRef, release_id: int, target: Target, ports: dict[str, int], switch: Switch | None
+    ) -> None:
         """The release serves: stop the previous one, tidy up, and watch the new one.
 
+        The previous release's processes stop only once the router's workers from before the
+        switch have exited, so a request one of them still carries reaches a live process.
         Nothing here is undone on failure: the release is live and stays live; processes
         left running are stopped by the next rollout or by start-up recovery.
         """
         message = "live"
         try:
             self._set_stage(release_id, Stage.DRAINING, "stopping the previous release")
+            if switch is not None:
+                switch.wait_drained()
             self._drain(ref, keep=target.version)
             self._prune(ref)
         except Exception as exc:

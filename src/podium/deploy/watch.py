@@ -10,7 +10,6 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import select
 
 from podium.artifacts.appjson import AppJson
@@ -33,6 +32,7 @@ AUTO_ROLLBACK = "Auto-rollback of v"  # how the description of a release made by
 # Each look is a supervisord RPC, which also wakes supervisord to notice (and restart) a
 # dead process at once instead of on its next one-second tick.
 CRASH_POLL_SECONDS = 0.2
+CLOSE_SECONDS = 10.0  # longer than any probe's timeout (app.json's healthchecks allow a few seconds)
 
 
 def is_auto_rollback(release: Release) -> bool:
@@ -48,6 +48,7 @@ class Watcher:
         self.window = window
         self.interval = interval
         self._watches: dict[int, threading.Event] = {}
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pids: dict[tuple[str, str], int] = {}
@@ -58,10 +59,15 @@ class Watcher:
         self._crash_thread.start()
 
     def close(self) -> None:
+        """Stop every watch, and wait for their threads: they probe through the deploy
+        service's client, which closes after this."""
         self._stop.set()
         with self._lock:
             for event in self._watches.values():
                 event.set()
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join(timeout=CLOSE_SECONDS)
 
     def cancel(self, environment_id: int) -> None:
         """A newer rollout takes over the environment: stop watching the old release."""
@@ -87,19 +93,20 @@ class Watcher:
         thread = threading.Thread(
             target=self._watch, args=(ref, release_id, ports, gate, cancelled), name="watch", daemon=True
         )
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
     def _watch(self, ref: EnvRef, release_id: int, ports: list[int], gate: Gate, cancelled: threading.Event) -> None:
-        failures, started = 0, utcnow()
-        with httpx.Client() as client:
-            while not cancelled.wait(self.interval) and not self._stop.is_set():
-                if (utcnow() - started).total_seconds() > self.window:
-                    break
-                problems = [p for p in (probe(client, port, gate) for port in ports) if p is not None]
-                failures = failures + 1 if problems else 0
-                if failures >= FAILURES_BEFORE_ROLLBACK:
-                    self._auto_rollback(ref, release_id, problems[0])
-                    break
+        failures, started, client = 0, utcnow(), self.deploys.probes
+        while not cancelled.wait(self.interval) and not self._stop.is_set():
+            if (utcnow() - started).total_seconds() > self.window:
+                break
+            problems = [p for p in (probe(client, port, gate) for port in ports) if p is not None]
+            failures = failures + 1 if problems else 0
+            if failures >= FAILURES_BEFORE_ROLLBACK:
+                self._auto_rollback(ref, release_id, problems[0])
+                break
         with self._lock:
             if self._watches.get(ref.environment_id) is cancelled:
                 del self._watches[ref.environment_id]
