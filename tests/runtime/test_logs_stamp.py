@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from podium.runtime.stamp import LineStamper, LogFile, StampedOutput, stamp, wait_closed
+from podium.runtime.stamp import LineStamper, LogFile, StampedOutput, stamp, start_command, wait_closed
 
 T0 = 1_795_839_600.25  # 2026-11-28T04:20:00.25Z
 
@@ -184,3 +186,30 @@ def test_the_wrapper_runs_the_command_even_when_its_log_cannot_be_opened(tmp_pat
     assert result.returncode == 0
     assert result.stdout == b"hello\n"
     assert b"podium: cannot write the log" in parse(result.stderr)[1]
+
+
+def test_the_stamper_wakes_supervisord_once_the_app_and_its_output_are_gone(tmp_path: Path) -> None:
+    # supervisord reaps (and restarts) a dead app only when its loop runs: the stamper's last
+    # act is a call on supervisord's socket, so the loop runs at once. A stand-in socket here
+    # records the call; the command line is the one supervisord runs.
+    path, calls = str(tmp_path / "sv.sock"), []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen()
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                calls.append(conn.recv(65536))
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+        listener = threading.Thread(target=answer)
+        listener.start()
+        log = tmp_path / "web-1.log"
+        command = start_command(sys.executable, ["--wake", path, str(log), "--", "/bin/echo", "bye"])
+        assert subprocess.run(command, check=False).returncode == 0
+        listener.join(timeout=10)
+    assert not listener.is_alive(), "the stamper never called"
+    assert b"POST /RPC2 " in calls[0]
+    assert b"<methodName>supervisor.getState</methodName>" in calls[0]
+    assert parse(log.read_bytes())[1] == b"bye\n"  # written before the call

@@ -2,7 +2,9 @@
 
 supervisord starts each app process as::
 
-    python -I -m podium.runtime.stamp --max-bytes N LOG -- COMMAND...
+    python -I -m podium.runtime.stamp --max-bytes N [--wake SOCKET] LOG -- COMMAND...
+
+(or the equivalent ``python -I -S -c`` line of ``start_command``, which starts faster).
 
 That process opens ``LOG``, forks a *stamper*, points its own stdout and stderr at a pipe
 to it and then ``exec``s ``COMMAND``. So the app keeps the pid supervisord started:
@@ -12,7 +14,9 @@ every line to ``LOG`` as ``2026-11-28T04:20:00.123456Z <text>`` (UTC, the time i
 the line); it ignores the signals a stop sends to the process group and ends at
 end-of-file, once the app and everything that inherited its output are gone, after
 writing the last lines. A slow disk slows the app down (the pipe fills up) rather than
-losing lines.
+losing lines. With ``--wake``, the stamper's last act is a call on supervisord's socket:
+supervisord notices a dead child only when something wakes its loop (otherwise once a
+second), so the call gets a crashed app restarted, or a stopped one reported, at once.
 
 ``StampedOutput`` does the same, from a thread, for a command the caller runs to
 completion (the release command). ``wait_closed`` waits until no stamper writes to a log
@@ -25,7 +29,6 @@ import fcntl
 import math
 import os
 import select
-import signal
 import sys
 import time
 
@@ -39,12 +42,18 @@ if TYPE_CHECKING:
 
     StrPath = str | os.PathLike[str]
 
+if TYPE_CHECKING:
+    import signal
+else:  # the same functions and numbers, without the enums that would add a third to the start-up
+    import _signal as signal
+
 READ_BYTES = 64 * 1024
 PIPE_BYTES = 1024 * 1024  # absorbs a burst before the app has to wait for the stamper
 MAX_LINE_BYTES = 64 * 1024  # a longer line without a newline is cut and stamped in pieces
 PARTIAL_FLUSH_SECONDS = 0.5  # a line still missing its newline is written after this long
 BACKUPS = 2
-USAGE = "[--max-bytes N] [--backups K] LOG -- COMMAND..."
+WAKE_SECONDS = 1.0  # how long the last call on supervisord's socket may take
+USAGE = "[--max-bytes N] [--backups K] [--wake SOCKET] LOG -- COMMAND..."
 # Sent by supervisord (stop, killasgroup) or a terminal to the app's whole process group;
 # the stamper keeps reading until the app has closed its output, so it ignores them all.
 IGNORED_SIGNALS = (
@@ -319,7 +328,25 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _start_stamper(read_end: int, write_end: int, log: LogFile) -> None:
+def wake(socket_path: str) -> None:
+    """Call supervisord on its unix socket (``getState``) and read the answer, so that its
+    loop runs now and reaps the app that just ended; no error if it does not answer."""
+    import socket  # at the end of the stamper's life, never on an app's start
+
+    body = b"<?xml version='1.0'?><methodCall><methodName>supervisor.getState</methodName></methodCall>"
+    request = b"POST /RPC2 HTTP/1.0\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(body)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(WAKE_SECONDS)
+            conn.connect(socket_path)
+            conn.sendall(request + body)
+            while conn.recv(READ_BYTES):  # HTTP/1.0: supervisord closes once it has answered
+                pass
+    except OSError:
+        pass
+
+
+def _start_stamper(read_end: int, write_end: int, log: LogFile, wake_socket: str | None) -> None:
     """Fork the stamper, detached from this process (which becomes the app): it is not the
     app's child, so an app that waits for all its children does not wait for it."""
     child = os.fork()
@@ -336,6 +363,8 @@ def _start_stamper(read_end: int, write_end: int, log: LogFile) -> None:
                     pump(read_end, log, LineStamper())
                 except BaseException:  # whatever broke, keep the app's pipe drained
                     _drain(read_end)
+                if wake_socket:  # the app and all that shared its output are gone
+                    wake(wake_socket)
         finally:
             os._exit(0)
     os.waitpid(child, 0)
@@ -351,31 +380,54 @@ def _complain(message: str, *, stamped: bool) -> None:
         pass
 
 
-def parse_arguments(argv: Sequence[str]) -> tuple[str, int, int, list[str]]:
-    """``[--max-bytes N] [--backups K] LOG -- COMMAND...`` → log, max bytes, backups, command.
+class Arguments:
+    """What the command line says: the log, its rotation, the socket to wake, the command."""
+
+    def __init__(self, log: str, max_bytes: int, backups: int, wake: str | None, command: list[str]) -> None:
+        self.log = log
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.wake = wake
+        self.command = command
+
+
+def parse_arguments(argv: Sequence[str]) -> Arguments:
+    """``[--max-bytes N] [--backups K] [--wake SOCKET] LOG -- COMMAND...``
 
     Parsed by hand: argparse would add a third to the start-up every app waits for.
     """
-    options = {"--max-bytes": 0, "--backups": BACKUPS}
+    options = {"--max-bytes": "0", "--backups": str(BACKUPS), "--wake": ""}
     words = list(argv)
     try:
         split = words.index("--")
         while words[0] in options:
-            options[words[0]] = int(words[1])
+            options[words[0]] = words[1]
             del words[:2]
             split -= 2
         (log,) = words[:split]
         command = words[split + 1 :]
+        max_bytes, backups = int(options["--max-bytes"]), int(options["--backups"])
     except (ValueError, IndexError):
-        command = []
-    if not command or min(options.values()) < 0:
+        command, max_bytes, backups = [], 0, 0
+    if not command or min(max_bytes, backups) < 0:
         raise SystemExit(f"usage: python -m podium.runtime.stamp {USAGE}")
-    return log, options["--max-bytes"], options["--backups"], command
+    return Arguments(log, max_bytes, backups, options["--wake"] or None, command)
+
+
+def start_command(python: str, arguments: Sequence[str]) -> list[str]:
+    """The command line that runs ``main`` with ``arguments``: this file run by ``python``
+    without ``site`` and without the package around it, which halves the start-up that
+    every app start waits for (``python -I -m podium.runtime.stamp`` does the same, slower)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    # Appended, not prepended: the standard library's modules win over any file next to this one.
+    code = f"import sys; sys.path.append({here!r}); import stamp; stamp.main()"
+    return [python, "-I", "-S", "-c", code, *arguments]
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """``python -m podium.runtime.stamp [--max-bytes N] [--backups K] LOG -- COMMAND...``"""
-    log_path, max_bytes, backups, command = parse_arguments(sys.argv[1:] if args is None else args)
+    """``python -m podium.runtime.stamp [--max-bytes N] [--backups K] [--wake SOCKET] LOG -- COMMAND...``"""
+    parsed = parse_arguments(sys.argv[1:] if args is None else args)
+    log_path, max_bytes, backups, command = parsed.log, parsed.max_bytes, parsed.backups, parsed.command
     try:
         log = LogFile(log_path, max_bytes, backups)
         read_end, write_end = os.pipe()
@@ -387,7 +439,7 @@ def main(args: Sequence[str] | None = None) -> None:
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             pass  # the kernel's limit is lower: the default size works, with less slack
-        _start_stamper(read_end, write_end, log)
+        _start_stamper(read_end, write_end, log, parsed.wake)
         os.dup2(write_end, 1)
         os.dup2(write_end, 2)
         os.close(write_end)

@@ -8,7 +8,8 @@ supervisord includes; each process's environment lives in ``env/<group>/<name>.s
 values never have to survive supervisord's ``environment=`` quoting and never show up
 in ``ps``. Each process starts through ``podium.runtime.stamp``, which writes its output
 to ``ProcessSpec.log_file`` with a UTC timestamp on every line and rotates it by size,
-then ``exec``s the command, so supervisord still signals the app itself.
+then ``exec``s the command, so supervisord still signals the app itself; once the app's
+output closes, the stamper wakes supervisord, which then reaps (and restarts) it at once.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from podium.errors import Conflict, Invalid, NotFound
 from podium.runtime import RuntimeFailure
-from podium.runtime.stamp import BACKUPS, wait_closed
+from podium.runtime.stamp import BACKUPS, start_command, wait_closed
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -44,6 +45,7 @@ START_TIMEOUT = 15.0
 RPC_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
+FIRST_STOP_POLL = 0.005  # a stopped app is usually gone within milliseconds: look soon, then back off
 STOP_TIMEOUT = 30.0  # longer than any process's stopwaitsecs, after which supervisord kills it
 STOPPED_STATES = {"STOPPED", "EXITED", "FATAL", "UNKNOWN"}
 LOG_TAIL_LINES = 20
@@ -178,14 +180,16 @@ class Supervisor:
         with self._server(timeout=None) as rpc:
             _ignore_faults(lambda: rpc.stopProcessGroup(group, False), Faults.BAD_NAME)
             # supervisord notices a stopped child on its next main-loop pass, once a second
-            # unless something wakes it: each status call here does, so a stop that takes
-            # milliseconds is seen in milliseconds. Bounded by the longest stopwaitsecs.
-            deadline = time.monotonic() + STOP_TIMEOUT
+            # unless something wakes it: the app's stamper does as it ends, and so does each
+            # status call here, so a stop that takes milliseconds is seen in milliseconds.
+            # Looked at after 5 ms, then less often; bounded by the longest stopwaitsecs.
+            deadline, pause = time.monotonic() + STOP_TIMEOUT, FIRST_STOP_POLL
             while time.monotonic() < deadline:
                 states = [p["statename"] for p in rpc.getAllProcessInfo() if p["group"] == group]
                 if all(state in STOPPED_STATES for state in states):
                     break
-                time.sleep(POLL_INTERVAL)
+                time.sleep(pause)
+                pause = min(pause * 2, POLL_INTERVAL)
             else:
                 _ignore_faults(lambda: rpc.stopProcessGroup(group, True), Faults.BAD_NAME)
             _ignore_faults(lambda: rpc.removeProcessGroup(group), Faults.BAD_NAME)
@@ -339,11 +343,10 @@ files = programs/*.conf
             env_file = self.env_dir / group / f"{spec.name}.sh"
             script = f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"
             log_file = str(spec.log_file.absolute())
-            command = [
-                *(sys.executable, "-I", "-m", "podium.runtime.stamp"),
-                *("--max-bytes", str(spec.log_max_bytes), "--backups", str(BACKUPS), log_file),
-                *("--", "/bin/sh", "-c", script),
-            ]
+            command = start_command(sys.executable, [
+                *("--max-bytes", str(spec.log_max_bytes), "--backups", str(BACKUPS)),
+                *("--wake", str(self.socket_path), log_file, "--", "/bin/sh", "-c", script),
+            ])
             lines += [
                 "",
                 f"[program:{program}]",
