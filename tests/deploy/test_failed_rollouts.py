@@ -208,3 +208,23 @@ def test_trouble_after_going_live_never_takes_the_new_release_down(
     assert "No space left on device" in v2.events[-1]["message"]
     assert serves(settings, service, "v2")
     assert groups_of(core, service) == [f"{service}_staging_v2"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"keep_releases": 2}])
+def test_failed_releases_never_push_a_rollback_target_out_of_the_unpacked_apps(
+    admin: TestClient, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    live_v1(admin, service, tmp_path)
+    v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
+    for n in (3, 4):
+        broken = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / f"v{n}", exit_at_once=True)))
+        assert broken.release["status"] == "failed"
+    v5 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v5", marker="v5")))
+    assert (v2.release["status"], v5.release["status"]) == ("live", "live")
+
+    back = admin.post(f"{env_path(service, 'staging')}/rollback", json={})
+    v6 = follow(admin, service, "staging", back.json()["version"])
+
+    assert (v6.release["status"], v6.release["rollback_of"]) == ("live", "v2")
+    assert v6.messages("unpacking") == ["already unpacked"]
+    assert serves(settings, service, "v2")

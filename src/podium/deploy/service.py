@@ -546,12 +546,13 @@ class DeployService:
                 self.node.supervisor.remove_group(group)
 
     def _prune(self, ref: EnvRef) -> None:
-        """Keep the apps of the last K releases unpacked, so a rollback needs no unpack."""
+        """Keep the apps of the last K releases that went live unpacked, so a rollback needs
+        no unpack; failed releases, which no rollback can pick, do not count."""
         layout = EnvLayout(self.root, ref.service, ref.env)
         with self.store.session() as session:
             recent = session.scalars(
                 select(Artifact.digest).join(Release, Release.artifact_id == Artifact.id)
-                .where(Release.environment_id == ref.environment_id)
+                .where(Release.environment_id == ref.environment_id, Release.live_at.is_not(None))
                 .order_by(Release.version.desc()).limit(self.settings.keep_releases)
             )
             keep = {layout.app_dir(d).name for d in recent}
