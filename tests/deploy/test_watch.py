@@ -153,3 +153,23 @@ def test_a_crash_while_nothing_watched_is_counted_once_the_watcher_starts(
         lambda: (r := admin.get(f"{staging}/releases/v1").json())["crashes"] >= 1 and r, 10, "the crash count"
     )
     assert release["crashes"] == 1
+
+
+def test_restarts_are_counted_per_process(
+    admin: TestClient, core: Podium, service: str, tmp_path: Path
+) -> None:
+    core.start_runtime()
+    staging = env_path(service, "staging")
+    slug = slug_of(probe_app(tmp_path / "v1", app_json={"formation": {"web": {"quantity": 2}}}))
+    assert deploy(admin, service, "staging", slug).release["status"] == "live"
+
+    def all_running() -> list[dict[str, Any]] | None:
+        processes: list[dict[str, Any]] = admin.get(f"{staging}/ps").json()
+        return processes if all(p["state"] == "RUNNING" for p in processes) else None
+
+    before = {p["process"]: p for p in poll(all_running, 10, "both processes to be RUNNING")}
+    os.kill(before["web-2"]["pid"], signal.SIGKILL)
+    poll(lambda: admin.get(f"{staging}/releases/v1").json()["crashes"] >= 1, 20, "the crash count")
+
+    restarts = {p["process"]: p["restarts"] for p in admin.get(f"{staging}/ps").json()}
+    assert restarts == {"web-1": 0, "web-2": 1}

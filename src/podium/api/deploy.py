@@ -40,19 +40,19 @@ class ReleaseOut(BaseModel):
     config_keys: list[str]
     formation: dict[str, int]
     digest: str
-    commit: str | None
+    commit: str | None = Field(description="The commit its slug was built from, as the deploy that uploaded it said.")
     rollback_of: str | None
-    crashes: int
+    crashes: int = Field(description="Restarts of its processes after crashes, all processes together.")
     ports: dict[str, int]
 
     @classmethod
-    def of(cls, release: Release, digest: str, commit: str | None) -> ReleaseOut:
+    def of(cls, release: Release, digest: str) -> ReleaseOut:
         return cls(
             version=f"v{release.version}", status=release.status, stage=release.stage,
             description=release.description, created_by=release.created_by, created_at=release.created_at,
             started_at=release.started_at, live_at=release.live_at, finished_at=release.finished_at,
             failure_reason=release.failure_reason, log_tail=release.log_tail,
-            config_keys=sorted(release.config), formation=release.formation, digest=digest, commit=commit,
+            config_keys=sorted(release.config), formation=release.formation, digest=digest, commit=release.commit,
             rollback_of=f"v{release.rollback_of}" if release.rollback_of else None, crashes=release.crashes,
             ports=release.ports,
         )
@@ -81,7 +81,7 @@ class ChangeOut(BaseModel):
 
 def render(podium: Any, release: Release) -> ReleaseOut:
     artifact = podium.deploys.artifact_of(release)
-    return ReleaseOut.of(release, artifact.digest, artifact.commit)
+    return ReleaseOut.of(release, artifact.digest)
 
 
 async def _receive(request: Request, limit: int, folder: Path) -> Path:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from podium.errors import Conflict
@@ -59,7 +59,11 @@ def transition(release: Release, to: ReleaseStatus) -> None:
 
 
 class Artifact(Base):
-    """A slug as uploaded: stored once per service by digest."""
+    """A slug as uploaded: stored once per service by digest.
+
+    ``commit`` and ``created_at`` are those of its first upload; each release keeps its own
+    (the same bytes may be deployed again from another commit).
+    """
 
     __tablename__ = "artifacts"
     __table_args__ = (UniqueConstraint("service_id", "digest"),)
@@ -86,6 +90,10 @@ class Release(Base):
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
     version: Mapped[int]
     artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"))
+    # The commit the slug was built from, and when the slug was uploaded: given by a deploy,
+    # carried over by the releases that reuse its artifact (config, scale, rollback, promote).
+    commit: Mapped[str | None] = mapped_column(String(80), default=None)
+    uploaded_at: Mapped[datetime | None] = mapped_column(default=None)
     config: Mapped[dict[str, str]] = mapped_column(JSON)
     formation: Mapped[dict[str, int]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(500))
@@ -101,7 +109,8 @@ class Release(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     live_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    crashes: Mapped[int] = mapped_column(default=0)
+    crashes: Mapped[int] = mapped_column(default=0)  # of all its processes
+    restarts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))  # per process
     last_crash_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +200,16 @@ class DeployService:
     def _new_release(
         self, actor: Actor, service: str, env: str, *, slug: Slug | None = None, stored: Path | None = None,
         artifact_id: int | None = None, config: dict[str, str] | None = None,
-        formation: dict[str, int] | None = None, commit: str | None = None, description: str,
-        action: str, rollback_of: int | None = None, right: Right = Right.DEPLOY,
+        formation: dict[str, int] | None = None, commit: str | None = None, uploaded_at: datetime | None = None,
+        description: str, action: str, rollback_of: int | None = None, right: Right = Right.DEPLOY,
     ) -> Release:
-        """Take the environment's lock, create release vN, and start the rollout."""
+        """Take the environment's lock, create release vN, and start the rollout.
+
+        With a ``slug``, the release ships a new upload (of ``commit``); otherwise it reuses
+        ``artifact_id``, with the ``commit`` and ``uploaded_at`` of the release it copies.
+        """
+        if slug is not None:
+            uploaded_at = utcnow()
         self.ensure_node()
         if slug is not None and stored is not None:
             self._store_artifact(service, slug.digest, stored)
@@ -240,7 +247,7 @@ class DeployService:
                 release = Release(
                     environment_id=environment.id, version=(last or 0) + 1, artifact_id=artifact.id,
                     config=config, formation=formation, description=description, created_by=actor.team,
-                    token_id=actor.token_id, rollback_of=rollback_of,
+                    token_id=actor.token_id, rollback_of=rollback_of, commit=commit, uploaded_at=uploaded_at,
                 )
                 session.add(release)
                 session.flush()
@@ -343,10 +350,12 @@ class DeployService:
                 )
                 return None
             artifact_id, formation = live.artifact_id, dict(live.formation)
+            commit, uploaded_at = live.commit, live.uploaded_at
         changed = [f"set {k}" for k in set_vars] + [f"unset {k}" for k in unset]
         return self._new_release(
-            actor, service, env, artifact_id=artifact_id, config=config, formation=formation,
-            description=", ".join(changed) or "config unchanged", action="config", right=Right.CONFIG,
+            actor, service, env, artifact_id=artifact_id, config=config, formation=formation, commit=commit,
+            uploaded_at=uploaded_at, description=", ".join(changed) or "config unchanged", action="config",
+            right=Right.CONFIG,
         )
 
     def rollback(
@@ -371,8 +380,10 @@ class DeployService:
                 target = earlier
             version, artifact_id, config = target.version, target.artifact_id, dict(target.config)
             formation = dict(state.formation) or dict(target.formation)
+            commit, uploaded_at = target.commit, target.uploaded_at
         return self._new_release(
-            actor, service, env, artifact_id=artifact_id, config=config, formation=formation,
+            actor, service, env, artifact_id=artifact_id, config=config, formation=formation, commit=commit,
+            uploaded_at=uploaded_at,
             description=f"{reason}: rollback to v{version}" if reason else f"Rollback to v{version}",
             action="rollback", rollback_of=version,
         )
@@ -386,7 +397,7 @@ class DeployService:
         if live is None:
             raise Invalid(f"nothing is live in {source}: deploy there first")
         return self._new_release(
-            actor, service, dest, artifact_id=live.artifact_id,
+            actor, service, dest, artifact_id=live.artifact_id, commit=live.commit, uploaded_at=live.uploaded_at,
             description=f"Promote {source} v{live.version}", action="promote",
         )
 
@@ -408,6 +419,7 @@ class DeployService:
         formation = {**live.formation, **changes}
         return self._new_release(
             actor, service, env, artifact_id=live.artifact_id, config=dict(live.config), formation=formation,
+            commit=live.commit, uploaded_at=live.uploaded_at,
             description="Scale " + " ".join(f"{k}={v}" for k, v in sorted(changes.items())), action="scale",
         )
 
@@ -630,7 +642,7 @@ class DeployService:
                 "pid": info.pid, "port": live.ports.get(info.name), "release": f"v{live.version}",
                 "uptime_seconds": round(now - info.started_at) if info.started_at and info.state == "RUNNING"
                 else None,
-                "restarts": live.crashes,
+                "restarts": live.restarts.get(info.name, 0),
             }
             for info in infos
         ]

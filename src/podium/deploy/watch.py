@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -138,7 +139,8 @@ class Watcher:
             )
 
     def _count_crashes(self) -> None:
-        """Every restart of a live process is a crash recorded on its release."""
+        """Every restart of a live process is a crash recorded on its release, and counted
+        for that process (by its name in the release: ``web-1``, ``worker-2``…)."""
         while not self._stop.wait(CRASH_POLL_SECONDS):
             try:
                 self._poll_crashes()
@@ -159,7 +161,7 @@ class Watcher:
                 groups[group_name(environment.service.name, environment.name, release.version)] = (
                     release.id, baseline.timestamp(),
                 )
-        crashed: dict[int, int] = {}
+        crashed: dict[int, Counter[str]] = {}
         for group, (release_id, since) in groups.items():
             try:
                 infos = self.deploys.node.supervisor.group_status(group)
@@ -174,12 +176,13 @@ class Watcher:
                 # later than going live; a restart within that same second goes unnoticed.
                 restarted = info.pid != seen if seen is not None else (info.started_at or 0) > since
                 if restarted:
-                    crashed[release_id] = crashed.get(release_id, 0) + 1
+                    crashed.setdefault(release_id, Counter())[info.name] += 1
                 self._pids[key] = info.pid
         if crashed:
             with self.deploys.store.session() as session:
-                for release_id, count in crashed.items():
+                for release_id, counts in crashed.items():
                     crashed_release = session.get(Release, release_id)
                     if crashed_release is not None:
-                        crashed_release.crashes += count
+                        crashed_release.crashes += counts.total()
+                        crashed_release.restarts = dict(Counter(crashed_release.restarts) + counts)
                         crashed_release.last_crash_at = utcnow()
