@@ -161,23 +161,21 @@ class Watcher:
                 groups[group_name(environment.service.name, environment.name, release.version)] = (
                     release.id, baseline.timestamp(),
                 )
+        if not groups:
+            return
         crashed: dict[int, Counter[str]] = {}
-        for group, (release_id, since) in groups.items():
-            try:
-                infos = self.deploys.node.supervisor.group_status(group)
-            except PodiumError:
+        for info in self.deploys.node.supervisor.all_status():  # one call, however many releases are live
+            if info.group not in groups or not info.pid:
                 continue
-            for info in infos:
-                key = (group, info.name)
-                seen = self._pids.get(key)
-                if not info.pid:
-                    continue
-                # supervisord reports start times truncated to the second, so a first start never looks
-                # later than going live; a restart within that same second goes unnoticed.
-                restarted = info.pid != seen if seen is not None else (info.started_at or 0) > since
-                if restarted:
-                    crashed.setdefault(release_id, Counter())[info.name] += 1
-                self._pids[key] = info.pid
+            release_id, since = groups[info.group]
+            key = (info.group, info.name)
+            seen = self._pids.get(key)
+            # supervisord reports start times truncated to the second, so a first start never looks
+            # later than going live; a restart within that same second goes unnoticed.
+            restarted = info.pid != seen if seen is not None else (info.started_at or 0) > since
+            if restarted:
+                crashed.setdefault(release_id, Counter())[info.name] += 1
+            self._pids[key] = info.pid
         if crashed:
             with self.deploys.store.session() as session:
                 for release_id, counts in crashed.items():

@@ -208,6 +208,10 @@ class Supervisor:
         """Names of the process groups supervisord runs."""
         return sorted({info.group for info in self._all_info()})
 
+    def all_status(self) -> list[ProcessInfo]:
+        """Every process of every group, as supervisord sees them now (one call)."""
+        return self._all_info()
+
     def wait_running(self, group: str, timeout: float) -> list[ProcessInfo]:
         """Poll until every process of the group is RUNNING; RuntimeFailure, with the
         failing processes' last log lines, when one is FATAL or EXITED or time runs out."""
