@@ -53,7 +53,7 @@ HOST = f"{SERVICE}.{ENV}.localhost"
 RUN_LIMIT = 170.0  # the whole run, server start and shutdown included, stays under 3 minutes
 SERVER_START_TIMEOUT = 30.0
 STEP_TIMEOUT = 30.0  # one deploy, rollback or recovery
-POLL = 0.005  # how often the floor and the timers below poll; the rollout itself polls at 0.05 s
+POLL = 0.005  # how often the floor and the timers below poll, as often as the health gate looks for the port
 DEPLOYS = 5
 ROLLBACKS = 3
 KILLS = 3
@@ -665,11 +665,12 @@ def print_report(report: dict[str, Any]) -> None:
     rows = [
         ("deploy, upload → rollout done (median of 5)", f"{d['deploy_s']:.3f} s",
          f"floor {d['floor_s']:.3f} s", f"{d['ratio']:.2f}x"),
-        ("deploy, upload → router switched", f"{d['live_s']:.3f} s",
+        ("deploy, upload → live (router switched)", f"{d['live_s']:.3f} s",
          f"floor {d['floor_s']:.3f} s", f"{d['live_s'] / d['floor_s']:.2f}x"),
         ("  app's own health wait (start → first 200)", f"{d['health_wait_s']:.3f} s", "", ""),
         ("  budget: 1.5 x floor + health wait", f"{d['budget_s']:.3f} s", "",
-         "within" if d["deploy_s"] <= d["budget_s"] else "OVER"),
+         f"live {'within' if d['live_s'] <= d['budget_s'] else 'OVER'}, "
+         f"done {'within' if d['deploy_s'] <= d['budget_s'] else 'OVER'}"),
         (f"failed requests during {load['changes']} changes", f"{load['failed']} of {load['requests']}",
          f"{load['rps']:.0f} req/s", f"{100 * load['failed'] / max(load['requests'], 1):.2f} %"),
         ("rollback, command → old artifact serving (median of 3)", f"{rb['serving_s']:.3f} s",
