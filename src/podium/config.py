@@ -115,6 +115,19 @@ class Settings(BaseSettings):
         3, description="Failed probes in a row before the database server's incidents open (paging the platform team)."
     )
     addons_probe_up_after: int = Field(2, description="Passed probes in a row before those incidents resolve.")
+    # Experiments.
+    experiments_exposure_cap: float = Field(
+        0.02, description="Largest coverage an experiment may run with unless its owner overrides the cap with a reason."
+    )
+    experiments_stale_days: float = Field(
+        14.0, description="Days an experiment may run without a decision before it is listed as stale."
+    )
+    experiments_guardrail_interval: float = Field(
+        60.0, description="Seconds between two looks at running experiments' guardrails and incidents."
+    )
+    experiments_guardrail_p: float = Field(
+        0.01, description="One-sided p-value below which a guardrail metric worse in a variant stops the experiment."
+    )
 
     @property
     def store_url(self) -> str:

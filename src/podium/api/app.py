@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 import podium
 from podium import web
-from podium.api import addons, billing, catalog, deploy, errors, health, metrics, oncall
+from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, oncall
 from podium.core import Podium
 
 
@@ -30,6 +30,8 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(oncall.router)
     app.include_router(metrics.router)
     app.include_router(addons.router)
+    app.include_router(experiments.router)
+    app.include_router(events.router)
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)
