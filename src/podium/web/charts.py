@@ -1,7 +1,8 @@
-"""Line charts as inline SVG, drawn on the server: no chart library, no script, no inline style.
+"""Charts as inline SVG, drawn on the server: no chart library, no script, no inline style.
 
-``svg_line_chart`` is a pure function of its points: the pages' CSP allows no inline
-code, and a chart drawn here is in the HTML the tests read. Colours are SVG presentation
+``svg_line_chart`` (a trend) and ``svg_interval_chart`` (estimates with intervals, such
+as an experiment's lifts) are pure functions of their numbers: the pages' CSP allows no
+inline code, and a chart drawn here is in the HTML the tests read. Colours are SVG presentation
 attributes (which the CSP allows); sizes of text come from ``podium.css``.
 """
 
@@ -151,3 +152,102 @@ def svg_line_chart(
         )
     parts.append("</g></svg>")
     return Markup("".join(parts))  # noqa: S704 — every piece above is escaped or a number
+
+
+Interval = tuple[str, float | None, float | None, float | None]
+"""A row of an interval chart: its label, the estimate, and the low and high ends of its interval."""
+
+ABOVE_COLOUR = "#1a7f37"  # the whole interval above zero
+BELOW_COLOUR = "#cf222e"  # the whole interval below zero
+ZERO_COLOUR = "#1f2328"
+LABEL_WIDTH = 120
+
+
+def interval_colour(low: float, high: float) -> str:
+    """Green when the interval lies above zero, red below it, blue when it holds zero."""
+    if low > 0:
+        return ABOVE_COLOUR
+    if high < 0:
+        return BELOW_COLOUR
+    return LINE_COLOUR
+
+
+def svg_interval_chart(
+    rows: Sequence[Interval],
+    *,
+    title: str,
+    format_value: Callable[[float], str] = "{:g}".format,
+    ticks: int = 4,
+    width: int = 480,
+    row_height: int = 36,
+    css_class: str = "",
+) -> Markup:
+    """Estimates with their intervals, one row each, against a zero line, as an ``<svg class="chart">``.
+
+    The x axis holds every end and zero, on round ticks labelled by ``format_value``;
+    zero is the one ``<line class="zero">``. A row with its three numbers is a
+    ``<g class="interval" data-label=…>`` holding a ``<line class="range">`` from the low
+    end to the high end and a ``<circle class="estimate">`` at the estimate, with a
+    tooltip; a row missing any of them says "not enough data" instead. Every label and the
+    title are escaped.
+    """
+    plot_left, plot_right = LABEL_WIDTH, width - MARGIN_RIGHT
+    plot_top = MARGIN_TOP
+    plot_bottom = plot_top + max(1, len(rows)) * row_height
+    height = plot_bottom + MARGIN_BOTTOM
+    classes = " ".join(["chart", *css_class.split()])
+    parts = [
+        f'<svg class="{escape(classes)}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<text class="chart-title" x="{MARGIN_RIGHT}" y="18" fill="{TEXT_COLOUR}">{escape(title)}</text>',
+    ]
+    values = [value for _, *numbers in rows if _all_finite(numbers) for value in numbers if value is not None]
+    axis = axis_range(values or [0.0], ticks, include=(0.0,))
+    left, right = axis[0], axis[-1]
+
+    def x_of(value: float) -> float:
+        return plot_left + (value - left) / (right - left) * (plot_right - plot_left)
+
+    parts.append('<g class="grid">')
+    for tick in axis:
+        x = x_of(tick)
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot_top}" y2="{plot_bottom}" stroke="{GRID_COLOUR}"/>')
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{height - 10}" text-anchor="middle" '
+            f'fill="{TEXT_COLOUR}">{escape(format_value(tick))}</text>'
+        )
+    parts.append("</g>")
+    zero = x_of(0.0)
+    parts.append(
+        f'<line class="zero" x1="{zero:.1f}" x2="{zero:.1f}" y1="{plot_top}" y2="{plot_bottom}" '
+        f'stroke="{ZERO_COLOUR}" stroke-width="1.5"/>'
+    )
+
+    for index, (label, point, low, high) in enumerate(rows):
+        y = plot_top + (index + 0.5) * row_height
+        parts.append(
+            f'<text class="tick" x="{plot_left - 8}" y="{y + 4:.1f}" text-anchor="end" '
+            f'fill="{TEXT_COLOUR}">{escape(label)}</text>'
+        )
+        if point is None or low is None or high is None or not _all_finite([point, low, high]):
+            parts.append(
+                f'<text class="chart-empty" x="{(plot_left + plot_right) / 2:.1f}" y="{y + 4:.1f}" '
+                f'text-anchor="middle" fill="{TEXT_COLOUR}">not enough data</text>'
+            )
+            continue
+        colour = interval_colour(low, high)
+        tip = f"{label}: {format_value(point)} ({format_value(low)} to {format_value(high)})"
+        parts.append(
+            f'<g class="interval" data-label="{escape(label)}">'
+            f'<line class="range" x1="{x_of(low):.1f}" x2="{x_of(high):.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{colour}" stroke-width="4" stroke-linecap="round"/>'
+            f'<circle class="estimate" cx="{x_of(point):.1f}" cy="{y:.1f}" r="6" fill="{colour}" '
+            f'stroke="#ffffff" stroke-width="1.5"><title>{escape(tip)}</title></circle></g>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 — every piece above is escaped or a number
+
+
+def _all_finite(numbers: Sequence[float | None]) -> bool:
+    return all(value is not None and math.isfinite(value) for value in numbers)
