@@ -1,0 +1,303 @@
+"""GrowthBook's condition language on user attributes (the targeting of experiments and flags).
+
+A condition is a JSON object. Each key is either an attribute path (``"country"``,
+``"father.age"``) whose value is a literal to equal or an object of operators, or one of
+``$and``, ``$or``, ``$nor`` (lists of conditions) and ``$not`` (a condition). Operators on
+a value: ``$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not`` and also ``$type
+$size $elemMatch $all $veq $vne $vgt $vgte $vlt $vlte``. Every entry must hold.
+
+The answers follow GrowthBook's JavaScript SDK and its published test cases (``cases.json``,
+``evalCondition``): a missing attribute reads as ``null``; literals compare like
+``JSON.stringify`` (type and order matter, ``1`` equals ``1.0``, ``true`` does not equal
+``1``); ``$gt``/``$lt`` compare like JavaScript's ``<`` (two strings by code unit, anything
+else as numbers, so ``"8" > 5`` and a missing attribute is 0); an unknown operator or an
+invalid regular expression never matches. Standard library only: the SDK imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+Condition = Mapping[str, Any]
+
+_VALUE_OPERATORS = frozenset(
+    {
+        "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$not",
+        "$type", "$size", "$elemMatch", "$all", "$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte",
+    }
+)  # fmt: skip
+_TYPES = frozenset({"string", "number", "boolean", "object", "array", "null"})
+
+_MISSING = object()
+
+
+class ConditionError(ValueError):
+    """A condition that is not well formed (reported when a condition is saved)."""
+
+
+def matches(condition: Condition | None, attributes: Mapping[str, Any] | None) -> bool:
+    """Whether ``attributes`` satisfy ``condition``; an empty or missing condition always does.
+
+    Never raises: a malformed condition does not match.
+    """
+    if not condition:
+        return True
+    try:
+        return _eval_condition(attributes or {}, condition)
+    except (TypeError, ValueError, AttributeError, RecursionError):
+        return False
+
+
+def check(condition: Any) -> None:
+    """Raise ``ConditionError`` naming the problem when ``condition`` is not a well-formed condition."""
+    _check_condition(condition, "condition")
+
+
+def _check_condition(condition: Any, where: str) -> None:
+    if not isinstance(condition, dict):
+        raise ConditionError(f"{where} must be an object")
+    for key, value in condition.items():
+        if not isinstance(key, str) or not key:
+            raise ConditionError(f"{where} has an empty key")
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list):
+                raise ConditionError(f"{where}.{key} must be a list of conditions")
+            for index, item in enumerate(value):
+                _check_condition(item, f"{where}.{key}[{index}]")
+        elif key == "$not":
+            _check_condition(value, f"{where}.$not")
+        elif _is_operator_object(value):
+            _check_operators(value, f"{where}.{key}")
+
+
+def _check_operators(operators: dict[str, Any], where: str) -> None:
+    for op, arg in operators.items():
+        if op not in _VALUE_OPERATORS:
+            raise ConditionError(f"{where}: unknown operator {op}")
+        if op in ("$in", "$nin", "$all") and not isinstance(arg, list):
+            raise ConditionError(f"{where}.{op} must be a list")
+        if op == "$regex":
+            if not isinstance(arg, str):
+                raise ConditionError(f"{where}.$regex must be a string")
+            try:
+                re.compile(arg)
+            except re.error as exc:
+                raise ConditionError(f"{where}.$regex is not a valid regular expression: {exc}") from None
+        if op == "$type" and arg not in _TYPES:
+            raise ConditionError(f"{where}.$type must be one of {', '.join(sorted(_TYPES))}")
+        if op == "$not" and _is_operator_object(arg):
+            _check_operators(arg, f"{where}.$not")
+        if op == "$elemMatch":
+            if not isinstance(arg, dict):
+                raise ConditionError(f"{where}.$elemMatch must be an object")
+            if _is_operator_object(arg):
+                _check_operators(arg, f"{where}.$elemMatch")
+            else:
+                _check_condition(arg, f"{where}.$elemMatch")
+
+
+def get_path(attributes: Any, path: str) -> Any:
+    """The value at a dotted path, or None when any step is missing (as GrowthBook reads it)."""
+    current = attributes
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            return None
+    return current
+
+
+def _eval_condition(attributes: Any, condition: Condition) -> bool:
+    for key, value in condition.items():
+        if key == "$or":
+            if not _eval_or(attributes, value):
+                return False
+        elif key == "$nor":
+            if _eval_or(attributes, value):
+                return False
+        elif key == "$and":
+            if not all(_eval_condition(attributes, c) for c in value):
+                return False
+        elif key == "$not":
+            if _eval_condition(attributes, value):
+                return False
+        elif not _eval_value(value, get_path(attributes, key)):
+            return False
+    return True
+
+
+def _eval_or(attributes: Any, conditions: list[Condition]) -> bool:
+    if not conditions:
+        return True
+    return any(_eval_condition(attributes, c) for c in conditions)
+
+
+def _is_operator_object(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(k, str) and k.startswith("$") for k in value)
+
+
+def _eval_value(expected: Any, actual: Any) -> bool:
+    if _is_operator_object(expected):
+        return all(_eval_operator(op, actual, arg) for op, arg in expected.items())
+    return _json_equal(expected, actual)
+
+
+def _type_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "unknown"
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as ``JSON.stringify(a) === JSON.stringify(b)``: same types, same order, 1 == 1.0."""
+    kind = _type_of(a)
+    if kind != _type_of(b):
+        return False
+    if kind == "array":
+        return len(a) == len(b) and all(_json_equal(_json_item(x), _json_item(y)) for x, y in zip(a, b, strict=True))
+    if kind == "object":
+        return list(a) == list(b) and all(_json_equal(_json_item(a[k]), _json_item(b[k])) for k in a)
+    if kind == "number" and not (math.isfinite(a) and math.isfinite(b)):
+        return False  # JSON has no NaN or infinities; the SDK never sees them from JSON
+    return bool(a == b)
+
+
+def _json_item(value: Any) -> Any:
+    """JSON.stringify writes NaN and infinities inside arrays and objects as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _strict_equal(a: Any, b: Any) -> bool:
+    """JavaScript's ``===`` on values parsed from JSON: arrays and objects are never identical."""
+    kind = _type_of(a)
+    if kind != _type_of(b) or kind in ("array", "object", "unknown"):
+        return False
+    return bool(a == b)
+
+
+def _to_number(value: Any) -> float:
+    """JavaScript's ``Number(value)`` for JSON values (NaN when there is no number)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0.0
+        if text in ("Infinity", "+Infinity", "-Infinity"):
+            return -math.inf if text.startswith("-") else math.inf
+        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+            return math.nan
+        return float(text)
+    return math.nan
+
+
+def _js_compare(actual: Any, expected: Any) -> int | None:
+    """-1, 0 or 1 as JavaScript's relational operators order the two values; None when unordered."""
+    if isinstance(actual, str) and isinstance(expected, str):
+        a = actual.encode("utf-16-be", "surrogatepass")
+        b = expected.encode("utf-16-be", "surrogatepass")
+        return (a > b) - (a < b)
+    x, y = _to_number(actual), _to_number(expected)
+    if math.isnan(x) or math.isnan(y):
+        return None
+    return (x > y) - (x < y)
+
+
+def _is_in(actual: Any, expected: list[Any]) -> bool:
+    if isinstance(actual, list):
+        return any(_strict_equal(item, e) for item in actual for e in expected)
+    return any(_strict_equal(actual, e) for e in expected)
+
+
+def _truthy(value: Any) -> bool:
+    """JavaScript truthiness of a JSON value."""
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    if isinstance(value, list | dict):
+        return True
+    return bool(value)
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _padded_version(value: Any) -> str:
+    """A version string that orders like the version (GrowthBook's ``paddedVersionString``)."""
+    text = value if isinstance(value, str) else ""
+    text = re.sub(r"(^v|\+.*$)", "", text or "0")
+    parts = re.split(r"[-.]", text)
+    if len(parts) == 3:
+        parts.append("~")  # 1.0.0 sorts after 1.0.0-beta
+    return "-".join(p.rjust(5) if p.isdigit() else p for p in parts)
+
+
+def _eval_operator(op: str, actual: Any, expected: Any) -> bool:
+    if op == "$eq":
+        return _strict_equal(actual, expected)
+    if op == "$ne":
+        return not _strict_equal(actual, expected)
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        order = _js_compare(actual, expected)
+        if order is None:
+            return False
+        return {"$gt": order > 0, "$gte": order >= 0, "$lt": order < 0, "$lte": order <= 0}[op]
+    if op == "$in":
+        return isinstance(expected, list) and _is_in(actual, expected)
+    if op == "$nin":
+        return isinstance(expected, list) and not _is_in(actual, expected)
+    if op == "$exists":
+        return (actual is not None) if _truthy(expected) else (actual is None)
+    if op == "$regex":
+        if not isinstance(actual, str) or not isinstance(expected, str):
+            return False
+        try:
+            return _regex(expected).search(actual) is not None
+        except re.error:
+            return False
+    if op == "$not":
+        return not _eval_value(expected, actual)
+    if op == "$type":
+        return bool(_type_of(actual) == expected)
+    if op == "$size":
+        return isinstance(actual, list) and _eval_value(expected, len(actual))
+    if op == "$elemMatch":
+        if not isinstance(actual, list) or not isinstance(expected, dict):
+            return False
+        if _is_operator_object(expected):
+            return any(item is not None and _eval_value(expected, item) for item in actual)
+        return any(isinstance(item, dict) and _eval_condition(item, expected) for item in actual)
+    if op == "$all":
+        if not isinstance(actual, list) or not isinstance(expected, list):
+            return False
+        return all(any(_eval_value(e, item) for item in actual) for e in expected)
+    if op in ("$veq", "$vne", "$vgt", "$vgte", "$vlt", "$vlte"):
+        a, b = _padded_version(actual), _padded_version(expected)
+        return {
+            "$veq": a == b,
+            "$vne": a != b,
+            "$vgt": a > b,
+            "$vgte": a >= b,
+            "$vlt": a < b,
+            "$vlte": a <= b,
+        }[op]
+    return False  # an unknown operator never matches
