@@ -13,6 +13,7 @@ from podium.config import Settings
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.experiments.service import ExperimentService
 from podium.health.checker import Checker
 from podium.health.checks import CheckService
 from podium.health.incidents import IncidentService
@@ -47,6 +48,7 @@ class Podium:
         self.billing = BillingService(settings, self.store)
         self.addons = AddonService(settings, self.store, self.deploys, self.incidents)
         self.addon_care = Caretaker(self.addons)
+        self.experiments = ExperimentService(settings, self.store)
 
     def start(self) -> None:
         """Prepare the data dir and store, and make sure the admin token exists."""
