@@ -232,8 +232,8 @@ def svg_interval_chart(
         )
         if point is None or low is None or high is None or not _all_finite([point, low, high]):
             parts.append(
-                f'<text class="chart-empty" x="{(plot_left + plot_right) / 2:.1f}" y="{y + 4:.1f}" '
-                f'text-anchor="middle" fill="{TEXT_COLOUR}">not enough data</text>'
+                f'<text class="chart-empty" x="{plot_left + 8}" y="{y + 4:.1f}" '
+                f'fill="{TEXT_COLOUR}">not enough data</text>'
             )
             continue
         colour = interval_colour(low, high)
