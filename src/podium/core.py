@@ -14,6 +14,7 @@ from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
 from podium.experiments.service import ExperimentService
+from podium.experiments.tokens import AppTokenService
 from podium.health.checker import Checker
 from podium.health.checks import CheckService
 from podium.health.incidents import IncidentService
@@ -37,6 +38,8 @@ class Podium:
         self.catalog = CatalogService(self.store)
         self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
         self.deploys = DeployService(settings, self.store, self.node)
+        self.app_tokens = AppTokenService(settings, self.store)
+        self.deploys.app_token = self.app_tokens.token_for  # PODIUM_TOKEN of every release
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)

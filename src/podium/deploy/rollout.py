@@ -60,6 +60,7 @@ class Target:
     config: dict[str, str]
     formation: dict[str, int]
     public_url: str
+    podium_token: str = ""  # the environment's app token: definitions, evaluate and events only
 
 
 def group_name(service: str, env: str, version: int) -> str:
@@ -174,6 +175,8 @@ class Rollout:
             PODIUM_URL=self.target.public_url,
             PYTHONUNBUFFERED="1",
         )
+        if self.target.podium_token:
+            env["PODIUM_TOKEN"] = self.target.podium_token
         if venv is not None:
             env["VIRTUAL_ENV"] = str(venv)
             env["PATH"] = f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"

@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +42,7 @@ from podium.runtime.router import Switch
 from podium.store.db import Store, utcnow
 
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-RESERVED_KEYS = {"PORT", "PODIUM_SERVICE", "PODIUM_ENV", "PODIUM_RELEASE"}
+RESERVED_KEYS = {"PORT", "PODIUM_SERVICE", "PODIUM_ENV", "PODIUM_RELEASE", "PODIUM_TOKEN"}
 MAX_QUANTITY = 20
 SYSTEM_ACTOR = Actor(team="platform", team_id=0, token_id=None)
 
@@ -90,6 +91,8 @@ class DeployService:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
         self.probes = probe_client()  # health probes of every rollout and watch, shared (thread-safe)
         self.node_started = False
+        # The environment's app token by environment id (PODIUM_TOKEN), when the core provides one.
+        self.app_token: Callable[[int], str] | None = None
         self._start_lock = threading.Lock()
         self.watch: Any = None  # set by podium.deploy.watch when the server runs
 
@@ -440,6 +443,7 @@ class DeployService:
         self._post(release_id, stage, status, message)
 
     def _target(self, ref: EnvRef, release_id: int) -> Target:
+        token = self.app_token(ref.environment_id) if self.app_token is not None else ""
         with self.store.session() as session:
             release = session.get(Release, release_id)
             assert release is not None
@@ -450,7 +454,7 @@ class DeployService:
                 artifact_path=self.artifact_path(ref.service, artifact.digest), digest=artifact.digest,
                 processes=dict(artifact.processes), app_json=AppJson.model_validate(artifact.app_json),
                 config=dict(release.config), formation=dict(release.formation),
-                public_url=self.settings.base_url,
+                public_url=self.settings.base_url, podium_token=token,
             )
 
     def _run(self, ref: EnvRef, release_id: int) -> None:
