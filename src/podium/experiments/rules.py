@@ -14,6 +14,8 @@ from typing import Any
 
 from podium.catalog.rules import check_text
 from podium.errors import Invalid
+from podium.experiments.conditions import ConditionError
+from podium.experiments.conditions import check as check_condition
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 KEY_RE = re.compile(KEY_PATTERN)
@@ -120,6 +122,8 @@ def check_json(field: str, value: Any) -> Any:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):
         raise Invalid(f"{field} must be JSON without NaN or infinite numbers") from None
+    except RecursionError:
+        raise Invalid(f"{field} is nested too deeply") from None
     if len(text) > JSON_MAX:
         raise Invalid(f"{field} is too large: {len(text)} characters of JSON, at most {JSON_MAX}")
     if "\\u0000" in text or re.search(r"\\ud[89a-f][0-9a-f]{2}", text):
@@ -131,7 +135,14 @@ def check_conditions(field: str, conditions: Any) -> dict[str, Any]:
     """Targeting conditions: a JSON object in GrowthBook's condition language (``{}`` matches everyone)."""
     if not isinstance(conditions, dict):
         raise Invalid(f"{field} must be a JSON object, e.g. {{\"country\": \"FR\"}}")
-    return dict(check_json(field, conditions))
+    check_json(field, conditions)
+    try:
+        check_condition(conditions)
+    except ConditionError as exc:
+        raise Invalid(f"{field}: {exc}") from None
+    except RecursionError:
+        raise Invalid(f"{field} is nested too deeply") from None
+    return dict(conditions)
 
 
 def check_names(field: str, names: Sequence[str], limit: int) -> list[str]:

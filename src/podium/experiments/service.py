@@ -29,6 +29,7 @@ from podium.catalog.rules import REASON_MAX, check_text
 from podium.catalog.service import authorize, get_environment, get_service, get_team
 from podium.config import Settings
 from podium.errors import Conflict, Invalid, NotFound
+from podium.experiments.evaluate import Evaluator
 from podium.experiments.flags import FlagService, flag_definition
 from podium.experiments.models import Decision, Experiment, ExperimentStatus, Flag, MetricKind
 from podium.experiments.rules import (
@@ -334,6 +335,21 @@ class ExperimentService:
                 "flags": [flag_definition(row) for row in flags],
             }
         return document, etag_of(document)
+
+    def evaluate(
+        self, service: str, env: str, user_id: str, attributes: Mapping[str, Any] | None = None
+    ) -> dict[str, str | None]:
+        """Every experiment's variant for a user, as the SDK would give it (None: not exposed); logs no exposure."""
+        document, _ = self.definitions(service, env)
+        return Evaluator(document).variants(user_id, attributes)
+
+    def evaluate_flags(
+        self, service: str, env: str, user_id: str, attributes: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Every flag's value for a user, as the SDK would give it."""
+        document, _ = self.definitions(service, env)
+        evaluator = Evaluator(document)
+        return {key: evaluator.flag(key, user_id, attributes) for key in evaluator.flags()}
 
     # Changing ---------------------------------------------------------------------------
 
