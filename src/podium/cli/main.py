@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import addons, billing, catalog, deploy, health, metrics, oncall
+from podium.cli import addons, billing, catalog, deploy, experiments, flags, health, metrics, oncall
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -74,6 +74,8 @@ app.add_typer(metrics.metrics_app, name="metrics")
 app.add_typer(metrics.slo_app, name="slo")
 app.add_typer(billing.billing_app, name="billing")
 app.add_typer(addons.addons_app, name="addons")
+app.add_typer(experiments.experiments_app, name="experiments")
+app.add_typer(flags.flags_app, name="flags")
 
 
 def main() -> None:
