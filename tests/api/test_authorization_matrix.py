@@ -72,6 +72,8 @@ class World:
         """Values for well-known fields of body schema ``within``: each aims the call at OWNER's things."""
         if (within, name) == ("TransferIn", "to"):
             return FOREIGN
+        if within == "EventsIn" and name in ("service", "env"):  # POST /events names its service in the body
+            return self.service if name == "service" else "staging"
         document = (
             f"kind: Component\nmetadata: {{name: {self.service}}}\nspec: {{owner: {FOREIGN}}}\n"
         )

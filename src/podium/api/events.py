@@ -2,6 +2,55 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter(prefix="/api/v1", tags=["experiments"])
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from podium.api.deps import ActorDep, PodiumDep
+from podium.api.schemas import ERROR_RESPONSES
+from podium.experiments.events import MAX_BATCH, EventService
+from podium.experiments.results import ResultsService
+
+router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
+
+
+class EventsIn(BaseModel):
+    service: str = Field(max_length=100, description="The service the events belong to.")
+    env: str = Field(max_length=20, description="staging or production.")
+    events: list[Any] = Field(
+        description=f"At most {MAX_BATCH:,} events. Each: id (1 to 64 characters, the sender's, for idempotency), "
+        "type (exposure | metric), user_id, experiment and variant (exposure) or name and value (metric), "
+        "attributes (a flat object), at (ISO-8601 with a timezone; default now)."
+    )
+
+
+class RejectedOut(BaseModel):
+    index: int = Field(description="The event's position in the batch, from 0.")
+    reason: str
+
+
+class EventsOut(BaseModel):
+    accepted: int = Field(description="Events stored now.")
+    duplicates: int = Field(description="Events whose id was stored already (or came earlier in the batch).")
+    rejected: list[RejectedOut]
+
+
+@router.post("/events")
+def post_events(body: EventsIn, podium: PodiumDep, actor: ActorDep) -> EventsOut:
+    """Store a batch of exposures and metric values; bad events are rejected by index, good ones kept."""
+    # Team tokens for now; the environment's app token is accepted once the app-token caller exists.
+    result = EventService(podium.store).record(actor, body.service, body.env, body.events)
+    return EventsOut.model_validate(result.to_dict())
+
+
+@router.get("/services/{service}/environments/{env}/experiments/{key}/results")
+def experiment_results(
+    service: str, env: str, key: str, podium: PodiumDep, actor: ActorDep,
+    metric: str | None = Query(None, max_length=100, description="A metric other than the experiment's own "
+                               "(read as binomial: users with at least one event)."),
+    segment: str | None = Query(None, max_length=200, description="attribute=value: that segment against "
+                                "everyone else."),
+) -> dict[str, Any]:
+    """Per variant: users, conversions or mean, lift with its 95% interval, p-value, chance to beat control."""
+    return ResultsService(podium.store).results(service, env, key, metric=metric, segment=segment)

@@ -1,0 +1,234 @@
+"""Event ingestion: the exposures and metric values apps send, checked one by one, stored once.
+
+A batch is one envelope (service, environment, up to ``MAX_BATCH`` events). A bad envelope
+refuses the whole batch; a bad event is rejected by its index with a reason and the good
+ones are kept. The sender's ``id`` makes sending idempotent: an event whose id is already
+stored in that service environment (or repeats earlier in the batch) is a duplicate, counted
+and not stored again. The good events go in with one ``INSERT … ON CONFLICT DO NOTHING``
+executed for the whole batch, so a batch costs one round trip to the store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from podium.catalog.auth import Actor
+from podium.catalog.models import ENVIRONMENTS, Environment, Right, Service
+from podium.catalog.service import authorize, get_environment, get_service
+from podium.errors import Invalid, TooLarge
+from podium.experiments.models import EventType, ExperimentEvent
+from podium.store.db import Store, utcnow
+
+MAX_BATCH = 10_000
+"""Events in one batch at most; more refuses the whole batch."""
+
+FUTURE_SKEW = timedelta(days=1)
+"""An event may claim a time at most this far ahead of the server's clock (clocks drift; days do not)."""
+
+ID_MAX = 64
+USER_MAX = 200
+NAME_MAX = 100  # experiment, variant and metric names (the columns' lengths)
+ATTRIBUTES_MAX = 50  # keys per event
+ATTRIBUTE_KEY_MAX = 100
+ATTRIBUTE_VALUE_MAX = 500
+
+EVENTS: Table = cast(Table, ExperimentEvent.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An event left out of a batch: its position in the batch and why."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What became of a batch: stored, already stored (or repeated in it), rejected."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [{"index": r.index, "reason": r.reason} for r in self.rejected],
+        }
+
+
+class BadEvent(ValueError):
+    """One event of a batch is malformed; the message is the reason given back to the sender."""
+
+
+def _text(event: Mapping[str, Any], key: str, longest: int) -> str:
+    value = event.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadEvent(f"{key} must be a non-empty string")
+    if len(value) > longest:
+        raise BadEvent(f"{key} is longer than {longest} characters")
+    if "\x00" in value:
+        raise BadEvent(f"{key} contains a NUL character")
+    return value
+
+
+def _at(event: Mapping[str, Any], now: datetime) -> datetime:
+    raw = event.get("at")
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise BadEvent("at must be an ISO-8601 timestamp string with a timezone")
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadEvent(f"at {raw[:40]!r} is not an ISO-8601 timestamp") from None
+    if at.tzinfo is None:
+        raise BadEvent(f"at {raw[:40]!r} has no timezone: add Z or +00:00")
+    at = at.astimezone(UTC)
+    if at > now + FUTURE_SKEW:
+        raise BadEvent(f"at {raw[:40]!r} is more than {FUTURE_SKEW.days} day ahead of the server's clock")
+    return at
+
+
+def _value(event: Mapping[str, Any]) -> float:
+    raw = event.get("value", 1.0)
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise BadEvent("value must be a number")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise BadEvent("value must be finite")
+    return value
+
+
+def _attributes(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    raw = event.get("attributes")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise BadEvent("attributes must be an object")
+    if len(raw) > ATTRIBUTES_MAX:
+        raise BadEvent(f"attributes has more than {ATTRIBUTES_MAX} keys")
+    for key, value in raw.items():
+        if not key or len(key) > ATTRIBUTE_KEY_MAX or "\x00" in key:
+            raise BadEvent(f"attribute names must be 1 to {ATTRIBUTE_KEY_MAX} characters")
+        if isinstance(value, str):
+            if len(value) > ATTRIBUTE_VALUE_MAX or "\x00" in value:
+                raise BadEvent(f"attribute {key!r}: a string value is at most {ATTRIBUTE_VALUE_MAX} characters")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise BadEvent(f"attribute {key!r} must be finite")
+        elif not isinstance(value, (bool, int, float)):
+            raise BadEvent(f"attribute {key!r} must be a string, a number or a boolean")
+    return raw
+
+
+def parse_event(raw: object, environment_id: int, now: datetime) -> dict[str, Any]:
+    """One event as a row of ``experiment_events``, or BadEvent with the reason."""
+    if not isinstance(raw, dict):
+        raise BadEvent("an event must be an object")
+    event_id = _text(raw, "id", ID_MAX)
+    kind = raw.get("type")
+    user_id = _text(raw, "user_id", USER_MAX)
+    experiment = variant = name = None
+    if kind == EventType.EXPOSURE:
+        experiment = _text(raw, "experiment", NAME_MAX)
+        variant = _text(raw, "variant", NAME_MAX)
+    elif kind == EventType.METRIC:
+        name = _text(raw, "name", NAME_MAX)
+    else:
+        raise BadEvent("type must be 'exposure' or 'metric'")
+    return {
+        "environment_id": environment_id,
+        "event_id": event_id,
+        "type": kind,
+        "user_id": user_id,
+        "experiment": experiment,
+        "variant": variant,
+        "name": name,
+        "value": _value(raw),
+        "attributes": _attributes(raw),
+        "at": _at(raw, now),
+        "received_at": now,
+    }
+
+
+def insert_ignoring_duplicates(session: Session) -> Insert:
+    """``INSERT INTO experiment_events … ON CONFLICT (environment_id, event_id) DO NOTHING`` for this store."""
+    conflict = [EVENTS.c.environment_id, EVENTS.c.event_id]
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(EVENTS).on_conflict_do_nothing(index_elements=conflict)
+    return sqlite.insert(EVENTS).on_conflict_do_nothing(index_elements=conflict)
+
+
+def ingest(
+    session: Session, environment_id: int, events: Sequence[object], now: datetime | None = None
+) -> IngestResult:
+    """Check each event, and store the good ones of the environment not stored before."""
+    if len(events) > MAX_BATCH:
+        raise TooLarge(f"a batch holds at most {MAX_BATCH:,} events, this one has {len(events):,}: split it")
+    moment = now or utcnow()
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    seen: set[str] = set()
+    repeated = 0
+    for index, raw in enumerate(events):
+        try:
+            row = parse_event(raw, environment_id, moment)
+        except BadEvent as exc:
+            rejected.append(Rejected(index, str(exc)))
+            continue
+        if row["event_id"] in seen:
+            repeated += 1
+            continue
+        seen.add(row["event_id"])
+        rows.append(row)
+    stored = 0
+    if rows:
+        # RETURNING counts what went in on every driver (executemany's rowcount is -1 on psycopg);
+        # SQLAlchemy sends the rows as multi-row VALUES statements, a few per batch.
+        stored = len(session.execute(insert_ignoring_duplicates(session).returning(EVENTS.c.id), rows).all())
+    return IngestResult(accepted=stored, duplicates=repeated + len(rows) - stored, rejected=rejected)
+
+
+def may_send_events(session: Session, actor: Actor, service: Service) -> None:
+    """Forbidden unless ``actor`` may send events for ``service``: a team that may change its config.
+
+    The environment's app token is accepted by the route before it gets here.
+    """
+    authorize(session, actor, service, Right.CONFIG)
+
+
+def resolve_environment(session: Session, service_name: str, env: str) -> tuple[Service, Environment]:
+    """The service and its environment named in an envelope; Invalid or NotFound otherwise."""
+    if env not in ENVIRONMENTS:
+        raise Invalid(f"env must be one of {', '.join(ENVIRONMENTS)}, not {env[:40]!r}")
+    service = get_service(session, service_name)
+    return service, get_environment(session, service, env)
+
+
+class EventService:
+    """Takes event batches into the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, actor: Actor, service: str, env: str, events: Sequence[object]) -> IngestResult:
+        """Store a batch sent by a team: it must be allowed to change the service's config."""
+        with self.store.session() as session:
+            found, environment = resolve_environment(session, service, env)
+            may_send_events(session, actor, found)
+            return ingest(session, environment.id, events)
+
+    def record_for_environment(self, environment_id: int, events: Sequence[object]) -> IngestResult:
+        """Store a batch sent with an app token, which is scoped to this environment already."""
+        with self.store.session() as session:
+            return ingest(session, environment_id, events)
