@@ -1,10 +1,11 @@
-"""The lift chart of an experiment page: intervals where the numbers put them, a zero line, escaping."""
+"""The numbers of an experiment page, without a server: the lift chart, the formats, the results view."""
 
 from __future__ import annotations
 
 import re
 
 from podium.web.charts import ABOVE_COLOUR, BELOW_COLOUR, LINE_COLOUR, svg_interval_chart
+from podium.web.experiments import MINUS, p_value, results_view, share, signed_percent, tick_lift, weights_text
 
 RANGE = re.compile(r'<g class="interval" data-label="([^"]*)"><line class="range" x1="([\d.]+)" x2="([\d.]+)" '
                    r'y1="([\d.]+)" y2="[\d.]+" stroke="([^"]+)"')
@@ -73,3 +74,60 @@ def test_labels_and_title_are_escaped() -> None:
     assert "<script>" not in svg
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in svg
     assert 'onload="y' not in svg
+
+
+# The numbers as the page prints them --------------------------------------------------------
+
+
+def test_shares_lifts_and_p_values_read_as_people_write_them() -> None:
+    shares = [share(0.02), share(0.0025), share(0.5), share(1.0), share(None)]
+    assert shares == ["2.0%", "0.25%", "50.0%", "100.0%", "—"]
+    assert signed_percent(0.287) == "+28.7%"
+    assert signed_percent(-0.031) == f"{MINUS}3.1%"
+    assert signed_percent(0.0) == "0.0%"
+    assert signed_percent(None) == "—"
+    assert [tick_lift(0.1), tick_lift(0.0), tick_lift(-0.025)] == ["+10%", "0%", f"{MINUS}2.5%"]
+    assert [p_value(0.0412), p_value(0.0004), p_value(None)] == ["0.041", "< 0.001", "—"]
+    assert weights_text([0.5, 0.5]) == ["50%", "50%"]
+    assert weights_text([1, 3]) == ["25%", "75%"]
+
+
+RESULTS = {
+    "experiment": "big-button", "service": "shop", "env": "production", "metric": "signup", "kind": "binomial",
+    "status": "running",
+    "variants": [
+        {"name": "control", "users": 1000, "conversions": 100, "rate": 0.1, "lift": None, "ci_low": None,
+         "ci_high": None, "p_value": None, "chance_to_beat_control": None},
+        {"name": "treatment", "users": 800, "conversions": 120, "rate": 0.15, "lift": 0.5, "ci_low": 0.16,
+         "ci_high": 0.84, "p_value": 0.0011, "chance_to_beat_control": 0.9994},
+    ],
+    "srm_p_value": 2.5e-6, "srm_mismatch": True,
+    "warnings": ["sample ratio mismatch (p = 2.5e-06 < 0.001): users are not split as configured, …",
+                 "variant 'control' has 90 users, fewer than 100"],
+    "guardrails": [{"metric": "error", "kind": "binomial", "variants": [
+        {"name": "control", "users": 1000, "conversions": 5, "rate": 0.005, "lift": None, "ci_low": None,
+         "ci_high": None, "p_value": None, "chance_to_beat_control": None},
+        {"name": "treatment", "users": 800, "conversions": 4, "rate": 0.005, "lift": 0.0, "ci_low": -0.9,
+         "ci_high": 0.9, "p_value": 1.0, "chance_to_beat_control": 0.5},
+    ], "srm_p_value": 2.5e-6, "srm_mismatch": False, "warnings": []}],
+    "segment": None,
+}
+
+
+def test_the_results_view_keeps_the_srm_alert_apart_and_formats_each_variant() -> None:
+    view = results_view(RESULTS)
+    assert view.srm_mismatch
+    assert view.srm_p_value == "p < 0.001"
+    assert view.split == "1,000 / 800"
+    assert view.warnings == ["variant 'control' has 90 users, fewer than 100"], "SRM is its own alert, not repeated"
+    control, treatment = view.rows
+    assert (control.control, control.lift, control.interval, control.outcome) == (True, "control", "", "10.00%")
+    assert (treatment.users, treatment.conversions, treatment.outcome) == ("800", "120", "15.00%")
+    assert (treatment.lift, treatment.interval) == ("+50.0%", "+16.0% to +84.0%")
+    assert (treatment.p_value, treatment.chance, treatment.better) == ("0.001", "99.9%", True)
+    assert str(view.chart).count('<g class="interval"') == 1, "one interval per treatment, none for the control"
+    (guardrail,) = view.guardrails
+    assert guardrail.metric == "error"
+    assert not guardrail.srm_mismatch
+    assert guardrail.rows[1].better is None
+    assert 'class="chart lift guardrail-0"' in str(guardrail.chart)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from podium.web import billing as billing_pages
+from podium.web import experiments as experiment_pages
 from podium.web import health_pages
 from podium.web.routes import router
 from podium.web.session import Signer
@@ -32,4 +33,5 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(billing_pages.router)
     app.include_router(health_pages.router)
+    app.include_router(experiment_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,7 +1,8 @@
 """Pages: sign in and out, services, one service and its environments, teams, one team.
 
 The availability parts of the service and team pages come from ``podium.web.availability``;
-the status page and the incident pages are in ``podium.web.health_pages``.
+the status page and the incident pages are in ``podium.web.health_pages``; the experiment
+pages, and the experiment parts of the service and team pages, in ``podium.web.experiments``.
 
 Each page checks the session cookie (``podium.web.session``), calls the core's verbs on
 ``request.app.state.podium`` and renders a template; forms that change something carry
@@ -23,6 +24,7 @@ from podium.store.db import utcnow
 from podium.web import queries
 from podium.web.availability import service_health, team_health
 from podium.web.environments import environment_view
+from podium.web.experiments import service_experiments, stale_rows
 from podium.web.pages import PageRoute, clear_session, is_htmx, render, safe_next
 from podium.web.session import (
     FLASH_COOKIE,
@@ -121,7 +123,7 @@ def services_page(
 
 @router.get("/services/{name}")
 def service_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
-    """A service: its facts, its health and incidents, each environment's deploys, grants and recent changes."""
+    """A service: its facts, health, incidents, each environment's deploys and experiments, grants, changes."""
     service = podium.catalog.get_service(name)
     flash_cookie = request.cookies.get(FLASH_COOKIE)
     now = utcnow()
@@ -131,6 +133,7 @@ def service_page(request: Request, name: str, podium: PodiumDep, actor: PageActo
         "statuses": statuses,
         "health": service_health(podium, actor, name, statuses.get(name, []), now),
         "environments": [environment_view(podium, actor, name, env.name) for env in service.environments],
+        "experiments": service_experiments(podium, name, [env.name for env in service.environments]),
         "flash": signer_of(request).unseal(f"flash {name}", flash_cookie) if flash_cookie else None,
         "grants": podium.catalog.list_grants(name),
         "events": podium.catalog.audit_log(actor, service=name, limit=AUDIT_EVENTS_SHOWN),
@@ -186,7 +189,7 @@ def teams_page(request: Request, podium: PodiumDep, actor: PageActor) -> HTMLRes
 
 @router.get("/teams/{name}")
 def team_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
-    """A team: who is on call, its services' health and incidents, its tokens and grants."""
+    """A team: who is on call, its services' health and incidents, its tokens, grants and stale experiments."""
     holdings = queries.team_holdings(podium.store, name)
     services = podium.catalog.list_services(owner=name)
     now = utcnow()
@@ -197,5 +200,7 @@ def team_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) 
         "health": team_health(podium, actor, holdings.team.name, [s.name for s in services], now),
         "live_tokens": holdings.live_tokens,
         "grants": holdings.grants,
+        "stale_experiments": stale_rows(podium, holdings.team.name),
+        "stale_days": f"{podium.settings.experiments_stale_days:g}",
     }
     return render(request, "team.html", context)
