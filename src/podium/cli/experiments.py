@@ -127,6 +127,11 @@ def percent(share: float | None, digits: int = 1) -> str:
     return f"{share * 100:.{digits}f}".rstrip("0").rstrip(".") + "%"
 
 
+def fixed_percent(share: float | None, digits: int) -> str:
+    """A percentage with a fixed number of decimals, so a column of them lines up."""
+    return "-" if share is None else f"{share * 100:.{digits}f}%"
+
+
 def signed_percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.1f}%"
 
@@ -203,12 +208,12 @@ def results_table(title: str, results: dict[str, Any]) -> None:
     rows = []
     for v in results["variants"]:
         measured = [f"{v['mean']:.4g}" if v.get("mean") is not None else "-"] if numeric else \
-            [str(v.get("conversions", "-")), percent(v.get("rate"), 2)]
+            [str(v.get("conversions", "-")), fixed_percent(v.get("rate"), 2)]
         interval = "-" if v.get("ci_low") is None else \
             f"{signed_percent(v['ci_low'])} to {signed_percent(v['ci_high'])}"
         chance = v.get("chance_to_beat_control")
         rows.append([v["name"], str(v["users"]), *measured, signed_percent(v.get("lift")), interval,
-                     p_text(v.get("p_value")), "-" if chance is None else percent(chance)])
+                     p_text(v.get("p_value")), fixed_percent(chance, 1)])
     if title:
         typer.echo(title)
     print_table(columns, rows, empty="no variants")
@@ -232,20 +237,20 @@ def warning_lines(results: dict[str, Any]) -> list[str]:
 
 
 def print_results(results: dict[str, Any]) -> None:
-    """Everyone's table, the sample ratio check and warnings, then a segment and the guardrails."""
+    """Everyone's table, the sample ratio check and warnings, the guardrails, then a segment."""
     typer.echo(f"{results['experiment']} in {where(results)}: {results['metric']} ({results['kind']}), "
                f"{results['status']}")
     results_table("", results)
     for line in warning_lines(results):
         style = "bold red" if line.startswith("WARNING") else "yellow" if line.startswith("warning") else ""
         render(Text(line, style=style))
+    for guardrail in results.get("guardrails") or []:
+        results_table(f"\nguardrail {guardrail['metric']} (more is worse)", guardrail)
     segment = results.get("segment")
     if segment:
         label = f"{segment['attribute']} = {segment['value']}"
         results_table(f"\n{label}", segment["segment"])
         results_table(f"\neveryone else ({segment['attribute']} ≠ {segment['value']})", segment["rest"])
-    for guardrail in results.get("guardrails") or []:
-        results_table(f"\nguardrail {guardrail['metric']} (more is worse)", guardrail)
 
 
 # Commands ----------------------------------------------------------------------------
@@ -384,7 +389,8 @@ def stop(
         print_json(stopped)
         return
     typer.echo(f"stopped {stopped['key']} in {where(stopped)}: everyone gets {everyone_gets(stopped)}; "
-               f"record a decision with podium experiments decide {stopped['key']} (--ship VARIANT | --discard)")
+               f"record a decision with podium experiments decide {stopped['key']} --service {service} --env {env} "
+               "(--ship VARIANT | --discard) --reason TEXT")
 
 
 @experiments_app.command("decide")
@@ -408,8 +414,8 @@ def decide(
     if as_json:
         print_json(decided)
         return
-    what = f"shipped {ship}" if ship is not None else "discarded"
-    typer.echo(f"{what} {decided['key']} in {where(decided)}: everyone gets {everyone_gets(decided)}")
+    what = f"ship {ship}" if ship is not None else "discard"
+    typer.echo(f"decided {decided['key']} in {where(decided)}: {what}; everyone gets {everyone_gets(decided)}")
 
 
 @experiments_app.command("list")
