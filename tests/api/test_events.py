@@ -110,7 +110,8 @@ def test_any_team_reads_results_after_the_app_sent_events(
     assert (treatment["name"], treatment["users"], treatment["conversions"]) == ("treatment", 150, 75)
     assert treatment["rate"] == 0.5
     assert set(treatment) >= {"lift", "ci_low", "ci_high", "p_value", "chance_to_beat_control"}
-    assert results["srm_p_value"] == 1.0 and results["srm_mismatch"] is False
+    assert results["srm_p_value"] == 1.0
+    assert results["srm_mismatch"] is False
     assert [g["metric"] for g in results["guardrails"]] == ["error"]
     segment = results["segment"]
     assert (segment["attribute"], segment["value"]) == ("profession", "marketing")
@@ -118,7 +119,8 @@ def test_any_team_reads_results_after_the_app_sent_events(
     assert [v["users"] for v in segment["rest"]["variants"]] == [100, 100]
 
     other_metric = reader.get(RESULTS, params={"metric": "error"}).json()
-    assert other_metric["metric"] == "error" and other_metric["variants"][1]["conversions"] == 0
+    assert other_metric["metric"] == "error"
+    assert other_metric["variants"][1]["conversions"] == 0
     assert reader.get(RESULTS, params={"segment": "no-equals-sign"}).status_code == 422
     missing = reader.get(f"{API}/services/shop/environments/production/experiments/nope/results")
     assert missing.status_code == 404

@@ -100,7 +100,8 @@ def test_a_batch_sent_twice_is_stored_once(store: Store, teams: dict[str, Actor]
     ]
     with store.session() as session:
         row = session.scalar(select(ExperimentEvent).where(ExperimentEvent.event_id == "e2"))
-        assert row is not None and row.at == datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+        assert row is not None
+        assert row.at == datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
 
 def test_an_id_repeated_within_a_batch_and_a_partly_new_batch(store: Store, teams: dict[str, Actor]) -> None:
@@ -159,7 +160,8 @@ def test_a_time_slightly_ahead_is_kept_and_a_missing_time_is_now(store: Store, t
     assert result.accepted == 2
     with store.session() as session:
         at = session.scalar(select(ExperimentEvent.at).where(ExperimentEvent.event_id == "now"))
-    assert at is not None and before <= at <= datetime.now(UTC)
+    assert at is not None
+    assert before <= at <= datetime.now(UTC)
 
 
 def test_a_bad_envelope_refuses_the_whole_batch(store: Store, teams: dict[str, Actor]) -> None:
@@ -180,7 +182,7 @@ def test_a_full_batch_goes_in_at_once(store: Store, teams: dict[str, Actor]) -> 
              for i in range(MAX_BATCH)]
     events = EventService(store)
     assert events.record(teams["shop-team"], "shop", "production", batch).accepted == MAX_BATCH
-    again = events.record(teams["shop-team"], "shop", "production", batch[:5000] + [metric("new")])
+    again = events.record(teams["shop-team"], "shop", "production", [*batch[:5000], metric("new")])
     assert (again.accepted, again.duplicates) == (1, 5000)
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(ExperimentEvent)) == MAX_BATCH + 1
