@@ -131,3 +131,23 @@ def test_the_results_view_keeps_the_srm_alert_apart_and_formats_each_variant() -
     assert not guardrail.srm_mismatch
     assert guardrail.rows[1].better is None
     assert 'class="chart lift guardrail-0"' in str(guardrail.chart)
+
+
+def test_a_numeric_metric_shows_means_and_no_conversions() -> None:
+    view = results_view({
+        "metric": "revenue", "kind": "numeric",
+        "variants": [
+            {"name": "control", "users": 500, "mean": 12.5, "lift": None, "ci_low": None, "ci_high": None,
+             "p_value": None, "chance_to_beat_control": None},
+            {"name": "treatment", "users": 510, "mean": 11.25, "lift": -0.1, "ci_low": -0.25, "ci_high": -0.02,
+             "p_value": 0.03, "chance_to_beat_control": 0.02},
+        ],
+        "srm_p_value": 0.75, "srm_mismatch": False, "warnings": [], "guardrails": [], "segment": None,
+    })
+    control, treatment = view.rows
+    assert (control.outcome, control.conversions) == ("12.5", "—")
+    assert (treatment.outcome, treatment.lift, treatment.better) == ("11.25", f"{MINUS}10.0%", False)
+    assert treatment.interval == f"{MINUS}25.0% to {MINUS}2.0%"
+    assert not view.srm_mismatch
+    assert view.srm_p_value == "p = 0.750"
+    assert BELOW_COLOUR in str(view.chart)

@@ -70,13 +70,14 @@ def shop(client: httpx.Client) -> None:
 
 @pytest.fixture
 def experiments(live_server: LiveServer) -> Iterator[httpx.Client]:
-    """shop, with big-button skewed (1,000 vs 800 users at 50/50) and even-split balanced (1,000 each)."""
+    """shop, with big-button skewed (1,000 vs 800 users at 50/50) and colours balanced (1,000 each of three)."""
     with live_server.client() as client:
         shop(client)
         define(client, "big-button")
         send(client, "big-button", {"control": (1000, 100), "treatment": (800, 120)})
-        define(client, "even-split", hypothesis="A green button changes nothing.")
-        send(client, "even-split", {"control": (1000, 100), "treatment": (1000, 104)})
+        define(client, "colours", hypothesis="The button's colour changes nothing.",
+               variants=["control", "green", "blue"], weights=None)
+        send(client, "colours", {"control": (1000, 100), "green": (1000, 104), "blue": (1000, 96)})
         yield client
 
 
@@ -94,7 +95,7 @@ def test_the_experiment_page_shows_hypothesis_exposure_results_chart_and_srm(
     expect(page).to_have_url(f"{live_server.url}/services/shop")
 
     production = page.locator('#experiments li[data-environment="production"]')
-    expect(production).to_contain_text("2 experiments")
+    expect(production).to_contain_text("2 experiments")  # big-button and colours
     expect(production).to_contain_text("2 running")
     production.get_by_role("link").click()
     expect(page).to_have_url(f"{live_server.url}{BASE}")
@@ -137,9 +138,17 @@ def test_the_experiment_page_shows_hypothesis_exposure_results_chart_and_srm(
     assert box["width"] > 200
     page.screenshot(path=tmp_path / "experiment.png", full_page=True)
 
-    page.goto(f"{live_server.url}{BASE}/even-split")
-    expect(page.get_by_test_id("hypothesis")).to_have_text("A green button changes nothing.")
-    expect(page.get_by_test_id("primary-results").locator("svg.chart.lift g.interval")).to_have_count(1)
+    page.goto(f"{live_server.url}{BASE}/colours")
+    expect(page.get_by_test_id("hypothesis")).to_have_text("The button's colour changes nothing.")
+    expect(page.get_by_test_id("variants")).to_contain_text("green 33.33%")
+    intervals = page.get_by_test_id("primary-results").locator("svg.chart.lift g.interval")
+    expect(intervals).to_have_count(2)  # green and blue, against the control
+    expect(intervals.nth(0)).to_have_attribute("data-label", "green")
+    expect(intervals.nth(1)).to_have_attribute("data-label", "blue")
+    green = float(intervals.nth(0).locator("circle.estimate").get_attribute("cx") or "nan")
+    blue = float(intervals.nth(1).locator("circle.estimate").get_attribute("cx") or "nan")
+    zero = float(page.locator("svg.chart.lift line.zero").first.get_attribute("x1") or "nan")
+    assert blue < zero < green, "blue converts less than the control (-4%), green more (+4%)"
     expect(page.get_by_test_id("srm-warning")).to_have_count(0)
     assert problems == [], "the pages logged errors (a CSP violation, a failed script)"
 
