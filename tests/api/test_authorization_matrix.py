@@ -51,6 +51,11 @@ class World:
         incident.raise_for_status()
         self.incident_id = incident.json()["id"]
         self.new_name = f"matrix-{n}"
+        # An experiment and a flag called ``key`` in staging, for the routes under .../{key}.
+        self.key = "matrix"
+        staging = f"{API}/services/{self.service}/environments/staging"
+        admin.post(f"{staging}/experiments", json={"key": self.key, "metric": "signup"}).raise_for_status()
+        admin.post(f"{staging}/flags", json={"key": self.key}).raise_for_status()
 
     def path_value(self, name: str, schema: dict[str, Any]) -> str:
         known = {
@@ -61,6 +66,7 @@ class World:
             "incident_id": str(self.incident_id),
             "env": "staging",
             "version": "v1",
+            "key": self.key,
         }
         if name in known:
             return known[name]

@@ -7,8 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from schemathesis import GenerationMode
+from tests.api.test_openapi_fuzz import fuzz
 
+from podium.api.app import create_app
 from podium.core import Podium
 from podium.experiments.assign import assign
 from podium.experiments.service import get_experiment_row
@@ -333,6 +337,18 @@ def test_definitions_leave_drafts_out_and_answer_304_while_unchanged(growth: Tes
     assert search.get(f"{SHOP}/definitions").json()["experiments"][0]["force"] == "treatment"
 
 
+def test_numbers_json_cannot_carry_are_refused(growth: TestClient) -> None:
+    json_type = {"content-type": "application/json"}
+    bodies = ('{"key": "k", "metric": "m", "coverage": NaN}', '{"key": "k", "metric": "m", "weights": [Infinity, 0]}')
+    for body in bodies:
+        response = growth.post(f"{SHOP}/experiments", content=body, headers=json_type)
+        assert response.status_code == 422, response.text
+    flag = growth.post(f"{SHOP}/flags", content='{"key": "f", "value": NaN}', headers=json_type)
+    assert flag.status_code == 422
+    assert "without NaN" in flag.json()["detail"]
+    assert growth.get(f"{SHOP}/experiments").json() == []
+
+
 def test_definitions_of_what_does_not_exist(growth: TestClient, api: TestClient) -> None:
     assert growth.get("/api/v1/services/nope/environments/production/definitions").status_code == 404
     assert growth.get("/api/v1/services/shop/environments/qa/definitions").status_code == 404
@@ -387,3 +403,23 @@ def test_flags_lifecycle_and_evaluation(growth: TestClient, admin: TestClient) -
     assert growth.get(f"{SHOP}/flags/new-checkout").status_code == 404
     actions = [e["action"] for e in audit_actions(admin) if e["action"].startswith("flag.")]
     assert actions == ["flag.delete", "flag.update", "flag.update", "flag.create"]
+
+
+def test_generated_input_never_answers_5xx(core: Podium, admin_token: str, growth: TestClient) -> None:
+    """schemathesis drives every experiments route on a service environment that exists, with an
+    experiment and a flag the key names: no input, fitting the schema or not, gives a 5xx."""
+    create(growth, "k")
+    growth.post(f"{SHOP}/flags", json={"key": "k"}).raise_for_status()
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(core)).include(tag="experiments")
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 18
+    for operation in operations:
+        names = {p.name for p in operation.path_parameters}
+        fixed = {k: v for k, v in {"service": "shop", "env": "production", "key": "k", "team": "growth"}.items()
+                 if k in names}
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            failures.append(fuzz(operation, mode, headers, **fixed) or "")
+    found = [f for f in failures if f]
+    assert not found, "\n\n".join(found)

@@ -134,12 +134,12 @@ class FlagService:
 
     def update(self, actor: Actor, service: str, env: str, key: str, changes: Mapping[str, Any]) -> FlagInfo:
         """Edit a flag: ``changes`` maps field names to new values; fields left out keep theirs."""
-        unknown = sorted(set(changes) - EDITABLE)
-        if unknown:
-            raise Invalid(f"cannot edit {', '.join(unknown)}: editable fields are {', '.join(sorted(EDITABLE))}")
         with self.store.session() as session:
             svc = get_service(session, service)
             authorize(session, actor, svc, Right.CONFIG)
+            unknown = sorted(set(changes) - EDITABLE)
+            if unknown:
+                raise Invalid(f"cannot edit {', '.join(unknown)}: editable fields are {', '.join(sorted(EDITABLE))}")
             row = get_flag_row(session, service, env, key)
             before = _snapshot(row)
             if "description" in changes:

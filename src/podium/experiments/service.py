@@ -397,12 +397,12 @@ class ExperimentService:
 
         ``changes`` maps field names to new values; fields left out keep theirs.
         """
-        unknown = sorted(set(changes) - EDITABLE)
-        if unknown:
-            raise Invalid(f"cannot edit {', '.join(unknown)}: editable fields are {', '.join(sorted(EDITABLE))}")
         with self.store.session() as session:
             svc = get_service(session, service)
             authorize(session, actor, svc, Right.CONFIG)
+            unknown = sorted(set(changes) - EDITABLE)
+            if unknown:
+                raise Invalid(f"cannot edit {', '.join(unknown)}: editable fields are {', '.join(sorted(EDITABLE))}")
             row = get_experiment_row(session, service, env, key)
             before = _snapshot(row)
             changed = {name for name, value in changes.items() if _differs(row, name, value)}
@@ -464,16 +464,16 @@ class ExperimentService:
         self, actor: Actor, service: str, env: str, key: str, *, decision: str, variant: str | None, reason: str
     ) -> ExperimentInfo:
         """Record the decision on a running or stopped experiment: ship ``variant`` to everyone, or discard it."""
-        try:
-            verdict = Decision(decision)
-        except ValueError:
-            raise Invalid(f"decision must be ship or discard, not {shown(decision, 20)}") from None
-        if not reason.strip():
-            raise Invalid("a decision needs a reason: say what the results showed")
-        check_text("reason", reason, REASON_MAX)
         with self.store.session() as session:
             svc = get_service(session, service)
             authorize(session, actor, svc, Right.CONFIG)
+            try:
+                verdict = Decision(decision)
+            except ValueError:
+                raise Invalid(f"decision must be ship or discard, not {shown(decision, 20)}") from None
+            if not reason.strip():
+                raise Invalid("a decision needs a reason: say what the results showed")
+            check_text("reason", reason, REASON_MAX)
             row = get_experiment_row(session, service, env, key)
             if verdict is Decision.SHIP and variant not in row.variations:
                 names = ", ".join(row.variations)
