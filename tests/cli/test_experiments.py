@@ -141,6 +141,25 @@ def test_start_stop_and_decide_record_who_and_why(podium_cli: Invoke, shop: str)
     failed_with(podium_cli("experiments", "show", "tiny", *WHERE, token=shop, expect=1), NotFound)
 
 
+def test_edit_a_draft_then_a_running_experiment(podium_cli: Invoke, shop: str) -> None:
+    podium_cli("experiments", "create", "big-button", *WHERE, *BASIC, token=shop)
+    assert re.search(r"coverage\s+2% of users \(cap 2%\)\n",
+                     podium_cli("experiments", "show", "big-button", *WHERE, token=shop).stdout)
+    edited = podium_cli("experiments", "edit", "big-button", *WHERE, "--variants", "control,small,large",
+                        "--weights", "0.5,0.25,0.25", "--coverage", "0.01", token=shop).stdout
+    assert edited == ("updated experiment big-button in shop/production (draft): 1% of users, "
+                      "control 50%, small 25%, large 25%\n")
+    podium_cli("experiments", "start", "big-button", *WHERE, token=shop)
+    refused = podium_cli("experiments", "edit", "big-button", *WHERE, "--coverage", "0.05", token=shop, expect=1)
+    assert "--override-cap --reason TEXT" in failed_with(refused, Invalid)
+    podium_cli("experiments", "edit", "big-button", *WHERE, "--coverage", "0.05", "--override-cap",
+               "--reason", "the large button needs more users", token=shop)
+    shown = podium_cli("experiments", "show", "big-button", *WHERE, token=shop).stdout
+    assert re.search(r"cap override\s+by growth .*: the large button needs more users\n", shown)
+    frozen = podium_cli("experiments", "edit", "big-button", *WHERE, "--metric", "purchase", token=shop, expect=1)
+    assert "metric" in str(frozen.exception)
+
+
 def test_stop_without_a_reason_and_discard(podium_cli: Invoke, shop: str) -> None:
     podium_cli("experiments", "create", "big-button", *WHERE, *BASIC, "--coverage", "0.02", token=shop)
     podium_cli("experiments", "start", "big-button", *WHERE, token=shop)
