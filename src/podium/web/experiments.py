@@ -209,7 +209,7 @@ def lift_chart(metric: str, variants: Sequence[Mapping[str, Any]], css_class: st
 def results_view(results: Mapping[str, Any], css_class: str = "lift") -> ResultsView:
     """The page's view of a results document (the SRM warning apart from the other warnings).
 
-    Guardrails have the same shape, named by ``metric``; a guardrail counts events per user.
+    Guardrails have the same shape, named by ``metric``: binomial, users with at least one event.
     """
     kind = str(results.get("kind", "binomial"))
     metric = str(results.get("metric", ""))
