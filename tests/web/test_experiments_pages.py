@@ -150,6 +150,18 @@ def test_the_experiment_page_shows_hypothesis_exposure_results_chart_and_srm(
     zero = float(page.locator("svg.chart.lift line.zero").first.get_attribute("x1") or "nan")
     assert blue < zero < green, "blue converts less than the control (-4%), green more (+4%)"
     expect(page.get_by_test_id("srm-warning")).to_have_count(0)
+
+    page.get_by_label("Why stop it?").fill("no colour moves sign-ups")
+    page.get_by_role("button", name="Stop: everyone gets control").click()
+    expect(page).to_have_url(f"{live_server.url}{BASE}/colours")
+    expect(page.get_by_role("status")).to_have_text("Stopped: everyone gets control.")
+    expect(page.get_by_test_id("experiment-status")).to_have_text("stopped")
+    page.get_by_label("Decision").select_option(label="Discard: everyone gets control")
+    page.get_by_label("Why? What did the results show?").fill("all three within 5% of each other")
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_test_id("experiment-status")).to_have_text("decided")
+    expect(page.get_by_test_id("history").locator('[data-step="decided"]')).to_contain_text("Discarded by platform")
+    expect(page.get_by_role("button", name="Record the decision")).to_have_count(0)
     assert problems == [], "the pages logged errors (a CSP violation, a failed script)"
 
 
