@@ -13,6 +13,7 @@ from podium.config import Settings
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.experiments.guardrails import Guardrails
 from podium.experiments.service import ExperimentService
 from podium.experiments.tokens import AppTokenService
 from podium.health.checker import Checker
@@ -42,6 +43,7 @@ class Podium:
         self.deploys.app_token = self.app_tokens.token_for  # PODIUM_TOKEN of every release
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
+        self.guardrails = Guardrails(settings, self.store, self.pager)  # stops experiments that hurt
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
         self.watcher: Watcher | None = None
         self.checks = CheckService(self.store, settings)
@@ -72,6 +74,7 @@ class Podium:
         self.checker = Checker(self.store, self.settings, self.checks, self.incidents)
         self.checker.start()
         self.billing.run()
+        self.guardrails.start()
         self.addon_care.start()  # after recovery, which stops every process group but the live releases'
         return recovered
 
@@ -84,6 +87,7 @@ class Podium:
         self.catalog.delete_service(actor, name)
 
     def close(self) -> None:
+        self.guardrails.close()
         self.addon_care.close()
         if self.checker is not None:
             self.checker.close()
