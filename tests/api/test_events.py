@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from podium.api.app import create_app
 from podium.catalog.auth import authenticate
+from podium.catalog.models import Environment, Service
 from podium.core import Podium
 from podium.experiments.models import ExperimentEvent
 from podium.experiments.service import ExperimentService
@@ -124,3 +126,19 @@ def test_any_team_reads_results_after_the_app_sent_events(
     assert reader.get(RESULTS, params={"segment": "no-equals-sign"}).status_code == 422
     missing = reader.get(f"{API}/services/shop/environments/production/experiments/nope/results")
     assert missing.status_code == 404
+
+
+def test_the_environments_app_token_sends_events_and_no_other(owner: TestClient, core: Podium) -> None:
+    with core.store.session() as session:
+        ids = dict(session.execute(
+            select(Environment.name, Environment.id).join(Service).where(Service.name == "shop")
+        ).all())
+    production, staging = (core.app_tokens.token_for(ids[env]) for env in ("production", "staging"))
+    with TestClient(create_app(core), headers={"Authorization": f"Bearer {production}"}) as app:
+        sent = app.post(f"{API}/events", json=batch(EXPOSURE, SIGNUP))
+        assert sent.json() == {"accepted": 2, "duplicates": 0, "rejected": []}
+    with TestClient(create_app(core), headers={"Authorization": f"Bearer {staging}"}) as app:
+        refused = app.post(f"{API}/events", json=batch(dict(SIGNUP, id="other")))
+        assert refused.status_code == 403
+        assert "belongs to shop/staging" in refused.json()["detail"]
+    assert count(core) == 2

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from podium.api.deps import ActorDep, PodiumDep
+from podium.api.deps import ActorDep, CallerDep, PodiumDep
 from podium.api.schemas import ERROR_RESPONSES
 from podium.experiments.events import MAX_BATCH, EventService
 from podium.experiments.results import ResultsService
+from podium.experiments.tokens import AppCaller
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
 
@@ -37,10 +38,18 @@ class EventsOut(BaseModel):
 
 
 @router.post("/events")
-def post_events(body: EventsIn, podium: PodiumDep, actor: ActorDep) -> EventsOut:
-    """Store a batch of exposures and metric values; bad events are rejected by index, good ones kept."""
-    # Team tokens for now; the environment's app token is accepted once the app-token caller exists.
-    result = EventService(podium.store).record(actor, body.service, body.env, body.events)
+def post_events(body: EventsIn, podium: PodiumDep, caller: CallerDep) -> EventsOut:
+    """Store a batch of exposures and metric values; bad events are rejected by index, good ones kept.
+
+    Sent with the environment's app token (``PODIUM_TOKEN``), or a token of a team that may
+    change the service's config.
+    """
+    events = EventService(podium.store)
+    if isinstance(caller, AppCaller):
+        caller.require(body.service, body.env)
+        result = events.record_for_environment(caller.environment_id, body.events)
+    else:
+        result = events.record(caller, body.service, body.env, body.events)
     return EventsOut.model_validate(result.to_dict())
 
 
