@@ -11,7 +11,7 @@ from podium.catalog.auth import Actor
 from podium.catalog.models import PLATFORM_TEAM, AuditEvent
 from podium.core import Podium
 from podium.errors import Conflict, Forbidden, Invalid
-from podium.experiments.service import get_experiment_row, stop_running
+from podium.experiments.service import ExperimentService, get_experiment_row, stop_running
 from podium.store.db import utcnow
 
 ADMIN = Actor(team=PLATFORM_TEAM, team_id=0, token_id=None)
@@ -114,3 +114,23 @@ def test_another_team_changes_nothing(core: Podium, shop: Actor) -> None:
         core.experiments.flags.create(stranger, "shop", "production", "f")
     assert core.experiments.get("shop", "production", "k").status == "draft"
     assert core.experiments.flags.list("shop", "production") == []
+
+
+def test_definitions_follow_changes_made_elsewhere(core: Podium, shop: Actor) -> None:
+    """Another process (here: another service object on the same store) or a guardrail changes an
+    experiment: the definitions this one keeps show it at the next fetch."""
+    elsewhere = ExperimentService(core.settings, core.store)
+    core.experiments.create(shop, "shop", "production", "k", metric="signup")
+    assert core.experiments.definitions("shop", "production")[0]["experiments"] == []
+    elsewhere.start(shop, "shop", "production", "k")
+    running, tag = core.experiments.definitions("shop", "production")
+    assert [e["status"] for e in running["experiments"]] == ["running"]
+    elsewhere.flags.create(shop, "shop", "production", "f")
+    with_flag, flag_tag = core.experiments.definitions("shop", "production")
+    assert [f["key"] for f in with_flag["flags"]] == ["f"]
+    assert flag_tag != tag
+    with core.store.session() as session:
+        stop_running(session, get_experiment_row(session, "shop", "production", "k"), "guardrail", "errors")
+    assert core.experiments.definitions("shop", "production")[0]["experiments"][0]["force"] == "control"
+    elsewhere.flags.delete(shop, "shop", "production", "f")
+    assert core.experiments.definitions("shop", "production")[0]["flags"] == []

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from podium.catalog import audit
 from podium.catalog.auth import Actor
-from podium.catalog.models import PLATFORM_TEAM, Environment, Right, Service
-from podium.catalog.rules import REASON_MAX, check_text
+from podium.catalog.models import ENVIRONMENTS, PLATFORM_TEAM, Environment, Right, Service
+from podium.catalog.rules import REASON_MAX, check_text, is_name
 from podium.catalog.service import authorize, get_environment, get_service, get_team
 from podium.config import Settings
 from podium.errors import Conflict, Invalid, NotFound
@@ -273,6 +273,8 @@ class ExperimentService:
         self.settings = settings
         self.store = store
         self.flags = FlagService(store)
+        # (service, env) → (version, document, ETag): the definitions SDKs poll, built once per change.
+        self._definitions: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any], str]] = {}
 
     @property
     def cap(self) -> float:
@@ -320,21 +322,52 @@ class ExperimentService:
             return [i for i in infos if i.stale] if stale_only else infos
 
     def definitions(self, service: str, env: str) -> tuple[dict[str, Any], str]:
-        """What SDKs fetch for a service environment, and its ETag: every experiment but drafts, every flag."""
+        """What SDKs fetch for a service environment, and its ETag: every experiment but drafts, every flag.
+
+        SDKs poll this, so the document is kept per environment and built again only when
+        something in it changed (one small query tells). It is shared: do not change it.
+        """
         with self.store.session() as session:
-            environment = get_environment(session, get_service(session, service), env)
+            version = self._definitions_version(session, service, env)
+            cached = self._definitions.get((service, env))
+            if cached is not None and cached[0] == version:
+                return cached[1], cached[2]
             experiments = session.scalars(
                 select(Experiment)
-                .where(Experiment.environment_id == environment.id, Experiment.status != ExperimentStatus.DRAFT)
+                .where(Experiment.environment_id == version[0], Experiment.status != ExperimentStatus.DRAFT)
                 .order_by(Experiment.key)
             )
-            flags = session.scalars(select(Flag).where(Flag.environment_id == environment.id).order_by(Flag.key))
+            flags = session.scalars(select(Flag).where(Flag.environment_id == version[0]).order_by(Flag.key))
             document = {
                 "service": service, "env": env,
                 "experiments": [experiment_definition(row) for row in experiments],
                 "flags": [flag_definition(row) for row in flags],
             }
-        return document, etag_of(document)
+        etag = etag_of(document)
+        self._definitions[(service, env)] = (version, document, etag)
+        return document, etag
+
+    def _definitions_version(self, session: Session, service: str, env: str) -> tuple[Any, ...]:
+        """What changes whenever the definitions do: the environment's id, and the number and latest
+        change of its started experiments and of its flags (every change sets ``updated_at``)."""
+        if is_name(service) and env in ENVIRONMENTS:
+            live = (Experiment.environment_id == Environment.id, Experiment.status != ExperimentStatus.DRAFT)
+            stmt = (
+                select(
+                    Environment.id,
+                    select(func.count()).where(*live).correlate(Environment).scalar_subquery(),
+                    select(func.max(Experiment.updated_at)).where(*live).correlate(Environment).scalar_subquery(),
+                    select(func.count()).where(Flag.environment_id == Environment.id).scalar_subquery(),
+                    select(func.max(Flag.updated_at)).where(Flag.environment_id == Environment.id).scalar_subquery(),
+                )
+                .join(Service, Environment.service_id == Service.id)
+                .where(Service.name == service, Environment.name == env)
+            )
+            row = session.execute(stmt).first()
+            if row is not None:
+                return tuple(row)
+        get_environment(session, get_service(session, service), env)  # says which of the two is not found
+        raise NotFound(f"environment {env!r} not found on service {service!r}")
 
     def evaluate(
         self, service: str, env: str, user_id: str, attributes: Mapping[str, Any] | None = None
