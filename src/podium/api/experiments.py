@@ -3,8 +3,8 @@
 Each route parses, calls one ``ExperimentService`` verb (``podium.experiments``, or its
 ``flags``) and renders. Changes act as the calling team (``ActorDep``): the service checks
 ownership and audits. What SDKs read — definitions and evaluate — is authorised by one
-dependency, ``environment_reader``: any team token today; that is the one place to accept
-an app token scoped to the same service environment as well.
+dependency, ``ReaderDep``: any team token, or the app token of that same service
+environment (``EnvironmentReaderDep`` in api/deps.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from podium.api.deps import ActorDep, PodiumDep, get_actor
+from podium.api.deps import ActorDep, EnvironmentReaderDep, PodiumDep
 from podium.api.schemas import ERROR_RESPONSES
 from podium.errors import Invalid
 from podium.experiments.flags import FlagInfo
@@ -31,12 +31,7 @@ KEY_SCHEMA: dict[str, Any] = {"pattern": KEY_PATTERN, "maxLength": 100}
 ATTRIBUTES_MAX = 10_000
 
 
-def environment_reader(request: Request, service: str, env: str, podium: PodiumDep) -> None:
-    """Who may read a service environment's definitions and evaluate them: any team token."""
-    get_actor(request, podium)
-
-
-ReaderDep = Annotated[None, Depends(environment_reader)]
+ReaderDep = EnvironmentReaderDep  # any team token, or the app token of this service environment
 
 
 # Shapes ------------------------------------------------------------------------------------

@@ -38,6 +38,14 @@ class Assignment(NamedTuple):
 NOT_IN = Assignment(None, False)
 
 
+class FlagAnswer(NamedTuple):
+    """A flag's value for a user and why: ``disabled``, ``rule`` (a rule matched), ``rollout``
+    (the user is in the rollout) or ``default`` (outside it)."""
+
+    value: Any
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class _Experiment:
     key: str
@@ -164,20 +172,25 @@ class Evaluator:
 
     def flag(self, key: str, user_id: str, attributes: Mapping[str, Any] | None = None, default: Any = None) -> Any:
         """The flag's value for the user; ``default`` when the document has no flag ``key``."""
+        answer = self.flag_answer(key, user_id, attributes)
+        return default if answer is None else answer.value
+
+    def flag_answer(self, key: str, user_id: str, attributes: Mapping[str, Any] | None = None) -> FlagAnswer | None:
+        """The flag's value for the user and the reason for it; None when there is no flag ``key``."""
         flag = self._flags.get(key)
         if flag is None:
-            return default
+            return None
         if not flag.enabled:
-            return flag.default_value
+            return FlagAnswer(flag.default_value, "disabled")
         if flag.rules:
             seen = _with_id(user_id, attributes)
             for condition, value in flag.rules:
                 if conditions.matches(condition, seen):
-                    return value
+                    return FlagAnswer(value, "rule")
         n = hash(flag.key, user_id, 2)
         if n is not None and n < flag.rollout:
-            return flag.value
-        return flag.default_value
+            return FlagAnswer(flag.value, "rollout")
+        return FlagAnswer(flag.default_value, "default")
 
     def has_flag(self, key: str) -> bool:
         return key in self._flags
