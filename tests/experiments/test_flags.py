@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.experiments.test_service import settings_overrides  # noqa: F401 -- SQLite and PostgreSQL
 
 from podium.catalog.auth import Actor
 from podium.catalog.models import PLATFORM_TEAM, AuditEvent

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 
 from podium.catalog.auth import Actor
 from podium.catalog.models import PLATFORM_TEAM, AuditEvent
@@ -15,6 +19,25 @@ from podium.experiments.service import ExperimentService, get_experiment_row, st
 from podium.store.db import utcnow
 
 ADMIN = Actor(team=PLATFORM_TEAM, team_id=0, token_id=None)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings_overrides(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The core's store: a SQLite file, or a fresh database on the test PostgreSQL cluster."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    superuser_url: str = request.getfixturevalue("postgres_url")
+    name = f"podium_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(superuser_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield {"database_url": make_url(superuser_url).set(database=name).render_as_string(hide_password=False)}
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture
