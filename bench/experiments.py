@@ -1,14 +1,30 @@
 """Experiments benchmark: each number beside a baseline measured in the same run.
 
-Run it with ``.venv/bin/python bench/experiments.py [--json PATH] [--rounds N] [--users N]``.
+Run it with ``.venv/bin/python bench/experiments.py [--quick] [--json PATH] [--rounds N] [--users N]
+[--events N] [--clients N] [--results-events N] [--parts 1,2,3]``.
 
 1. Assignment: SDK-style evaluations per second of one experiment (2 variations, 50/50,
    coverage 0.02, hash version 2) with ``CompiledExperiment.assign``, against the
    ``growthbook`` package's ``GrowthBook.run(Experiment(...))`` on the same users, for two
    shapes of user id. Every user's variation must be the same on both sides.
 
-It is a report, not a test: it exits non-zero only when a step fails (here: any user who
-gets a different variation from Podium than from GrowthBook).
+2. Event ingestion: events per second through ``POST /api/v1/events`` of a live server
+   (uvicorn on 127.0.0.1, in a process of its own, SQLite store), ``--clients`` concurrent
+   keep-alive clients sending batches of 1,000 until ``--events`` are sent or 60 s pass.
+   Then the stored count must equal the sent count, and one batch sent again must add 0.
+   Baseline in the same run: the same rows inserted straight into a fresh store of the same
+   schema with a SQLAlchemy ``executemany`` (no HTTP, no checks, no duplicate handling).
+3. Results of an experiment with ``--results-events`` events (default 10,000,000), written
+   straight into SQLite with one ``INSERT … SELECT`` over a recursive counter (secondary
+   indexes dropped during the load and rebuilt after): seconds for ``ResultsService.results``
+   (primary metric and one guardrail), and with a segment. Baseline: ``SELECT count(*)``
+   over the same table.
+
+``--quick`` runs a smaller version of each part (about a minute in all).
+
+It is a report, not a test: it exits non-zero only when a step fails (a user who gets a
+different variation from Podium than from GrowthBook, a stored count that differs from
+the sent count, a server that does not start).
 """
 
 from __future__ import annotations
@@ -18,19 +34,34 @@ import json
 import os
 import platform
 import random
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from growthbook import Experiment, GrowthBook
+from sqlalchemy import insert, text
 
+from podium.catalog.auth import Actor, authenticate
+from podium.config import Settings
+from podium.core import Podium
 from podium.experiments.assign import CompiledExperiment, assign
+from podium.experiments.events import EVENTS, parse_event
+from podium.experiments.results import ResultsService
+from podium.experiments.service import ExperimentService
+from podium.runtime.ports import free_port
+from podium.store.db import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS = 200_000
@@ -40,6 +71,14 @@ VARIATIONS = ["control", "bigger-button"]
 WEIGHTS = [0.5, 0.5]
 COVERAGE = 0.02
 TARGET_RATIO = 10.0
+
+INGEST_EVENTS = 200_000
+INGEST_CLIENTS = 3
+INGEST_BATCH = 1_000
+INGEST_SECONDS = 60.0  # the load stops here even if not every event was sent
+RESULTS_EVENTS = 10_000_000
+RESULTS_ROUNDS = 3
+QUICK = {"users": 50_000, "rounds": 1, "events": 50_000, "results_events": 1_000_000}
 
 Evaluator = Callable[[Sequence[str]], list[str | None]]
 
@@ -180,6 +219,332 @@ def report_assignment(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+# Part 2: ingestion through the HTTP API ----------------------------------------------------
+
+SERVER = """
+import sys
+import uvicorn
+from pathlib import Path
+from podium.api.app import create_app
+from podium.config import Settings
+from podium.core import Podium
+
+settings = Settings(data_dir=Path(sys.argv[1]), port=int(sys.argv[2]))
+core = Podium(settings)
+core.start()
+try:
+    uvicorn.run(create_app(core), host="127.0.0.1", port=settings.port, log_level="warning")
+finally:
+    core.close()
+"""
+
+
+def event_batches(count: int, run: str) -> list[list[dict[str, Any]]]:
+    """``count`` events in batches of ``INGEST_BATCH``: one exposure (with attributes) for every four metric events."""
+    events: list[dict[str, Any]] = []
+    for i in range(count):
+        user = f"user-{i // 5}"
+        if i % 5 == 0:
+            events.append({"id": f"{run}-{i}", "type": "exposure", "user_id": user, "experiment": KEY,
+                           "variant": VARIATIONS[i // 5 % 2], "attributes": {"profession": "marketing", "plan": 2}})
+        else:
+            events.append({"id": f"{run}-{i}", "type": "metric", "user_id": user,
+                           "name": ("signup", "error", "pageview", "pageview")[i % 5 - 1], "value": 1.0})
+    return [events[i:i + INGEST_BATCH] for i in range(0, count, INGEST_BATCH)]
+
+
+class Server:
+    """``podium``'s API in a uvicorn process of its own on 127.0.0.1, with a fresh data dir and SQLite store."""
+
+    def __init__(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="pd-bench-exp-"))
+        self.settings = Settings(data_dir=self.data_dir, port=free_port())
+        self.url = f"http://127.0.0.1:{self.settings.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(self.data_dir), str(self.settings.port)], cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise BenchFailed("the Podium server did not start")
+            time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def stored(self) -> int:
+        path = self.settings.store_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as conn:
+            return int(conn.execute("SELECT count(*) FROM experiment_events").fetchone()[0])
+
+
+def team_token(url: str, admin_token: str) -> str:
+    """A token of team ``bench-team``, which owns service ``shop`` (created here)."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30) as admin:
+        admin.post("/api/v1/teams", json={"name": "bench-team"}).raise_for_status()
+        admin.post("/api/v1/services", json={"name": "shop", "owner": "bench-team"}).raise_for_status()
+        token: str = admin.post("/api/v1/teams/bench-team/tokens", json={}).json()["token"]
+        return token
+
+
+def send_all(url: str, token: str, bodies: list[bytes], clients: int) -> tuple[float, int, list[float]]:
+    """Post every body with ``clients`` keep-alive clients; (seconds, accepted, per-batch seconds)."""
+    pending: Iterator[bytes] = iter(bodies)
+    lock = threading.Lock()
+    latencies: list[float] = []
+    accepted = [0]
+    deadline = time.monotonic() + INGEST_SECONDS
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    body = next(pending, None)
+                if body is None:
+                    return
+                began = time.perf_counter()
+                response = client.post("/api/v1/events", content=body)
+                elapsed = time.perf_counter() - began
+                if response.status_code != 200:
+                    raise BenchFailed(f"POST /api/v1/events answered {response.status_code}: {response.text[:200]}")
+                with lock:
+                    latencies.append(elapsed)
+                    accepted[0] += response.json()["accepted"]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for future in [pool.submit(worker) for _ in range(clients)]:
+            future.result()
+    return time.perf_counter() - started, accepted[0], latencies
+
+
+def direct_insert(batches: list[list[dict[str, Any]]]) -> float:
+    """Baseline: the same rows, already parsed, inserted straight into a fresh store, one transaction per batch."""
+    data_dir = Path(tempfile.mkdtemp(prefix="pd-bench-exp-"))
+    try:
+        core = Podium(Settings(data_dir=data_dir))
+        core.start()
+        admin = admin_actor(core)
+        core.catalog.create_team(admin, "bench-team")
+        core.catalog.create_service(admin, "shop", "bench-team", "", "production")
+        environment_id = environment_of(core.store)
+        now = datetime.now(UTC)
+        rows = [[parse_event(event, environment_id, now) for event in batch] for batch in batches]
+        started = time.perf_counter()
+        for batch in rows:
+            with core.store.session() as session:
+                session.execute(insert(EVENTS), batch)
+        elapsed = time.perf_counter() - started
+        core.close()
+        return elapsed
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def bench_ingestion(count: int = INGEST_EVENTS, clients: int = INGEST_CLIENTS) -> dict[str, Any]:
+    """Part 2: events/s through POST /api/v1/events, the stored count, a resent batch; beside direct inserts."""
+    run = uuid.uuid4().hex[:8]
+    batches = event_batches(count, run)
+    bodies = [json.dumps({"service": "shop", "env": "production", "events": b}).encode() for b in batches]
+    with Server() as server:
+        token = team_token(server.url, server.settings.admin_token_path.read_text().strip())
+        seconds, accepted, latencies = send_all(server.url, token, bodies, clients)
+        sent = len(latencies) * INGEST_BATCH
+        stored = server.stored()
+        if not accepted == stored == sent:
+            raise BenchFailed(f"sent {sent:,} events, the API accepted {accepted:,}, the store holds {stored:,}")
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+            again = client.post("/api/v1/events", content=bodies[0], headers={"Content-Type": "application/json"})
+        resent = again.json()
+        if resent["accepted"] != 0 or resent["duplicates"] != len(batches[0]) or server.stored() != stored:
+            raise BenchFailed(f"a batch sent again was not all duplicates: {resent}")
+    baseline = direct_insert(batches[: len(latencies)])
+    latencies.sort()
+    return {
+        "events": sent, "batch": INGEST_BATCH, "clients": clients, "seconds": seconds,
+        "events_per_second": sent / seconds, "stored": stored, "accepted": accepted,
+        "resent_batch": resent, "batch_seconds_p50": latencies[len(latencies) // 2],
+        "batch_seconds_p95": latencies[int(len(latencies) * 0.95)],
+        "baseline_seconds": baseline, "baseline_events_per_second": sent / baseline,
+        "ratio_vs_direct_insert": (sent / seconds) / (sent / baseline),
+    }
+
+
+def report_ingestion(result: dict[str, Any]) -> list[str]:
+    return [
+        f"2. ingestion: {result['events']:,} events in batches of {result['batch']:,}, {result['clients']} clients, "
+        "POST /api/v1/events on a live server (uvicorn, SQLite)",
+        f"     through the API                {result['events_per_second']:>12,.0f} events/s  "
+        f"({result['seconds']:.1f} s; a batch: p50 {result['batch_seconds_p50'] * 1000:.0f} ms, "
+        f"p95 {result['batch_seconds_p95'] * 1000:.0f} ms)",
+        f"     baseline: direct executemany   {result['baseline_events_per_second']:>12,.0f} events/s  "
+        f"({result['baseline_seconds']:.1f} s)",
+        f"     ratio API / direct insert      {result['ratio_vs_direct_insert']:6.2f}",
+        f"     stored {result['stored']:,} = sent {result['events']:,}; a batch sent again: "
+        f"accepted {result['resent_batch']['accepted']}, duplicates {result['resent_batch']['duplicates']:,}",
+    ]
+
+
+# Part 3: results over millions of events ----------------------------------------------------
+
+# One statement writes every event: exposures first (each user once, every fifth user twice,
+# later), then metric events of exposed users and of some never exposed, at times around
+# the exposures (a few before them, which do not count).
+GENERATE = """
+WITH RECURSIVE counter(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM counter WHERE i < :total - 1),
+events(i, exposure, user) AS (
+    SELECT i, i < :exposures,
+           CASE WHEN i < :users THEN i WHEN i < :exposures THEN (i - :users) * 5 % :users
+                ELSE i * 2654435761 % (:users + :users / 4) END
+    FROM counter
+)
+INSERT INTO experiment_events
+    (environment_id, event_id, type, user_id, experiment, variant, name, value, attributes, at, received_at)
+SELECT :environment_id, 'b' || i,
+       CASE WHEN exposure THEN 'exposure' ELSE 'metric' END,
+       'user-' || user,
+       CASE WHEN exposure THEN :key END,
+       CASE WHEN exposure THEN CASE WHEN user * 2654435761 % 1000 < 500 THEN :control ELSE :treatment END END,
+       CASE WHEN exposure THEN NULL WHEN i % 10 = 0 THEN 'signup' WHEN i % 10 = 1 THEN 'error' ELSE 'pageview' END,
+       CASE WHEN exposure THEN 1.0 ELSE i % 7 + 0.5 END,
+       CASE WHEN exposure THEN
+            CASE WHEN user % 3 = 0 THEN '{"profession": "marketing"}' ELSE '{"profession": "engineering"}' END END,
+       datetime(:base, '+' || CASE WHEN i < :users THEN user % 36000 WHEN exposure THEN 40000
+                                   ELSE i * 7 % 50000 END || ' seconds') || '.000000',
+       :base
+FROM events
+"""
+
+
+def admin_actor(core: Podium) -> Actor:
+    with core.store.session() as session:
+        return authenticate(session, core.settings.admin_token_path.read_text().strip())
+
+
+def environment_of(store: Store, env: str = "production") -> int:
+    with store.session() as session:
+        environment_id: int = session.execute(
+            text("SELECT e.id FROM environments e JOIN services s ON s.id = e.service_id "
+                 "WHERE s.name = 'shop' AND e.name = :env"), {"env": env},
+        ).scalar_one()
+        return environment_id
+
+
+def generate_events(path: str, environment_id: int, total: int) -> dict[str, Any]:
+    """Write ``total`` events of experiment KEY straight into the SQLite store at ``path``."""
+    users = max(total // 20, 10)
+    exposures = users + users // 5
+    base = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    conn = sqlite3.connect(path)
+    try:
+        indexes = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'experiment_events' "
+            "AND sql IS NOT NULL"
+        ).fetchall()
+        started = time.perf_counter()
+        for name, _ in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.execute(GENERATE, {
+            "total": total, "users": users, "exposures": exposures, "environment_id": environment_id, "key": KEY,
+            "control": VARIATIONS[0], "treatment": VARIATIONS[1], "base": base,
+        })
+        loaded = time.perf_counter() - started
+        for _, sql in indexes:
+            conn.execute(sql)
+        conn.commit()
+        indexed = time.perf_counter() - started - loaded
+    finally:
+        conn.close()
+    return {"events": total, "users": users, "exposures": exposures, "insert_seconds": loaded,
+            "index_seconds": indexed}
+
+
+def timed_median(rounds: int, run: Callable[[], object]) -> tuple[float, Any]:
+    samples, value = [], None
+    for _ in range(rounds):
+        started = time.perf_counter()
+        value = run()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples), value
+
+
+def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> dict[str, Any]:
+    """Part 3: seconds to compute an experiment's results over ``total`` events, beside SELECT count(*)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="pd-bench-exp-"))
+    try:
+        core = Podium(Settings(data_dir=data_dir))
+        core.start()
+        admin = admin_actor(core)
+        core.catalog.create_team(admin, "bench-team")
+        core.catalog.create_service(admin, "shop", "bench-team", "", "production")
+        experiments = ExperimentService(core.settings, core.store)
+        experiments.create(admin, "shop", "production", KEY, metric="signup", variants=VARIATIONS,
+                           weights=WEIGHTS, coverage=COVERAGE, guardrails=["error"])
+        experiments.start(admin, "shop", "production", KEY)
+        generated = generate_events(core.settings.store_url.removeprefix("sqlite:///"), environment_of(core.store),
+                                    total)
+        results = ResultsService(core.store)
+
+        def count() -> int:
+            with core.store.session() as session:
+                return int(session.execute(text("SELECT count(*) FROM experiment_events")).scalar_one())
+
+        stored = count()
+        if stored != total:
+            raise BenchFailed(f"generated {total:,} events, the store holds {stored:,}")
+        baseline, _ = timed_median(rounds, count)
+        seconds, document = timed_median(rounds, lambda: results.results("shop", "production", KEY))
+        segment_seconds, segmented = timed_median(
+            rounds, lambda: results.results("shop", "production", KEY, segment="profession=marketing"))
+        numeric_seconds, _ = timed_median(
+            rounds, lambda: results.results("shop", "production", KEY, metric="pageview"))
+        core.close()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    exposed = sum(v["users"] for v in document["variants"])
+    if exposed != generated["users"]:
+        raise BenchFailed(f"{generated['users']:,} users were exposed, the results count {exposed:,}")
+    return {
+        **generated, "rounds": rounds, "seconds": seconds, "segment_seconds": segment_seconds,
+        "other_metric_seconds": numeric_seconds, "count_seconds": baseline, "ratio_vs_count": seconds / baseline,
+        "variants": [{k: v[k] for k in ("name", "users", "conversions", "rate", "lift", "p_value")}
+                     for v in document["variants"]],
+        "segment_users": [v["users"] for v in segmented["segment"]["segment"]["variants"]],
+    }
+
+
+def report_results(result: dict[str, Any]) -> list[str]:
+    control, treatment = result["variants"]
+    return [
+        f"3. results: {result['events']:,} events ({result['exposures']:,} exposures of {result['users']:,} users), "
+        f"SQLite, median of {result['rounds']}",
+        f"     generated in {result['insert_seconds']:.1f} s, indexed in {result['index_seconds']:.1f} s",
+        f"     results (signup + guardrail error)   {result['seconds']:7.2f} s",
+        f"     with segment profession=marketing    {result['segment_seconds']:7.2f} s",
+        f"     another metric (pageview)            {result['other_metric_seconds']:7.2f} s",
+        f"     baseline: SELECT count(*)            {result['count_seconds']:7.2f} s",
+        f"     ratio results / count(*)             {result['ratio_vs_count']:7.1f}",
+        f"     users {control['users']:,} / {treatment['users']:,}, conversions {control['conversions']:,} / "
+        f"{treatment['conversions']:,}",
+    ]
+
+
 def environment() -> dict[str, Any]:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return {
@@ -194,15 +559,33 @@ def environment() -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", type=Path, help="Also write the results as JSON to this file.")
-    parser.add_argument("--users", type=int, default=USERS, help=f"Users per id shape (default {USERS:,}).")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"Timed rounds, median taken (default {ROUNDS}).")
+    parser.add_argument("--quick", action="store_true", help="A smaller run of every part (about a minute).")
+    parser.add_argument("--parts", default="1,2,3", help="Which parts to run (default 1,2,3).")
+    parser.add_argument("--users", type=int, help=f"Part 1: users per id shape (default {USERS:,}).")
+    parser.add_argument("--rounds", type=int, help=f"Part 1: timed rounds, median taken (default {ROUNDS}).")
+    parser.add_argument("--events", type=int, help=f"Part 2: events to send (default {INGEST_EVENTS:,}).")
+    parser.add_argument("--clients", type=int, default=INGEST_CLIENTS,
+                        help=f"Part 2: concurrent clients (default {INGEST_CLIENTS}).")
+    parser.add_argument("--results-events", type=int,
+                        help=f"Part 3: events of the experiment (default {RESULTS_EVENTS:,}).")
     args = parser.parse_args()
+    quick: dict[str, int] = QUICK if args.quick else {}
+    parts = {part.strip() for part in args.parts.split(",")}
 
     report: dict[str, Any] = {"environment": environment()}
     status = 0
     try:
-        report["assignment"] = bench_assignment(args.users, args.rounds)
-        print("\n".join(report_assignment(report["assignment"])))
+        if "1" in parts:
+            report["assignment"] = bench_assignment(args.users or quick.get("users", USERS),
+                                                    args.rounds or quick.get("rounds", ROUNDS))
+            print("\n".join(report_assignment(report["assignment"])), flush=True)
+        if "2" in parts:
+            report["ingestion"] = bench_ingestion(args.events or quick.get("events", INGEST_EVENTS), args.clients)
+            print("\n".join(report_ingestion(report["ingestion"])), flush=True)
+        if "3" in parts:
+            report["results"] = bench_results(args.results_events or quick.get("results_events", RESULTS_EVENTS),
+                                              args.rounds or quick.get("rounds", RESULTS_ROUNDS))
+            print("\n".join(report_results(report["results"])), flush=True)
     except BenchFailed as exc:
         print(f"bench/experiments.py failed: {exc}", file=sys.stderr)
         report["error"] = str(exc)
