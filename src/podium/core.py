@@ -24,6 +24,7 @@ from podium.health.oncall import OnCallService
 from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
 from podium.runtime.node import LocalNode
+from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
 
 
@@ -59,6 +60,7 @@ class Podium:
         """Prepare the data dir and store, and make sure the admin token exists."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store.migrate()
+        self.deploys.sdk_path = install_bundle(self.settings.data_dir.absolute() / "sdk")
         self.billing.start()
         token = self.catalog.bootstrap_admin()
         if token is not None:

@@ -61,6 +61,7 @@ class Target:
     formation: dict[str, int]
     public_url: str
     podium_token: str = ""  # the environment's app token: definitions, evaluate and events only
+    sdk_path: str = ""  # where ``import podium.sdk`` finds the application SDK (podium.sdk.bundle)
 
 
 def group_name(service: str, env: str, version: int) -> str:
@@ -177,6 +178,8 @@ class Rollout:
         )
         if self.target.podium_token:
             env["PODIUM_TOKEN"] = self.target.podium_token
+        if self.target.sdk_path:  # after the app's own PYTHONPATH, so a vendored copy wins
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), self.target.sdk_path) if p)
         if venv is not None:
             env["VIRTUAL_ENV"] = str(venv)
             env["PATH"] = f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"

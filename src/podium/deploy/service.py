@@ -93,6 +93,7 @@ class DeployService:
         self.node_started = False
         # The environment's app token by environment id (PODIUM_TOKEN), when the core provides one.
         self.app_token: Callable[[int], str] | None = None
+        self.sdk_path: Path | None = None  # the application SDK, put on every process's PYTHONPATH
         self._start_lock = threading.Lock()
         self.watch: Any = None  # set by podium.deploy.watch when the server runs
 
@@ -455,6 +456,7 @@ class DeployService:
                 processes=dict(artifact.processes), app_json=AppJson.model_validate(artifact.app_json),
                 config=dict(release.config), formation=dict(release.formation),
                 public_url=self.settings.base_url, podium_token=token,
+                sdk_path=str(self.sdk_path) if self.sdk_path is not None else "",
             )
 
     def _run(self, ref: EnvRef, release_id: int) -> None:

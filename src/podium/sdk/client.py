@@ -33,6 +33,17 @@ MAX_REMEMBERED = 1_000_000  # (experiment, user) pairs already exposed in this p
 RETRY_FIRST = 0.2  # seconds before the first retry; doubled each time up to the interval
 
 
+def _seconds(given: float | None, variable: str, default: float) -> float:
+    """``given``, else the environment variable when it is a positive number, else ``default``."""
+    if given is not None:
+        return given
+    try:
+        value = float(os.environ.get(variable, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 class _Unavailable(Exception):
     """Podium did not answer, or answered 5xx: try again later."""
 
@@ -42,8 +53,9 @@ class Client:
 
     Every argument defaults to what Podium gives a deployed app: ``PODIUM_URL``,
     ``PODIUM_TOKEN``, ``PODIUM_SERVICE``, ``PODIUM_ENV``. Definitions are fetched at once
-    and every ``refresh_interval`` seconds (with an ETag, so unchanged ones cost a 304);
-    events go out every ``flush_interval`` seconds, or as soon as ``batch_size`` wait.
+    and every ``refresh_interval`` seconds (default ``PODIUM_REFRESH_INTERVAL`` or 30; with
+    an ETag, so unchanged ones cost a 304); events go out every ``flush_interval`` seconds
+    (``PODIUM_FLUSH_INTERVAL`` or 5), or as soon as ``batch_size`` wait.
     """
 
     def __init__(
@@ -53,8 +65,8 @@ class Client:
         service: str | None = None,
         env: str | None = None,
         *,
-        refresh_interval: float = 30.0,
-        flush_interval: float = 5.0,
+        refresh_interval: float | None = None,
+        flush_interval: float | None = None,
         batch_size: int = 500,
         timeout: float = 10.0,
         max_buffer: int = 100_000,
@@ -64,8 +76,8 @@ class Client:
         self.token = token or os.environ.get("PODIUM_TOKEN") or ""
         self.service = service or os.environ.get("PODIUM_SERVICE") or ""
         self.env = env or os.environ.get("PODIUM_ENV") or ""
-        self.refresh_interval = refresh_interval
-        self.flush_interval = flush_interval
+        self.refresh_interval = _seconds(refresh_interval, "PODIUM_REFRESH_INTERVAL", 30.0)
+        self.flush_interval = _seconds(flush_interval, "PODIUM_FLUSH_INTERVAL", 5.0)
         self.batch_size = max(1, min(batch_size, 10_000))
         self.timeout = timeout
         self.max_buffer = max_buffer
