@@ -11,27 +11,25 @@ override with a reason, which is stored on the experiment and audited.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from podium.catalog import audit
 from podium.catalog.auth import Actor
-from podium.catalog.models import ENVIRONMENTS, PLATFORM_TEAM, Environment, Right, Service
-from podium.catalog.rules import REASON_MAX, check_text, is_name
+from podium.catalog.models import PLATFORM_TEAM, Environment, Right, Service
+from podium.catalog.rules import REASON_MAX, check_text
 from podium.catalog.service import authorize, get_environment, get_service, get_team
 from podium.config import Settings
 from podium.errors import Conflict, Invalid, NotFound
-from podium.experiments.evaluate import Evaluator
-from podium.experiments.flags import FlagService, flag_definition
-from podium.experiments.models import Decision, Experiment, ExperimentStatus, Flag, MetricKind
+from podium.experiments.definitions import DefinitionsCache, etag_of
+from podium.experiments.flags import FlagService
+from podium.experiments.models import Decision, Experiment, ExperimentStatus, MetricKind
 from podium.experiments.rules import (
     GUARDRAILS_MAX,
     HYPOTHESIS_MAX,
@@ -245,27 +243,6 @@ def stop_running(session: Session, experiment: Experiment, by: str, reason: str)
     return True
 
 
-def etag_of(document: Mapping[str, Any]) -> str:
-    """A strong ETag of a JSON document: a SHA-256 of its canonical form."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return '"' + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32] + '"'
-
-
-def experiment_definition(row: Experiment) -> dict[str, Any]:
-    """What SDKs get of a started experiment; ``force`` is who gets what once it no longer runs."""
-    force: str | None = None
-    if row.status == ExperimentStatus.STOPPED or row.decision == Decision.DISCARD:
-        force = row.variations[0]
-    elif row.decision == Decision.SHIP:
-        force = row.decided_variation
-    return {
-        "key": row.key, "status": row.status, "variants": list(row.variations), "weights": list(row.weights),
-        "coverage": row.coverage, "seed": row.seed or row.key, "hash_version": row.hash_version,
-        "namespace": list(row.namespace) if row.namespace else None, "conditions": row.conditions,
-        "force": force,
-    }
-
-
 class ExperimentService:
     """Experiments (and, as ``flags``, feature flags) of the service environments of one store."""
 
@@ -273,8 +250,7 @@ class ExperimentService:
         self.settings = settings
         self.store = store
         self.flags = FlagService(store)
-        # (service, env) → (version, document, ETag): the definitions SDKs poll, built once per change.
-        self._definitions: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any], str]] = {}
+        self._definitions = DefinitionsCache(store)  # what SDKs poll, built once per change
 
     @property
     def cap(self) -> float:
@@ -324,64 +300,23 @@ class ExperimentService:
     def definitions(self, service: str, env: str) -> tuple[dict[str, Any], str]:
         """What SDKs fetch for a service environment, and its ETag: every experiment but drafts, every flag.
 
-        SDKs poll this, so the document is kept per environment and built again only when
-        something in it changed (one small query tells). It is shared: do not change it.
+        Kept per environment and built again only after a change there; the document is
+        shared: do not change it.
         """
-        with self.store.session() as session:
-            version = self._definitions_version(session, service, env)
-            cached = self._definitions.get((service, env))
-            if cached is not None and cached[0] == version:
-                return cached[1], cached[2]
-            experiments = session.scalars(
-                select(Experiment)
-                .where(Experiment.environment_id == version[0], Experiment.status != ExperimentStatus.DRAFT)
-                .order_by(Experiment.key)
-            )
-            flags = session.scalars(select(Flag).where(Flag.environment_id == version[0]).order_by(Flag.key))
-            document = {
-                "service": service, "env": env,
-                "experiments": [experiment_definition(row) for row in experiments],
-                "flags": [flag_definition(row) for row in flags],
-            }
-        etag = etag_of(document)
-        self._definitions[(service, env)] = (version, document, etag)
-        return document, etag
-
-    def _definitions_version(self, session: Session, service: str, env: str) -> tuple[Any, ...]:
-        """What changes whenever the definitions do: the environment's id, and the number and latest
-        change of its started experiments and of its flags (every change sets ``updated_at``)."""
-        if is_name(service) and env in ENVIRONMENTS:
-            live = (Experiment.environment_id == Environment.id, Experiment.status != ExperimentStatus.DRAFT)
-            stmt = (
-                select(
-                    Environment.id,
-                    select(func.count()).where(*live).correlate(Environment).scalar_subquery(),
-                    select(func.max(Experiment.updated_at)).where(*live).correlate(Environment).scalar_subquery(),
-                    select(func.count()).where(Flag.environment_id == Environment.id).scalar_subquery(),
-                    select(func.max(Flag.updated_at)).where(Flag.environment_id == Environment.id).scalar_subquery(),
-                )
-                .join(Service, Environment.service_id == Service.id)
-                .where(Service.name == service, Environment.name == env)
-            )
-            row = session.execute(stmt).first()
-            if row is not None:
-                return tuple(row)
-        get_environment(session, get_service(session, service), env)  # says which of the two is not found
-        raise NotFound(f"environment {env!r} not found on service {service!r}")
+        kept = self._definitions.get(service, env)
+        return kept.document, kept.etag
 
     def evaluate(
         self, service: str, env: str, user_id: str, attributes: Mapping[str, Any] | None = None
     ) -> dict[str, str | None]:
         """Every experiment's variant for a user, as the SDK would give it (None: not exposed); logs no exposure."""
-        document, _ = self.definitions(service, env)
-        return Evaluator(document).variants(user_id, attributes)
+        return self._definitions.get(service, env).evaluator.variants(user_id, attributes)
 
     def evaluate_flags(
         self, service: str, env: str, user_id: str, attributes: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Every flag's value for a user, as the SDK would give it."""
-        document, _ = self.definitions(service, env)
-        evaluator = Evaluator(document)
+        evaluator = self._definitions.get(service, env).evaluator
         return {key: evaluator.flag(key, user_id, attributes) for key in evaluator.flags()}
 
     # Changing ---------------------------------------------------------------------------
