@@ -212,8 +212,9 @@ def test_a_running_experiment_changes_only_what_keeps_its_results_sound(growth: 
     create(growth, "k", guardrails=["error"])
     draft_edit = growth.patch(f"{SHOP}/experiments/k", json={"variants": ["control", "big", "huge"]})
     assert draft_edit.json()["weights"] == pytest.approx([1 / 3] * 3)
+    growth.patch(f"{SHOP}/experiments/k", json={"weights": [0.5, 0.25, 0.25]}).raise_for_status()
     growth.post(f"{SHOP}/experiments/k/start").raise_for_status()
-    refused = growth.patch(f"{SHOP}/experiments/k", json={"weights": [0.5, 0.25, 0.25]})
+    refused = growth.patch(f"{SHOP}/experiments/k", json={"weights": [0.4, 0.3, 0.3]})
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
         "experiment 'k' is running: only conditions, coverage, guardrails, hypothesis may change, not weights"
@@ -225,6 +226,7 @@ def test_a_running_experiment_changes_only_what_keeps_its_results_sound(growth: 
     )
     assert edited.status_code == 200, edited.text
     shown = edited.json()
+    assert shown["weights"] == [0.5, 0.25, 0.25]  # variants sent unchanged leave the weights alone
     assert (shown["hypothesis"], shown["coverage"]) == ("Bigger is better", 0.01)
     assert shown["conditions"] == {"country": "FR"}
     assert shown["guardrails"] == ["error", "latency"]

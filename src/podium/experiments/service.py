@@ -383,7 +383,7 @@ class ExperimentService:
                     f"experiment {key!r} is {row.status}: only {', '.join(sorted(editable))} may change, "
                     f"not {', '.join(frozen)}"
                 )
-            self._apply(row, changes)
+            self._apply(row, {name: value for name, value in changes.items() if name in changed})
             self._check_cap(row, actor, override_cap, reason, coverage_changed="coverage" in changed)
             row.updated_at = utcnow()
             self._audit(session, actor, "experiment.update", svc, env, row, before)
