@@ -113,8 +113,10 @@ class ExperimentEvent(Base):
     __tablename__ = "experiment_events"
     __table_args__ = (
         UniqueConstraint("environment_id", "event_id"),
-        Index("ix_experiment_events_exposures", "environment_id", "experiment", "user_id"),
-        Index("ix_experiment_events_metrics", "environment_id", "name", "user_id"),
+        # Covering indexes for results (``podium.experiments.results``): each user's first exposure
+        # and their metric events since are read from the index alone, never from the table.
+        Index("ix_experiment_events_exposures", "environment_id", "experiment", "user_id", "at", "variant"),
+        Index("ix_experiment_events_metrics", "environment_id", "name", "user_id", "at", "value"),
     )
 
     id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)

@@ -17,7 +17,9 @@ The store does the work, in one statement: a GROUP BY per user over the exposure
 first ``at``; the variant when there is one, looked up only for users who saw several),
 then for each metric a correlated lookup of that user's events at or after it (``EXISTS``
 for a binomial metric, ``SUM`` for a numeric one), all in index order, then sums per variant
-and segment. Python receives a handful of rows, never the events.
+and segment. Python receives a handful of rows, never the events. The two indexes on
+``experiment_events`` cover every column these read (migration 0061), so the table itself
+is touched only for a segment's attributes.
 """
 
 from __future__ import annotations
