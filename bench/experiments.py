@@ -416,7 +416,7 @@ events(i, exposure, user) AS (
 )
 INSERT INTO experiment_events
     (environment_id, event_id, type, user_id, experiment, variant, name, value, attributes, at, received_at)
-SELECT :environment_id, 'b' || i,
+SELECT :environment_id, printf('b%010d', i),
        CASE WHEN exposure THEN 'exposure' ELSE 'metric' END,
        'user-' || user,
        CASE WHEN exposure THEN :key END,
