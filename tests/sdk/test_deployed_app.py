@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import LiveServer
 from typer.testing import CliRunner
 
+from podium.catalog.auth import Actor
 from podium.cli.main import app
 from podium.experiments.evaluate import Evaluator
 
@@ -80,3 +81,26 @@ def test_a_deployed_app_uses_the_sdk_with_its_own_scoped_token(live_server: Live
         reserved = team.patch(ENV + "/config", json={"set": {"PODIUM_TOKEN": "mine"}})
         assert reserved.status_code == 422
         assert "PODIUM_TOKEN is set by Podium" in reserved.json()["detail"]
+
+
+@pytest.mark.e2e
+def test_a_rotated_token_reaches_the_app_with_its_next_release(live_server: LiveServer) -> None:
+    cli(live_server, "teams", "create", "shop")
+    token = cli(live_server, "tokens", "create", "--team", "shop").strip()
+    cli(live_server, "services", "create", "shop", "--owner", "shop", token=token)
+    cli(live_server, "deploy", str(APP), "--service", "shop", "--env", "production", "--json", token=token)
+    [before] = live_server.core.deploys.processes("shop", "production")
+    old = process_environment(before["pid"])["PODIUM_TOKEN"]
+
+    owner = live_server.core.catalog.get_service("shop").owner_id
+    rotated = live_server.core.app_tokens.rotate(Actor("shop", owner, None), "shop", "production")
+    with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {old}"}) as leaked:
+        assert leaked.get(ENV + "/definitions").status_code == 401  # revoked at once
+
+    cli(live_server, "config", "set", "GREETING=hi", "--service", "shop", "--env", "production", token=token)
+    [after] = live_server.core.deploys.processes("shop", "production")
+    new = process_environment(after["pid"])["PODIUM_TOKEN"]
+    assert new != old
+    assert new.split("_")[1] == rotated.id
+    with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {new}"}) as app_client:
+        assert app_client.get(ENV + "/definitions").status_code == 200
