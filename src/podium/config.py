@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     addons_probe_up_after: int = Field(2, description="Passed probes in a row before those incidents resolve.")
     # Experiments.
     experiments_exposure_cap: float = Field(
-        0.02, description="Largest coverage an experiment may run with unless its owner overrides the cap with a reason."
+        0.02,
+        description="Largest coverage an experiment may run with unless its owner overrides the cap with a reason.",
     )
     experiments_stale_days: float = Field(
         14.0, description="Days an experiment may run without a decision before it is listed as stale."
