@@ -10,12 +10,13 @@ from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
 from podium.catalog.service import CatalogService, authorize, get_service
 from podium.config import Settings
+from podium.deploy.models import Release
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
 from podium.experiments.guardrails import Guardrails
 from podium.experiments.service import ExperimentService
-from podium.experiments.tokens import AppTokenService
+from podium.experiments.tokens import AppTokenInfo, AppTokenService
 from podium.health.checker import Checker
 from podium.health.checks import CheckService
 from podium.health.incidents import IncidentService
@@ -87,6 +88,12 @@ class Podium:
         self.addons.teardown_service(actor, name)  # a final backup of each database, then drop it
         self.deploys.teardown(name)
         self.catalog.delete_service(actor, name)
+
+    def rotate_app_token(self, actor: Actor, service: str, env: str) -> tuple[AppTokenInfo, Release | None]:
+        """Revoke the environment's app token, make a new one, and roll it out in a new release
+        (none when nothing is live: the next deploy carries it)."""
+        token = self.app_tokens.rotate(actor, service, env)
+        return token, self.deploys.redeploy(actor, service, env, "rotate PODIUM_TOKEN")
 
     def close(self) -> None:
         self.guardrails.close()

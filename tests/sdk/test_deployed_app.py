@@ -11,7 +11,6 @@ import pytest
 from tests.conftest import LiveServer
 from typer.testing import CliRunner
 
-from podium.catalog.auth import Actor
 from podium.cli.main import app
 from podium.experiments.evaluate import Evaluator
 
@@ -84,7 +83,7 @@ def test_a_deployed_app_uses_the_sdk_with_its_own_scoped_token(live_server: Live
 
 
 @pytest.mark.e2e
-def test_a_rotated_token_reaches_the_app_with_its_next_release(live_server: LiveServer) -> None:
+def test_a_rotated_token_reaches_the_app_in_the_release_the_rotation_rolls_out(live_server: LiveServer) -> None:
     cli(live_server, "teams", "create", "shop")
     token = cli(live_server, "tokens", "create", "--team", "shop").strip()
     cli(live_server, "services", "create", "shop", "--owner", "shop", token=token)
@@ -92,15 +91,20 @@ def test_a_rotated_token_reaches_the_app_with_its_next_release(live_server: Live
     [before] = live_server.core.deploys.processes("shop", "production")
     old = process_environment(before["pid"])["PODIUM_TOKEN"]
 
-    owner = live_server.core.catalog.get_service("shop").owner_id
-    rotated = live_server.core.app_tokens.rotate(Actor("shop", owner, None), "shop", "production")
-    with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {old}"}) as leaked:
-        assert leaked.get(ENV + "/definitions").status_code == 401  # revoked at once
+    shown = cli(live_server, "app-token", "show", "--service", "shop", "--env", "production", "--json", token=token)
+    assert old.split("_")[1] == shown["id"]
+    assert old not in json.dumps(shown)  # the secret is never shown
 
-    cli(live_server, "config", "set", "GREETING=hi", "--service", "shop", "--env", "production", token=token)
+    rotated = cli(live_server, "app-token", "rotate", "--service", "shop", "--env", "production", "--json",
+                  token=token)  # fmt: skip
+    assert rotated["release"]["status"] == "live"
+    assert rotated["release"]["description"] == "rotate PODIUM_TOKEN"
+    with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {old}"}) as leaked:
+        assert leaked.get(ENV + "/definitions").status_code == 401  # revoked
+
     [after] = live_server.core.deploys.processes("shop", "production")
     new = process_environment(after["pid"])["PODIUM_TOKEN"]
     assert new != old
-    assert new.split("_")[1] == rotated.id
+    assert new.split("_")[1] == rotated["token"]["id"]
     with httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {new}"}) as app_client:
         assert app_client.get(ENV + "/definitions").status_code == 200

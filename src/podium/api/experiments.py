@@ -16,9 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from podium.api.deploy import ReleaseOut, render
 from podium.api.deps import ActorDep, EnvironmentReaderDep, PodiumDep
 from podium.api.schemas import ERROR_RESPONSES
-from podium.errors import Invalid
+from podium.errors import Invalid, NotFound
 from podium.experiments.flags import FlagInfo
 from podium.experiments.rules import KEY_PATTERN
 from podium.experiments.service import ExperimentInfo
@@ -372,3 +373,37 @@ def evaluate_flags(
 ) -> dict[str, Any]:
     """Every flag's value for the user, as the SDK gives it."""
     return podium.experiments.evaluate_flags(service, env, user_id, parse_attributes(attributes))
+
+
+# The app token ------------------------------------------------------------------------------
+
+
+class AppTokenOut(BaseModel):
+    """The environment's app token, never its secret (only the app sees that, as PODIUM_TOKEN)."""
+
+    id: str
+    service: str
+    env: str
+    created_at: datetime
+
+
+class AppTokenRotationOut(BaseModel):
+    token: AppTokenOut
+    release: ReleaseOut | None = Field(description="The release carrying the new token; null when nothing was live.")
+
+
+@router.get(ENV + "/app-token")
+def show_app_token(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> AppTokenOut:
+    """The app token the environment's releases get as PODIUM_TOKEN (404 before its first release)."""
+    info = podium.app_tokens.show(actor, service, env)
+    if info is None:
+        raise NotFound(f"{service}/{env} has no app token yet: its first release makes one")
+    return AppTokenOut(id=info.id, service=info.service, env=info.env, created_at=info.created_at)
+
+
+@router.post(ENV + "/app-token/rotate", status_code=status.HTTP_202_ACCEPTED)
+def rotate_app_token(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> AppTokenRotationOut:
+    """Revoke the app token at once and roll out a release carrying a new one (for a token that leaked)."""
+    info, release = podium.rotate_app_token(actor, service, env)
+    token = AppTokenOut(id=info.id, service=info.service, env=info.env, created_at=info.created_at)
+    return AppTokenRotationOut(token=token, release=None if release is None else render(podium, release))

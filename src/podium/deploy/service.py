@@ -362,6 +362,24 @@ class DeployService:
             right=Right.CONFIG,
         )
 
+    def redeploy(self, actor: Actor, service: str, env: str, description: str) -> Release | None:
+        """The live release again as a new one (same artifact, config and formation), so its
+        processes restart with what Podium gives every release (a rotated ``PODIUM_TOKEN``);
+        None when nothing is live."""
+        with self.store.session() as session:
+            svc, environment, _ = self._ref(session, service, env)
+            authorize(session, actor, svc, Right.CONFIG)
+            state = self._state(session, environment.id)
+            live = session.get(Release, state.live_release_id) if state.live_release_id else None
+            if live is None:
+                return None
+            artifact_id, config, formation = live.artifact_id, dict(state.config), dict(live.formation)
+            commit, uploaded_at = live.commit, live.uploaded_at
+        return self._new_release(
+            actor, service, env, artifact_id=artifact_id, config=config, formation=formation, commit=commit,
+            uploaded_at=uploaded_at, description=description, action="config", right=Right.CONFIG,
+        )
+
     def rollback(
         self, actor: Actor, service: str, env: str, to: str | None = None, reason: str = ""
     ) -> Release:
