@@ -3,10 +3,13 @@
 Run it with ``.venv/bin/python bench/experiments.py [--quick] [--json PATH] [--rounds N] [--users N]
 [--events N] [--clients N] [--results-events N] [--parts 1,2,3]``.
 
-1. Assignment: SDK-style evaluations per second of one experiment (2 variations, 50/50,
-   coverage 0.02, hash version 2) with ``CompiledExperiment.assign``, against the
+1. Assignment: SDK evaluations per second of one experiment (2 variations, 50/50,
+   coverage 0.02, hash version 2) with ``podium.sdk.Client.variant`` (definitions fetched
+   over HTTP from a loopback server, exposures queued as in an app), against the
    ``growthbook`` package's ``GrowthBook.run(Experiment(...))`` on the same users, for two
-   shapes of user id. Every user's variation must be the same on both sides.
+   shapes of user id; also ``CompiledExperiment.assign`` alone, with and without the C hash
+   (``fnv-hash-fast``; an app whose environment lacks it runs the pure-Python loop). Every
+   user's variation must be the same on every side.
 
 2. Event ingestion: events per second through ``POST /api/v1/events`` of a live server
    (uvicorn on 127.0.0.1, in a process of its own, SQLite store), ``--clients`` concurrent
@@ -30,6 +33,8 @@ the sent count, a server that does not start).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import http.server
 import json
 import os
 import platform
@@ -61,6 +66,7 @@ from podium.experiments.events import EVENTS, parse_event
 from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentService
 from podium.runtime.ports import free_port
+from podium.sdk import Client
 from podium.store.db import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +107,67 @@ def podium_compiled() -> Evaluator:
 
     def evaluate(users: Sequence[str]) -> list[str | None]:
         return [experiment.assign(user_id) for user_id in users]
+
+    return evaluate
+
+
+def podium_pure() -> Evaluator:
+    """``CompiledExperiment.assign`` without the C hash: an app whose environment lacks fnv-hash-fast."""
+    experiment = CompiledExperiment(KEY, VARIATIONS, WEIGHTS, COVERAGE, accelerated=None)
+
+    def evaluate(users: Sequence[str]) -> list[str | None]:
+        return [experiment.assign(user_id) for user_id in users]
+
+    return evaluate
+
+
+DEFINITIONS = {
+    "service": "bench", "env": "production", "flags": [],
+    "experiments": [{
+        "key": KEY, "status": "running", "variants": VARIATIONS, "weights": WEIGHTS, "coverage": COVERAGE,
+        "seed": KEY, "hash_version": 2, "namespace": None, "conditions": {}, "force": None,
+    }],
+}  # fmt: skip
+
+
+@contextlib.contextmanager
+def definitions_server() -> Iterator[str]:
+    """A loopback HTTP server answering the SDK's definitions request, so the client below is the real one."""
+    body = json.dumps(DEFINITIONS).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("ETag", '"bench"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def podium_sdk(url: str) -> Evaluator:
+    """``podium.sdk.Client.variant``: definitions fetched over HTTP, exposures queued (not sent) as in an app."""
+
+    def evaluate(users: Sequence[str]) -> list[str | None]:
+        client = Client(url, "bench-token", "bench", "production", start=False)
+        if not client.refresh():
+            raise BenchFailed(f"the SDK could not fetch definitions from {url}: {client.last_error}")
+        out = [client.variant(KEY, user_id) for user_id in users]
+        if client.pending != sum(v is not None for v in out):
+            raise BenchFailed("the SDK did not queue one exposure per exposed user")
+        return out
 
     return evaluate
 
@@ -150,8 +217,15 @@ def check_identical(users: Sequence[str], expected: list[str | None], got: list[
 
 def bench_assignment(users: int = USERS, rounds: int = ROUNDS) -> dict[str, Any]:
     """Part 1: evaluations per second, Podium against the growthbook package, same users, same run."""
+    with definitions_server() as url:
+        return _bench_assignment(users, rounds, url)
+
+
+def _bench_assignment(users: int, rounds: int, url: str) -> dict[str, Any]:
     contenders: dict[str, Evaluator] = {
+        "podium_sdk": podium_sdk(url),
         "podium_compiled": podium_compiled(),
+        "podium_pure": podium_pure(),
         "podium_reference": podium_reference,
         "growthbook_per_user": growthbook_per_user,
         "growthbook_shared": growthbook_shared,
@@ -176,8 +250,8 @@ def bench_assignment(users: int = USERS, rounds: int = ROUNDS) -> dict[str, Any]
         shapes[shape] = {
             "example_id": ids[0],
             "evaluations_per_second": rates,
-            "ratio_vs_growthbook_per_user": rates["podium_compiled"] / rates["growthbook_per_user"],
-            "ratio_vs_growthbook_shared": rates["podium_compiled"] / rates["growthbook_shared"],
+            "ratio_vs_growthbook_per_user": rates["podium_sdk"] / rates["growthbook_per_user"],
+            "ratio_vs_growthbook_shared": rates["podium_sdk"] / rates["growthbook_shared"],
             "seconds": seconds,
             "identical_users": len(ids),
             "exposed": exposed,
@@ -193,7 +267,9 @@ def bench_assignment(users: int = USERS, rounds: int = ROUNDS) -> dict[str, Any]
 
 def report_assignment(result: dict[str, Any]) -> list[str]:
     labels = {
+        "podium_sdk": "podium.sdk Client.variant (the SDK an app uses)",
         "podium_compiled": "podium CompiledExperiment.assign",
+        "podium_pure": "  the same without fnv-hash-fast (pure Python)",
         "podium_reference": "podium assign() (nothing precomputed)",
         "growthbook_per_user": "growthbook: GrowthBook(attributes).run per user",
         "growthbook_shared": "growthbook: one GrowthBook, set_attributes + run",
@@ -210,7 +286,7 @@ def report_assignment(result: dict[str, Any]) -> list[str]:
             ratio = numbers[f"ratio_vs_growthbook_{baseline}"]
             verdict = "meets" if ratio >= TARGET_RATIO else "below"
             lines.append(
-                f"     ratio vs growthbook {baseline:<9} {ratio:6.1f}x  ({verdict} the {TARGET_RATIO:.0f}x target)"
+                f"     SDK ratio vs growthbook {baseline:<9} {ratio:6.1f}x  ({verdict} the {TARGET_RATIO:.0f}x target)"
             )
         lines.append(
             f"     identical assignments: {numbers['identical_users']:,} of {numbers['identical_users']:,} users "

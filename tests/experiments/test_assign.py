@@ -8,6 +8,9 @@ the ``feature`` and ``stickyBucket`` sections report for experiment rules.
 
 from __future__ import annotations
 
+import random
+import uuid
+
 import pytest
 from growthbook import Experiment, GrowthBook
 
@@ -273,3 +276,23 @@ def test_same_variation_as_the_growthbook_package_with_options(
         got = assign("checkout", user_id, variations, weights, 0.6, **ours)  # type: ignore[arg-type]
         assert got == expected, user_id
         assert CompiledExperiment("checkout", variations, weights, 0.6, **ours).assign(user_id) == expected  # type: ignore[arg-type]
+
+
+def test_the_c_hash_and_the_python_loop_give_the_same_variations() -> None:
+    """Podium's environment hashes with fnv-hash-fast; an app's own may not have it and runs the loop."""
+    from fnv_hash_fast import fnv1a_32
+
+    from podium.experiments.assign import _FNV_OFFSET, _fnv1a32_from
+
+    rng = random.Random(5)  # noqa: S311 - test ids, not secrets
+    users = USERS[:3000] + [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(3000)]
+    users += ["ü-ser", "user 😀", "", "a" * 300]
+    for user_id in users:
+        assert fnv1a_32(user_id.encode()) == _fnv1a32_from(_FNV_OFFSET, user_id) or not user_id.isascii()
+    for seed in (None, "other-seed", "sëed"):
+        with_c = CompiledExperiment("checkout", ["control", "a", "b"], [0.2, 0.3, 0.5], 0.3, seed)
+        without = CompiledExperiment("checkout", ["control", "a", "b"], [0.2, 0.3, 0.5], 0.3, seed, accelerated=None)
+        got = [with_c.assign(u) for u in users]
+        assert got == [without.assign(u) for u in users]
+        assert got == [assign("checkout", u, ["control", "a", "b"], [0.2, 0.3, 0.5], 0.3, seed) for u in users]
+        assert 0.2 < sum(v is not None for v in got) / len(got) < 0.4

@@ -18,7 +18,7 @@ An unknown flag → the caller's default.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -121,6 +121,8 @@ class Evaluator:
         self.service: str | None = document.get("service")
         self.env: str | None = document.get("env")
         self._experiments: dict[str, _Experiment] = {}
+        # Running experiments without conditions: a variant is the compiled assignment alone.
+        self.direct: dict[str, Callable[[str], str | None]] = {}
         self._flags: dict[str, _Flag] = {}
         for entry in document.get("experiments") or ():
             try:
@@ -128,6 +130,8 @@ class Evaluator:
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
             self._experiments[compiled.key] = compiled
+            if compiled.force is None and compiled.status == RUNNING and not compiled.conditions:
+                self.direct[compiled.key] = compiled.compiled.assign
         for entry in document.get("flags") or ():
             try:
                 flag = _flag(entry)

@@ -151,22 +151,30 @@ class Client:
         exposure event is queued for Podium's results.
         """
         try:
+            direct = self._evaluator.direct.get(key)
+            if direct is not None and type(user_id) is str:  # a running experiment without conditions
+                variant = direct(user_id)
+                if variant is not None:
+                    self._expose(key, user_id, variant, attributes)
+                return variant
             user_id = str(user_id)
             answer = self._evaluator.assignment(key, user_id, attributes)
             if answer.exposure and answer.variant is not None:
-                seen = (key, user_id)
-                if seen not in self._exposed:
-                    if len(self._exposed) >= MAX_REMEMBERED:
-                        self._exposed.clear()  # Podium counts a user's first exposure; a repeat is harmless
-                    self._exposed.add(seen)
-                    self._queue(
-                        {"type": "exposure", "user_id": user_id, "experiment": key, "variant": answer.variant},
-                        attributes,
-                    )
+                self._expose(key, user_id, answer.variant, attributes)
             return answer.variant
         except Exception:  # never into the app
             log.exception("podium: variant(%r) failed", key)
             return None
+
+    def _expose(self, key: str, user_id: str, variant: str, attributes: Mapping[str, Any] | None) -> None:
+        """Queue an exposure the first time this process gives the user a variant of ``key``."""
+        seen = (key, user_id)
+        if seen in self._exposed:
+            return
+        if len(self._exposed) >= MAX_REMEMBERED:
+            self._exposed.clear()  # Podium counts a user's first exposure; a repeat is harmless
+        self._exposed.add(seen)
+        self._queue({"type": "exposure", "user_id": user_id, "experiment": key, "variant": variant}, attributes)
 
     def flag(self, key: str, user_id: str, attributes: Mapping[str, Any] | None = None, default: Any = None) -> Any:
         """Flag ``key``'s value for the user; ``default`` when there is no such flag (yet)."""
