@@ -495,13 +495,18 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a draft (an experiment that ran stays, with its decision)."""
+    delete_confirmed("experiment", experiment_path(service, env, key), key, service, env, yes)
+
+
+def delete_confirmed(kind: str, path: str, key: str, service: str, env: str, yes: bool) -> None:
+    """Delete ``path`` once the user said yes (or passed --yes); exit 1 when they said no."""
     if not yes:
-        answer = confirm(f"Delete experiment {key!r} of {service}/{env}?")
+        answer = confirm(f"Delete {kind} {key!r} of {service}/{env}?")
         if answer is None:
-            raise Invalid(f"not deleting experiment {key!r} without a confirmation: pass --yes")
+            raise Invalid(f"not deleting {kind} {key!r} without a confirmation: pass --yes")
         if not answer:
-            notice(f"kept experiment {key}")
+            notice(f"kept {kind} {key}")
             raise typer.Exit(1)
     with connect() as api:
-        api.delete(experiment_path(service, env, key))
-    typer.echo(f"deleted experiment {key} from {service}/{env}")
+        api.delete(path)
+    typer.echo(f"deleted {kind} {key} from {service}/{env}")

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import JsonFlag, ServiceOpt, confirm, connect, seg
+from podium.cli.catalog import JsonFlag, ServiceOpt, connect, seg
 from podium.cli.deploy import EnvOpt, env_path
-from podium.cli.experiments import parse_json, parse_object, percent
-from podium.cli.output import notice, print_fields, print_json, print_table, when
+from podium.cli.experiments import delete_confirmed, parse_json, parse_object, percent
+from podium.cli.output import print_fields, print_json, print_table, when
 from podium.errors import Invalid
 
 flags_app = typer.Typer(help="Feature flags: on, off or a value, with targeting rules and a gradual rollout.",
@@ -203,16 +203,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a flag (apps asking for it get their own default); asks first unless --yes."""
-    if not yes:
-        answer = confirm(f"Delete flag {key!r} of {service}/{env}?")
-        if answer is None:
-            raise Invalid(f"not deleting flag {key!r} without a confirmation: pass --yes")
-        if not answer:
-            notice(f"kept flag {key}")
-            raise typer.Exit(1)
-    with connect() as api:
-        api.delete(flag_path(service, env, key))
-    typer.echo(f"deleted flag {key} from {service}/{env}")
+    delete_confirmed("flag", flag_path(service, env, key), key, service, env, yes)
 
 
 @flags_app.command("evaluate")

@@ -22,9 +22,16 @@ from podium.catalog.auth import Actor
 from podium.catalog.models import Right
 from podium.catalog.rules import check_text
 from podium.catalog.service import authorize, get_environment, get_service
-from podium.errors import Conflict, Invalid, NotFound
+from podium.errors import Conflict, Invalid
 from podium.experiments.models import Flag
-from podium.experiments.rules import DESCRIPTION_MAX, check_json, check_key, check_rules, check_share, is_key, shown
+from podium.experiments.rules import (
+    DESCRIPTION_MAX,
+    check_json,
+    check_key,
+    check_rules,
+    check_share,
+    keyed_row,
+)
 from podium.store.db import Store, utcnow
 
 EDITABLE = frozenset({"description", "enabled", "value", "default_value", "rollout", "rules"})
@@ -76,14 +83,7 @@ def flag_definition(row: Flag) -> dict[str, Any]:
 
 def get_flag_row(session: Session, service: str, env: str, key: str) -> Flag:
     """The flag ``key`` of ``service``'s environment ``env``, or NotFound."""
-    environment = get_environment(session, get_service(session, service), env)
-    row = (
-        session.scalar(select(Flag).where(Flag.environment_id == environment.id, Flag.key == key))
-        if is_key(key) else None
-    )
-    if row is None:
-        raise NotFound(f"flag {shown(key)} not found in {service}/{env}")
-    return row
+    return keyed_row(session, Flag, service, env, key)
 
 
 class FlagService:

@@ -10,12 +10,17 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from podium.catalog.rules import check_text
-from podium.errors import Invalid
+from podium.catalog.service import get_environment, get_service
+from podium.errors import Invalid, NotFound
 from podium.experiments.conditions import ConditionError
 from podium.experiments.conditions import check as check_condition
+from podium.experiments.models import Experiment, Flag
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 KEY_RE = re.compile(KEY_PATTERN)
@@ -164,3 +169,18 @@ def check_rules(rules: Sequence[Any]) -> list[dict[str, Any]]:
         condition = check_conditions(f"rule {i} condition", rule["condition"])
         checked.append({"condition": condition, "value": check_json(f"rule {i} value", rule["value"])})
     return checked
+
+
+Keyed = TypeVar("Keyed", Flag, Experiment)
+
+
+def keyed_row(session: Session, model: type[Keyed], service: str, env: str, key: str) -> Keyed:
+    """The flag or experiment ``key`` of ``service``'s environment ``env``, or NotFound."""
+    environment = get_environment(session, get_service(session, service), env)
+    row = (
+        session.scalar(select(model).where(model.environment_id == environment.id, model.key == key))
+        if is_key(key) else None
+    )
+    if row is None:
+        raise NotFound(f"{model.__tablename__[:-1]} {shown(key)} not found in {service}/{env}")
+    return row

@@ -26,7 +26,7 @@ from podium.catalog.models import PLATFORM_TEAM, Environment, Right, Service
 from podium.catalog.rules import REASON_MAX, check_text
 from podium.catalog.service import authorize, get_environment, get_service, get_team
 from podium.config import Settings
-from podium.errors import Conflict, Invalid, NotFound
+from podium.errors import Conflict, Invalid
 from podium.experiments.definitions import DefinitionsCache, etag_of
 from podium.experiments.flags import FlagService
 from podium.experiments.models import Decision, Experiment, ExperimentStatus, MetricKind
@@ -42,7 +42,7 @@ from podium.experiments.rules import (
     check_share,
     check_variants,
     check_weights,
-    is_key,
+    keyed_row,
     shown,
 )
 from podium.store.db import Store, utcnow
@@ -179,14 +179,7 @@ def is_stale(row: Experiment, stale_after: timedelta) -> bool:
 
 def get_experiment_row(session: Session, service: str, env: str, key: str) -> Experiment:
     """The experiment ``key`` of ``service``'s environment ``env``, or NotFound."""
-    environment = get_environment(session, get_service(session, service), env)
-    row = (
-        session.scalar(select(Experiment).where(Experiment.environment_id == environment.id, Experiment.key == key))
-        if is_key(key) else None
-    )
-    if row is None:
-        raise NotFound(f"experiment {shown(key)} not found in {service}/{env}")
-    return row
+    return keyed_row(session, Experiment, service, env, key)
 
 
 def transition(
