@@ -95,6 +95,10 @@ def test_the_platform_page_shows_each_team_and_its_use_of_the_platform(
     go_live(core, "cart", "staging", datetime.now(UTC), formation={"web": 1})
     go_live(core, "cart", "production", datetime.now(UTC), formation={"web": 1})
     make_service(admin, "ledger", "checkout")
+    admin.post(
+        "/api/v1/services/cart/environments/staging/experiments",
+        json={"key": "big-button", "variants": ["control", "treatment"], "metric": "signup"},
+    ).raise_for_status()
     page = browser_of(core, token_of(admin, "platform")).get("/billing/platform")
     assert page.status_code == 200, page.text
     html = re.sub(r"\s+", " ", page.text)
@@ -104,7 +108,7 @@ def test_the_platform_page_shows_each_team_and_its_use_of_the_platform(
     assert row is not None
     cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1))
     assert cells[0] == "2"  # two deploys this month
-    assert "not available on this server" in cells[2]  # no experiments table here
+    assert cells[2] == "1"  # one experiment
 
 
 @pytest.mark.browser
