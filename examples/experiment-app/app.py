@@ -70,4 +70,4 @@ if __name__ == "__main__":
     try:
         server.serve_forever()
     finally:
-        podium.close()  # what is buffered goes to Podium before the process ends
+        podium.close(timeout=2.0)  # what is buffered goes to Podium, unless it is unreachable (then 2 s at most)

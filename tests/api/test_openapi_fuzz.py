@@ -2,7 +2,8 @@
 
 Each operation is tried with input that fits its schema and input that does not, with
 made-up path parameters; the catalog's operations are tried again on a service and a
-team that exist, so the generated input reaches past the 404s.
+team that exist, so the generated input reaches past the 404s. The experiments routes are
+fuzzed in tests/api/test_experiments.py, on things that exist.
 """
 
 from __future__ import annotations
@@ -79,7 +80,12 @@ def seeded(admin: TestClient, team_client: Callable[[str], TestClient]) -> dict[
 
 
 def test_no_operation_answers_5xx(core: Podium, admin_token: str, seeded: dict[str, str]) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(core)).include(path_regex=API)
+    # The experiments routes are fuzzed on a service environment, experiment and flag that exist
+    # in tests/api/test_experiments.py, which reaches further than made-up names do here.
+    schema = (
+        schemathesis.openapi.from_asgi("/openapi.json", create_app(core)).include(path_regex=API)
+        .exclude(tag="experiments")
+    )
     headers = {"Authorization": f"Bearer {admin_token}"}
     failures: list[str] = []
     tried = 0
