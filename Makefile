@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := nginx chromium
-PYTEST_ARGS ?=
+# Two workers (pytest-xdist), each taking whole files, so a module's fixtures stay in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install system-deps run test check lint typecheck bench clean
 

@@ -74,14 +74,14 @@ def test_a_bad_sheet_is_refused_saying_why(text: str, reason: str) -> None:
     assert reason in refused.value.detail
 
 
-def test_a_sheet_file_that_does_not_parse_stops_the_start_with_its_name(tmp_path: Path) -> None:
+def test_a_sheet_file_that_does_not_parse_stops_the_start_with_its_name(tmp_path: Path, data_dir: Path) -> None:
     bad = tmp_path / "prices.toml"
     bad.write_text("[[prices]]\nfrom = yesterday\n")
-    core = Podium(Settings(data_dir=tmp_path / "data", billing_price_sheet=bad))
+    core = Podium(Settings(data_dir=data_dir, billing_price_sheet=bad))
     try:
         with pytest.raises(Invalid, match=r"prices\.toml: price sheet is not valid TOML.*line 2"):
             core.start()
-        missing = Podium(Settings(data_dir=tmp_path / "data", billing_price_sheet=tmp_path / "nope.toml"))
+        missing = Podium(Settings(data_dir=data_dir, billing_price_sheet=tmp_path / "nope.toml"))
         with pytest.raises(Invalid, match="cannot read the price sheet"):
             missing.start()
         missing.close()

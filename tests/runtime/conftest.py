@@ -142,9 +142,9 @@ def router(tmp_path: Path) -> Iterator[Router]:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[LocalNode]:
-    """A running LocalNode in ``tmp_path/node``."""
-    local = LocalNode(tmp_path / "node", free_port())
+def node(data_dir: Path) -> Iterator[LocalNode]:
+    """A running LocalNode in ``data_dir/node`` (short: supervisord's socket path has a limit)."""
+    local = LocalNode(data_dir / "node", free_port())
     local.ensure_running()
     yield local
     try:
