@@ -14,7 +14,9 @@ from podium.deploy.models import Release
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.experiments.events import EventService
 from podium.experiments.guardrails import Guardrails
+from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentService
 from podium.experiments.tokens import AppTokenInfo, AppTokenService
 from podium.health.checker import Checker
@@ -46,6 +48,8 @@ class Podium:
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
         self.guardrails = Guardrails(settings, self.store, self.pager)  # stops experiments that hurt
+        self.events = EventService(self.store)  # what apps send: exposures and metric values
+        self.results = ResultsService(self.store)
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
         self.watcher: Watcher | None = None
         self.checks = CheckService(self.store, settings)

@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, CallerDep, PodiumDep
 from podium.api.schemas import ERROR_RESPONSES
-from podium.experiments.events import MAX_BATCH, EventService
-from podium.experiments.results import ResultsService
+from podium.experiments.events import MAX_BATCH
 from podium.experiments.tokens import AppCaller
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
@@ -44,12 +43,11 @@ def post_events(body: EventsIn, podium: PodiumDep, caller: CallerDep) -> EventsO
     Sent with the environment's app token (``PODIUM_TOKEN``), or a token of a team that may
     change the service's config.
     """
-    events = EventService(podium.store)
     if isinstance(caller, AppCaller):
         caller.require(body.service, body.env)
-        result = events.record_for_environment(caller.environment_id, body.events)
+        result = podium.events.record_for_environment(caller.environment_id, body.events)
     else:
-        result = events.record(caller, body.service, body.env, body.events)
+        result = podium.events.record(caller, body.service, body.env, body.events)
     return EventsOut.model_validate(result.to_dict())
 
 
@@ -62,4 +60,4 @@ def experiment_results(
                                 "everyone else."),
 ) -> dict[str, Any]:
     """Per variant: users, conversions or mean, lift with its 95% interval, p-value, chance to beat control."""
-    return ResultsService(podium.store).results(service, env, key, metric=metric, segment=segment)
+    return podium.results.results(service, env, key, metric=metric, segment=segment)

@@ -381,6 +381,8 @@ def evaluate_flags(
 class AppTokenOut(BaseModel):
     """The environment's app token, never its secret (only the app sees that, as PODIUM_TOKEN)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     service: str
     env: str
@@ -398,12 +400,13 @@ def show_app_token(service: str, env: str, podium: PodiumDep, actor: ActorDep) -
     info = podium.app_tokens.show(actor, service, env)
     if info is None:
         raise NotFound(f"{service}/{env} has no app token yet: its first release makes one")
-    return AppTokenOut(id=info.id, service=info.service, env=info.env, created_at=info.created_at)
+    return AppTokenOut.model_validate(info)
 
 
 @router.post(ENV + "/app-token/rotate", status_code=status.HTTP_202_ACCEPTED)
 def rotate_app_token(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> AppTokenRotationOut:
     """Revoke the app token at once and roll out a release carrying a new one (for a token that leaked)."""
     info, release = podium.rotate_app_token(actor, service, env)
-    token = AppTokenOut(id=info.id, service=info.service, env=info.env, created_at=info.created_at)
-    return AppTokenRotationOut(token=token, release=None if release is None else render(podium, release))
+    return AppTokenRotationOut(
+        token=AppTokenOut.model_validate(info), release=None if release is None else render(podium, release)
+    )

@@ -25,7 +25,6 @@ from podium.catalog.service import authorize, get_service
 from podium.core import Podium
 from podium.errors import Forbidden, Invalid, PodiumError
 from podium.experiments.models import Decision, ExperimentStatus
-from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentInfo
 from podium.web.charts import svg_interval_chart
 from podium.web.pages import PageRoute, render
@@ -305,7 +304,7 @@ def experiment_page(
     path = f"{list_url(name, env)}/{quote(key, safe='')}"
     results, problem, segment_problem = None, None, None
     if experiment.status != ExperimentStatus.DRAFT:
-        reader = ResultsService(podium.store)
+        reader = podium.results
         try:
             try:
                 results = results_view(reader.results(name, env, key, segment=segment.strip() or None))
