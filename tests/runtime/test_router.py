@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,15 @@ def _workers(router: Router) -> set[int]:
     return {int(pid) for pid in listed if _state(int(pid)) not in ("Z", "X", None)}
 
 
+def _all_workers(router: Router) -> set[int]:
+    """The live workers once the master has started all it will (``worker_processes auto``: one per
+    CPU); a switch returns as soon as the first new worker runs, before the others are forked."""
+    deadline = time.monotonic() + 5.0
+    while len(found := _workers(router)) < (os.cpu_count() or 1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
 def _state(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -125,7 +135,7 @@ def test_a_switch_answers_from_new_workers_and_never_adds_any(router: Router, th
     # master must still count them as stopping and start no replacement for them.
     a, b = thread_app("A"), thread_app("B")
     router.set_route("svc.staging", [HOST], [a])
-    workers = _workers(router)
+    workers = _all_workers(router)
     for n in range(6):
         switch = router.switch_route("svc.staging", [HOST], [b if n % 2 == 0 else a])
         # from here on new connections get the new route, even before the old workers exit
