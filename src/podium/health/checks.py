@@ -28,6 +28,7 @@ from podium.deploy.rollout import hostnames
 from podium.errors import Conflict, Invalid, NotFound
 from podium.health.models import Check, CheckKind, CheckState
 from podium.health.probe import Counters, Target
+from podium.health.status import EnvStatuses, environment_statuses
 from podium.store.db import Store
 
 WEB = "web"
@@ -199,6 +200,11 @@ class CheckService:
             rows = session.scalars(select(Check).where(Check.environment_id.in_(names)))
             found = [CheckInfo.of(c, svc.name, names[c.environment_id]) for c in rows]
             return sorted(found, key=lambda c: (c.env != "production", c.env, c.name != WEB, c.name))
+
+    def environment_statuses(self, now: datetime) -> EnvStatuses:
+        """Per service name, each environment's releases and health at ``now``, staging first."""
+        with self.store.session() as session:
+            return environment_statuses(session, now)
 
     def add(self, actor: Actor, service: str, env: str, name: str, settings: dict[str, Any]) -> CheckInfo:
         """Add an HTTP check (``path``, through the router) or a TCP one (``tcp='host:port'``)."""
