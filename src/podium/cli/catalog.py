@@ -14,7 +14,7 @@ import typer
 
 from podium.cli import settings
 from podium.cli.client import ApiClient
-from podium.cli.common import JsonFlag, ServiceOpt, TeamOpt, confirm, connect, seg
+from podium.cli.common import JsonFlag, ServiceOpt, TeamOpt, YesFlag, confirm_deletion, connect, seg
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, when
 from podium.errors import Invalid
 
@@ -227,16 +227,10 @@ def update_service(
 @services.command("delete")
 def delete_service(
     name: Annotated[str, typer.Argument(help="The service.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesFlag = False,
 ) -> None:
     """Delete a service and its environments (asks first unless --yes)."""
-    if not yes:
-        answer = confirm(f"Delete service {name!r} and its environments?")
-        if answer is None:
-            raise Invalid(f"not deleting service {name!r} without a confirmation: pass --yes")
-        if not answer:
-            notice(f"kept service {name}")
-            raise typer.Exit(1)
+    confirm_deletion("service", name, f"Delete service {name!r} and its environments?", yes)
     with connect() as api:
         api.delete(f"/api/v1/services/{seg(name)}")
     typer.echo(f"deleted service {name}")

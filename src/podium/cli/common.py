@@ -11,11 +11,14 @@ import typer
 
 from podium.cli import settings
 from podium.cli.client import ApiClient
+from podium.cli.output import notice
+from podium.errors import Invalid
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
 TeamOpt = Annotated[str, typer.Option("--team", "-t", help="The team.")]
 ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="The service.")]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="The environment: staging or production.")]
+YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def connect() -> ApiClient:
@@ -32,6 +35,18 @@ def confirm(question: str) -> bool | None:
         return typer.confirm(question, err=True)
     except typer.Abort:
         return None
+
+
+def confirm_deletion(kind: str, name: str, question: str, yes: bool) -> None:
+    """Return when ``yes`` or the user says yes; Invalid when nobody answers, exit 1 on a no."""
+    if yes:
+        return
+    answer = confirm(question)
+    if answer is None:
+        raise Invalid(f"not deleting {kind} {name!r} without a confirmation: pass --yes")
+    if not answer:
+        notice(f"kept {kind} {name}")
+        raise typer.Exit(1)
 
 
 def seg(name: str) -> str:
