@@ -111,3 +111,13 @@ def test_a_transfer_ends_the_former_owners_rights(teams: Teams) -> None:
     teams.catalog.transfer_service(teams.checkout, "cart", "search")
     assert not any(teams.allowed(teams.checkout, right) for right in RIGHTS)
     assert all(teams.allowed(teams.search, right) for right in RIGHTS)
+
+
+def test_allows_answers_as_authorize_does(teams: Teams) -> None:
+    teams.grant(["deploy"])
+    for actor in (teams.admin, teams.checkout, teams.search):
+        for right in (Right.DEPLOY, Right.CONFIG):
+            for service in ("cart", "pay"):
+                assert teams.catalog.allows(actor, service, right) == teams.allowed(actor, right, service)
+    assert teams.catalog.allows(teams.search, "cart", Right.DEPLOY)
+    assert not teams.catalog.allows(teams.search, "cart", Right.CONFIG)

@@ -110,6 +110,28 @@ def test_who_may_act(core: Podium, admin: TestClient, incidents: IncidentService
     assert incidents.get(incident.id).state == "resolved"  # anyone may read
 
 
+def test_may_act_answers_as_the_verbs_do(
+    core: Podium, admin: TestClient, incidents: IncidentService, web: Actor
+) -> None:
+    make_service(admin, "search", "search")
+    admin.post("/api/v1/services/hello/grants", json={"team": "search", "rights": ["deploy"], "duration": "1d"})
+    make_service(admin, "other", "outsider")
+    make_service(admin, "db", "dba")
+    platform = actor_of(core, "platform")
+    mine = incidents.open(web, "hello", "production", "down")
+    paged_to_dba = incidents.open(platform, "hello", "production", "database is down", team="dba")
+    elsewhere = incidents.open(platform, "other", "production", "down")
+    shown = [mine, paged_to_dba, elsewhere]
+    assert incidents.may_act(web, shown) == {mine.id, paged_to_dba.id}
+    assert incidents.may_act(actor_of(core, "search"), shown) == {mine.id, paged_to_dba.id}  # a live grant
+    assert incidents.may_act(actor_of(core, "dba"), shown) == {paged_to_dba.id}  # paged, not the owner
+    assert incidents.may_act(actor_of(core, "outsider"), shown) == {elsewhere.id}
+    assert incidents.may_act(platform, shown) == {mine.id, paged_to_dba.id, elsewhere.id}
+    with pytest.raises(Forbidden):
+        incidents.add_note(actor_of(core, "dba"), mine.id, "not ours")
+    assert incidents.add_note(actor_of(core, "dba"), paged_to_dba.id, "on it").team == "dba"
+
+
 def test_a_platform_run_component_pages_the_platform_team(
     core: Podium, incidents: IncidentService, web: Actor
 ) -> None:

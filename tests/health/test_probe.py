@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from podium.health.models import CheckState
-from podium.health.probe import Counters, Target, advance, judge
+from podium.health.probe import Counters, ProbeTarget, advance, judge
 
 DOWN, UP, UNKNOWN = CheckState.DOWN, CheckState.UP, CheckState.UNKNOWN
 
@@ -42,8 +42,10 @@ def test_counters_count_the_current_streak() -> None:
     assert counters == Counters(UP, 0, 2)
 
 
-def target(**options: Any) -> Target:
-    return Target(check_id=1, service="hello", env="production", name="web", kind="http", path="/health", **options)
+def target(**options: Any) -> ProbeTarget:
+    return ProbeTarget(
+        check_id=1, service="hello", env="production", name="web", kind="http", path="/health", **options
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,6 +73,6 @@ def test_judge(options: dict[str, Any], status: int, body: bytes, problem: str |
 
 def test_labels_and_requests() -> None:
     assert target().label == "hello/production"
-    tcp = Target(check_id=2, service="hello", env="staging", name="db", kind="tcp", host="127.0.0.1", port=5432)
+    tcp = ProbeTarget(check_id=2, service="hello", env="staging", name="db", kind="tcp", host="127.0.0.1", port=5432)
     assert (tcp.label, tcp.request) == ("hello/staging (check db)", "TCP 127.0.0.1:5432")
-    assert Target(check_id=3, service="a", env="b", name="web", kind="http", interval=0.2).effective_timeout == 0.2
+    assert ProbeTarget(check_id=3, service="a", env="b", name="web", kind="http", interval=0.2).effective_timeout == 0.2

@@ -6,16 +6,15 @@ a new release answers with it; follow it at ``.../releases/{version}/events``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from podium.addons.service import AddonInfo, BackupInfo, Change
 from podium.api.deploy import ReleaseOut, render
 from podium.api.deps import ActorDep, PodiumDep
-from podium.api.schemas import ERROR_RESPONSES
+from podium.api.schemas import ERROR_RESPONSES, RecordOut, fields_of
 
 router = APIRouter(prefix="/api/v1/services/{service}", tags=["addons"], responses=ERROR_RESPONSES)
 ADDON = "/environments/{env}/addon"
@@ -30,44 +29,26 @@ class RestoreIn(BaseModel):
     backup: int = Field(description="The id of a backup of this service (podium addons backups list).")
 
 
-class AddonOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+@fields_of(AddonInfo)
+class AddonOut(RecordOut):
+    """A database add-on of a service environment."""
 
-    id: int
-    service: str
-    env: str
-    kind: str
-    plan: str
     state: str = Field(description="active | destroyed")
     server: str = Field(description="host:port apps connect to")
     server_kind: str = Field(description="embedded (run by Podium) | external")
-    database: str
     role: str = Field(description="The role apps log in as.")
-    connection_limit: int
     storage_quota_bytes: int = Field(description="What the plan is sized for; not a hard cap.")
     size_bytes: int | None = Field(description="The last sampled size of the database.")
-    size_sampled_at: datetime | None
     rotation_pending: bool = Field(description="The old login still works until the new URL's release is live.")
-    created_at: datetime
-    created_by: str
-    rotated_at: datetime | None
-    destroyed_at: datetime | None
     url: str | None = Field(None, description="DATABASE_URL, password included; only with show_url.")
 
 
-class BackupOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+@fields_of(BackupInfo)
+class BackupOut(RecordOut):
+    """A backup of an add-on's database (``pg_dump -Fc``)."""
 
-    id: int
-    addon_id: int
-    service: str
-    env: str
     kind: str = Field(description="manual | scheduled | safety (before a restore) | final (before destroy)")
-    size: int
-    sha256: str
     seconds: float = Field(description="How long pg_dump took.")
-    created_at: datetime
-    created_by: str
 
 
 class ChangeOut(BaseModel):

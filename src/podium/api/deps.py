@@ -18,7 +18,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from podium.catalog.auth import Actor, authenticate
+from podium.catalog.auth import Actor
 from podium.core import Podium
 from podium.errors import Unauthorized
 from podium.experiments.tokens import AppCaller, Caller, is_app_token
@@ -58,8 +58,7 @@ def get_actor(request: Request, podium: Annotated[Podium, Depends(get_podium)]) 
     token = presented_token(request)
     if token is None and SESSION_COOKIE in request.cookies:
         raise Unauthorized("the session cookie only reads: send 'Authorization: Bearer <token>' to change things")
-    with podium.store.session() as session:
-        actor = authenticate(session, token)
+    actor = podium.catalog.authenticate(token)
     request.state.actor = actor
     return actor
 

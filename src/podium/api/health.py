@@ -7,6 +7,7 @@ Incidents are then acted on by id under ``/incidents``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -14,9 +15,8 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, PodiumDep
-from podium.api.schemas import ERROR_RESPONSES, parse_duration
+from podium.api.schemas import ERROR_RESPONSES, RecordOut, end_of, fields_of
 from podium.catalog.rules import ID_MAX
-from podium.errors import Invalid
 from podium.health.checks import CheckInfo
 from podium.health.incidents import IncidentInfo, NoteInfo
 from podium.health.maintenance import WindowInfo
@@ -41,40 +41,26 @@ class NoteIn(BaseModel):
     text: str = Field(max_length=10_000)
 
 
-class NoteOut(BaseModel):
-    id: int
-    at: datetime
-    team: str
-    text: str
-
-    @classmethod
-    def of(cls, note: NoteInfo) -> NoteOut:
-        return cls(id=note.id, at=note.at, team=note.team, text=note.text)
+@fields_of(NoteInfo)
+class NoteOut(RecordOut):
+    """A note on an incident's timeline."""
 
 
-class IncidentOut(BaseModel):
-    id: int
-    service: str
-    env: str | None
+@fields_of(IncidentInfo)
+class IncidentOut(RecordOut):
+    """An incident, by names: its service, the team paged, its times and who acted."""
+
     team: str = Field(description="The team paged.")
-    summary: str
     source: str = Field(description="check | manual")
     check: str | None = Field(description="The check that opened it, if one did.")
     state: str = Field(description="triggered | acknowledged | resolved")
-    triggered_at: datetime
-    acknowledged_at: datetime | None
     acknowledged_by: str | None = Field(description="team/token that acknowledged it.")
-    resolved_at: datetime | None
-    resolved_by: str | None
     cause_deploy: str | None = Field(description="The release that went live shortly before: its likely cause.")
-    opened_by: str
     notes: list[NoteOut] | None = Field(None, description="With GET /incidents/{id} only.")
 
     @classmethod
     def of(cls, incident: IncidentInfo, *, with_notes: bool = False) -> IncidentOut:
-        fields = {k: v for k, v in incident.__dict__.items() if k != "notes"}
-        notes = [NoteOut.of(n) for n in incident.notes] if with_notes else None
-        return cls(**fields, notes=notes)
+        return cls.model_validate({**asdict(incident), "notes": incident.notes if with_notes else None})
 
 
 @router.post(SERVICE + "/incidents", status_code=status.HTTP_201_CREATED, tags=["incidents"])
@@ -115,7 +101,7 @@ def resolve_incident(incident_id: IncidentId, podium: PodiumDep, actor: ActorDep
 
 @router.post("/incidents/{incident_id}/notes", status_code=status.HTTP_201_CREATED, tags=["incidents"])
 def add_incident_note(incident_id: IncidentId, body: NoteIn, podium: PodiumDep, actor: ActorDep) -> NoteOut:
-    return NoteOut.of(podium.incidents.add_note(actor, incident_id, body.text))
+    return NoteOut.model_validate(podium.incidents.add_note(actor, incident_id, body.text))
 
 
 # Checks --------------------------------------------------------------------------------
@@ -140,52 +126,32 @@ class CheckIn(CheckSettings):
     name: str = Field(max_length=100, description="A DNS label, e.g. db; 'web' is every app's own.")
 
 
-class CheckOut(BaseModel):
-    service: str
-    env: str
-    name: str
+@fields_of(CheckInfo, but={"id"})
+class CheckOut(RecordOut):
+    """A check: its settings, its target, and what its probes concluded so far."""
+
     kind: str = Field(description="http | tcp")
     target: str = Field(description="GET /health or TCP host:port")
-    path: str
     path_pinned: bool = Field(description="false: the path follows app.json's healthchecks.web.")
-    host: str | None
-    port: int | None
-    interval: float
-    timeout: float
-    down_after: int
-    up_after: int
-    expect_status: int | None
-    body_contains: str | None
-    json_field: str | None
-    enabled: bool
     state: str = Field(description="unknown | up | down")
-    consecutive_ok: int
-    consecutive_fail: int
-    last_checked_at: datetime | None
-    last_error: str | None
-
-    @classmethod
-    def of(cls, check: CheckInfo) -> CheckOut:
-        fields = {k: v for k, v in check.__dict__.items() if k != "id"}
-        return cls(**fields, target=check.target)
 
 
 @router.get(SERVICE + "/checks", tags=["checks"])
 def list_service_checks(service: str, podium: PodiumDep, actor: ActorDep) -> list[CheckOut]:
     """Every check of a service, production first."""
-    return [CheckOut.of(c) for c in podium.checks.list(service)]
+    return [CheckOut.model_validate(c) for c in podium.checks.list(service)]
 
 
 @router.get(CHECKS, tags=["checks"])
 def list_checks(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> list[CheckOut]:
-    return [CheckOut.of(c) for c in podium.checks.list(service, env)]
+    return [CheckOut.model_validate(c) for c in podium.checks.list(service, env)]
 
 
 @router.post(CHECKS, status_code=status.HTTP_201_CREATED, tags=["checks"])
 def add_check(service: str, env: str, body: CheckIn, podium: PodiumDep, actor: ActorDep) -> CheckOut:
     """Add an HTTP check (``path``) or a TCP one (``tcp``)."""
     settings: dict[str, Any] = body.model_dump(exclude={"name"}, exclude_none=True)
-    return CheckOut.of(podium.checks.add(actor, service, env, body.name, settings))
+    return CheckOut.model_validate(podium.checks.add(actor, service, env, body.name, settings))
 
 
 @router.patch(CHECKS + "/{name}", tags=["checks"])
@@ -194,7 +160,7 @@ def change_check(
 ) -> CheckOut:
     """Change a check's settings (``web``: the one every deployed app has)."""
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    return CheckOut.of(podium.checks.update(actor, service, env, name, changes))
+    return CheckOut.model_validate(podium.checks.update(actor, service, env, name, changes))
 
 
 @router.delete(CHECKS + "/{name}", status_code=status.HTTP_204_NO_CONTENT, tags=["checks"])
@@ -215,32 +181,19 @@ class WindowIn(BaseModel):
 
     def span(self) -> tuple[datetime, datetime]:
         """Start and end, from ``starts_at`` and one of ``ends_at`` or ``duration``."""
-        if (self.ends_at is None) == (self.duration is None):
-            raise Invalid("give exactly one of ends_at or duration")
         start = self.starts_at or utcnow()
-        if self.ends_at is not None:
-            return start, self.ends_at
-        assert self.duration is not None
-        try:
-            return start, start + parse_duration(self.duration)
-        except OverflowError:
-            raise Invalid(f"duration {self.duration!r} is too long") from None
+        return start, end_of(start, "ends_at", self.ends_at, self.duration)
 
 
-class WindowOut(BaseModel):
-    id: int
-    service: str
-    env: str | None
-    starts_at: datetime
-    ends_at: datetime
-    reason: str
-    created_by: str
-    created_at: datetime
+@fields_of(WindowInfo)
+class WindowOut(RecordOut):
+    """A maintenance window, and whether it is on now."""
+
     active: bool
 
     @classmethod
     def of(cls, window: WindowInfo) -> WindowOut:
-        return cls(**window.__dict__, active=window.active(utcnow()))
+        return cls.model_validate({**asdict(window), "active": window.active(utcnow())})
 
 
 @router.get(SERVICE + "/maintenance", tags=["maintenance"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast, get_type_hints
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from podium.catalog.models import AuditEvent, Grant, Lifecycle, Right, Service, Team, Token
 from podium.catalog.rules import NAME_PATTERN
@@ -33,6 +35,65 @@ def parse_duration(text: str) -> timedelta:
         raise Invalid(f"duration {match.group(0)!r} is too long") from None
 
 
+class RecordOut(BaseModel):
+    """A schema read from a record's attributes: ``Schema.model_validate(record)``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+Schema = TypeVar("Schema", bound=RecordOut)
+
+
+def fields_of(record: type[Any], *, but: Collection[str] = ()) -> Callable[[type[Schema]], type[Schema]]:
+    """A class decorator: the schema gets every field of the dataclass ``record`` but ``but``, in its order.
+
+    The schema declares only what it describes (a field of the record, which keeps its place)
+    or adds (after the record's fields), and its class methods. As a ``RecordOut``,
+    ``Schema.model_validate(record)`` copies a record, a property of the record filling a
+    field of its name.
+    """
+
+    def derive(schema: type[Schema]) -> type[Schema]:
+        hints = get_type_hints(record)
+        declared = {name: (info.annotation, info) for name, info in schema.model_fields.items()}
+        fields: dict[str, Any] = {
+            field.name: declared.pop(field.name, (hints[field.name], default_of(field)))
+            for field in dataclasses.fields(record)
+            if field.name not in but
+        }
+        fields.update(declared)
+        derived = create_model(schema.__name__, __base__=RecordOut, __module__=schema.__module__,
+                               __doc__=schema.__doc__, **fields)
+        for name, method in vars(schema).items():
+            if isinstance(method, classmethod):
+                setattr(derived, name, method)
+        return cast(type[Schema], derived)
+
+    return derive
+
+
+def default_of(field: dataclasses.Field[Any]) -> Any:
+    """A record field's default as pydantic takes it: ``...`` when it has none."""
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return Field(default_factory=field.default_factory)
+    return ...
+
+
+def end_of(start: datetime, name: str, end: datetime | None, duration: str | None) -> datetime:
+    """The end a body gives: its field ``name`` (``end``), or ``start`` plus ``duration``; exactly one."""
+    if (end is None) == (duration is None):
+        raise Invalid(f"give exactly one of {name} or duration")
+    if end is not None:
+        return end
+    assert duration is not None
+    try:
+        return start + parse_duration(duration)
+    except OverflowError:
+        raise Invalid(f"duration {duration!r} is too long") from None
+
+
 class ErrorOut(BaseModel):
     """Why a request failed."""
 
@@ -57,14 +118,14 @@ class TeamIn(BaseModel):
     description: str = Field("", max_length=500)
 
 
-class TeamOut(BaseModel):
+class TeamOut(RecordOut):
     name: str
     description: str
     created_at: datetime
 
     @classmethod
     def of(cls, team: Team) -> TeamOut:
-        return cls(name=team.name, description=team.description, created_at=team.created_at)
+        return cls.model_validate(team)
 
 
 class TokenIn(BaseModel):
@@ -133,15 +194,7 @@ class GrantIn(BaseModel):
 
     def end(self) -> datetime:
         """When the grant ends, from whichever of ``expires_at`` and ``duration`` was given."""
-        if (self.expires_at is None) == (self.duration is None):
-            raise Invalid("give exactly one of expires_at or duration")
-        if self.duration is not None:
-            try:
-                return utcnow() + parse_duration(self.duration)
-            except OverflowError:
-                raise Invalid(f"duration {self.duration!r} is too long") from None
-        assert self.expires_at is not None
-        return self.expires_at
+        return end_of(utcnow(), "expires_at", self.expires_at, self.duration)
 
 
 class GrantOut(BaseModel):
@@ -164,7 +217,7 @@ class GrantOut(BaseModel):
         )
 
 
-class AuditOut(BaseModel):
+class AuditOut(RecordOut):
     id: int
     at: datetime
     team: str
@@ -177,10 +230,7 @@ class AuditOut(BaseModel):
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditOut:
-        return cls(
-            id=event.id, at=event.at, team=event.team, token_id=event.token_id, action=event.action,
-            service=event.service, target=event.target, before=event.before, after=event.after,
-        )
+        return cls.model_validate(event)
 
 
 class ImportIn(BaseModel):

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from podium.catalog import audit
-from podium.catalog.auth import TOKEN_ID_RE, Actor, new_token
+from podium.catalog.auth import TOKEN_ID_RE, Actor, authenticate, new_token
 from podium.catalog.backstage import parse_components
+from podium.catalog.holdings import TeamHoldings, team_holdings
 from podium.catalog.models import (
     ENVIRONMENTS,
     PLATFORM_TEAM,
@@ -140,6 +141,11 @@ class CatalogService:
             session.add(Token(id=token_id, team_id=team.id, secret_hash=secret_hash, description="admin"))
             return token
 
+    def authenticate(self, token: str | None) -> Actor:
+        """The team a token acts as; Unauthorized for none, an unknown one or a revoked one."""
+        with self.store.session() as session:
+            return authenticate(session, token)
+
     def create_team(self, actor: Actor, name: str, description: str = "") -> Team:
         """A new team; platform team only."""
         require_admin(actor, "create teams")
@@ -166,6 +172,11 @@ class CatalogService:
     def get_team(self, name: str) -> Team:
         with self.store.session() as session:
             return get_team(session, name)
+
+    def team_holdings(self, name: str) -> TeamHoldings:
+        """The team ``name`` (NotFound if unknown), its live token count, and its live grants elsewhere."""
+        with self.store.session() as session:
+            return team_holdings(session, get_team(session, name))
 
     def _require_member(self, actor: Actor, team: Team, doing: str) -> None:
         if not (actor.is_admin or actor.team_id == team.id):
@@ -254,6 +265,16 @@ class CatalogService:
     def get_service(self, name: str) -> Service:
         with self.store.session() as session:
             return get_service(session, name)
+
+    def allows(self, actor: Actor, service: str, right: Right) -> bool:
+        """Whether ``actor`` holds ``right`` on ``service`` (the rule of ``authorize``): pages
+        offer a form only then, and its verb checks again."""
+        with self.store.session() as session:
+            try:
+                authorize(session, actor, get_service(session, service), right)
+            except Forbidden:
+                return False
+            return True
 
     def update_service(
         self, actor: Actor, name: str, *, description: str | None = None, lifecycle: str | None = None

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import JsonFlag, ServiceOpt, connect, seg
 from podium.cli.client import ApiClient
-from podium.cli.deploy import EnvOpt, env_path, fail, went_live
+from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path, seg
+from podium.cli.deploy import fail, went_live
 from podium.cli.output import notice, print_fields, print_json, print_table, when
 from podium.cli.progress import StageDisplay, err_console, size_text
 from podium.errors import PodiumError

@@ -8,8 +8,7 @@ from __future__ import annotations
 import typer
 
 from podium.cli.addons import follow_release
-from podium.cli.catalog import JsonFlag, ServiceOpt, connect
-from podium.cli.deploy import EnvOpt, env_path
+from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path
 from podium.cli.output import print_fields, print_json, when
 
 app_token_app = typer.Typer(

@@ -14,11 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import connect, seg
+from podium.cli.common import JsonFlag, connect, seg
 from podium.cli.output import print_fields, print_json, print_table
 from podium.errors import Invalid
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
 TeamOpt = Annotated[str | None, typer.Option("--team", "-t", help="The team (default: the token's own).")]
 MonthOpt = Annotated[str | None, typer.Option("--month", "-m", help="The month, YYYY-MM (default: this month).")]
 

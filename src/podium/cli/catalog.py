@@ -6,44 +6,19 @@ renders the answer; errors are left to ``output.run_cli``.
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import typer
 
 from podium.cli import settings
 from podium.cli.client import ApiClient
+from podium.cli.common import JsonFlag, ServiceOpt, TeamOpt, YesFlag, confirm_deletion, connect, seg
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, when
 from podium.errors import Invalid
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
-TeamOpt = Annotated[str, typer.Option("--team", "-t", help="The team.")]
-ServiceOpt = Annotated[str, typer.Option("--service", "-s", help="The service.")]
 LIFECYCLES = "experimental | production | deprecated"
-
-
-def connect() -> ApiClient:
-    """A client for the server and token of the current login (env vars, else saved file)."""
-    return ApiClient.from_login(settings.load())
-
-
-def confirm(question: str) -> bool | None:
-    """Ask on a terminal, or read one answer line from piped stdin; None when nobody answers."""
-    if sys.stdin is None or not sys.stdin.isatty():
-        answer = sys.stdin.readline() if sys.stdin is not None else ""
-        return answer.strip().lower() in ("y", "yes") if answer else None
-    try:
-        return typer.confirm(question, err=True)
-    except typer.Abort:
-        return None
-
-
-def seg(name: str) -> str:
-    """A name as one URL path segment: a ``?`` or ``#`` in it stays part of the name."""
-    return quote(name, safe="")
 
 
 # Session ---------------------------------------------------------------------------
@@ -252,16 +227,10 @@ def update_service(
 @services.command("delete")
 def delete_service(
     name: Annotated[str, typer.Argument(help="The service.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesFlag = False,
 ) -> None:
     """Delete a service and its environments (asks first unless --yes)."""
-    if not yes:
-        answer = confirm(f"Delete service {name!r} and its environments?")
-        if answer is None:
-            raise Invalid(f"not deleting service {name!r} without a confirmation: pass --yes")
-        if not answer:
-            notice(f"kept service {name}")
-            raise typer.Exit(1)
+    confirm_deletion("service", name, f"Delete service {name!r} and its environments?", yes)
     with connect() as api:
         api.delete(f"/api/v1/services/{seg(name)}")
     typer.echo(f"deleted service {name}")

@@ -16,20 +16,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from podium.artifacts.pack import pack_directory
-from podium.cli.catalog import JsonFlag, ServiceOpt, connect, seg
 from podium.cli.client import ApiClient
+from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path, seg
 from podium.cli.output import ago, notice, parse_time, print_json, print_table
 from podium.cli.progress import StageDisplay, UploadBar
 from podium.errors import Invalid, PodiumError
 
-EnvOpt = Annotated[str, typer.Option("--env", "-e", help="The environment: staging or production.")]
 FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
 UPLOAD_TIMEOUT = 300.0  # the server checks the slug and may start the node before it answers
-
-
-def env_path(service: str, env: str) -> str:
-    return f"/api/v1/services/{seg(service)}/environments/{seg(env)}"
 
 
 # Following a release -----------------------------------------------------------------

@@ -15,8 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from podium.cli.catalog import JsonFlag, ServiceOpt, confirm, connect, seg
-from podium.cli.deploy import EnvOpt, env_path
+from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, confirm, connect, env_path, seg
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, render, when
 from podium.errors import Invalid
 

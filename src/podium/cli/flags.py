@@ -12,8 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import JsonFlag, ServiceOpt, connect, seg
-from podium.cli.deploy import EnvOpt, env_path
+from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path, seg
 from podium.cli.experiments import delete_confirmed, parse_json, parse_object, percent
 from podium.cli.output import print_fields, print_json, print_table, when
 from podium.errors import Invalid

@@ -12,12 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import JsonFlag, ServiceOpt, connect, seg
+from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, seg
 from podium.cli.output import ago, print_fields, print_json, print_table, when
 from podium.errors import Invalid
 
 IncidentArg = Annotated[int, typer.Argument(metavar="ID", help="The incident's number.")]
-EnvOpt = Annotated[str, typer.Option("--env", "-e", help="The environment: staging or production.")]
 NameOpt = Annotated[str, typer.Option("--name", "-n", help="The check's name.")]
 DURATION_RE = re.compile(r"(\d{1,6})([smhdw])")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -13,11 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import connect, seg
+from podium.cli.common import JsonFlag, connect, seg
 from podium.cli.output import print_fields, print_json, print_table
 from podium.errors import Invalid
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
 ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="One service.")]
 TeamOpt = Annotated[str | None, typer.Option("--team", "-t", help="Every service of a team.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every service of every team.")]

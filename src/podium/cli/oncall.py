@@ -12,12 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli.catalog import connect, seg
+from podium.cli.common import JsonFlag, TeamOpt, connect, seg
 from podium.cli.output import ago, print_fields, print_json, print_table, when
 from podium.errors import Invalid
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
-TeamOpt = Annotated[str, typer.Option("--team", "-t", help="The team.")]
 
 # A rotation is 'name=URL,name=URL'; a comma starts a new person only where 'name=scheme://' follows,
 # so commas inside a URL (mailto://…?to=a,b) stay in it.

@@ -27,7 +27,7 @@ from podium.config import Settings
 from podium.health.checks import CheckService
 from podium.health.incidents import IncidentService
 from podium.health.models import Check, CheckResult, CheckState
-from podium.health.probe import Counters, Outcome, Target, advance, probe
+from podium.health.probe import Counters, Outcome, ProbeTarget, advance, probe
 from podium.health.rollup import compact
 from podium.store.db import Store, utcnow
 
@@ -69,7 +69,7 @@ def next_due(due: float, interval: float, now: float) -> tuple[float, int]:
 class Slot:
     """One check's place in the loop: what to probe, what it concluded, its task."""
 
-    target: Target
+    target: ProbeTarget
     counters: Counters
     task: asyncio.Task[None] | None = None
     # Down with no incident open yet: a maintenance window held it back, or the checker
@@ -234,7 +234,7 @@ class Checker:
                     slot.task.cancel()
                     slot.task = asyncio.create_task(self._run(slot), name=f"check-{check_id}")
 
-    def _load(self, force: bool) -> list[tuple[Target, Counters]] | None:
+    def _load(self, force: bool) -> list[tuple[ProbeTarget, Counters]] | None:
         """What to probe, or None when nothing changed. Reading every check is the costly part,
         so it happens only on a new release, a change made through ``CheckService``, or every
         ``FULL_RELOAD_SECONDS`` for changes it cannot see (another Podium process, a deleted service)."""

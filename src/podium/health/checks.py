@@ -26,7 +26,8 @@ from podium.config import Settings
 from podium.deploy.models import Artifact, DeployState, Release
 from podium.errors import Conflict, Invalid, NotFound
 from podium.health.models import Check, CheckKind, CheckState
-from podium.health.probe import Counters, Target
+from podium.health.probe import Counters, ProbeTarget, probed
+from podium.health.status import EnvStatuses, environment_statuses
 from podium.runtime.naming import hostnames
 from podium.store.db import Store
 
@@ -90,11 +91,11 @@ class CheckInfo:
     @property
     def target(self) -> str:
         """``GET /health`` or ``TCP 127.0.0.1:5432``."""
-        return f"TCP {self.host}:{self.port}" if self.kind == CheckKind.TCP else f"GET {self.path}"
+        return probed(self.kind, self.path, self.host, self.port)
 
 
 Checks = list[CheckInfo]  # aliases: inside the service class, ``list`` names its verb
-Targets = list[tuple[Target, Counters]]
+Targets = list[tuple[ProbeTarget, Counters]]
 
 
 # Validation ----------------------------------------------------------------------------
@@ -199,6 +200,11 @@ class CheckService:
             rows = session.scalars(select(Check).where(Check.environment_id.in_(names)))
             found = [CheckInfo.of(c, svc.name, names[c.environment_id]) for c in rows]
             return sorted(found, key=lambda c: (c.env != "production", c.env, c.name != WEB, c.name))
+
+    def environment_statuses(self, now: datetime) -> EnvStatuses:
+        """Per service name, each environment's releases and health at ``now``, staging first."""
+        with self.store.session() as session:
+            return environment_statuses(session, now)
 
     def add(self, actor: Actor, service: str, env: str, name: str, settings: dict[str, Any]) -> CheckInfo:
         """Add an HTTP check (``path``, through the router) or a TCP one (``tcp='host:port'``)."""
@@ -344,14 +350,14 @@ class CheckService:
                                                          row.consecutive_fail)))
         return found
 
-    def _target_of(self, row: Any) -> Target:
+    def _target_of(self, row: Any) -> ProbeTarget:
         common: dict[str, Any] = {
             "check_id": row.id, "service": row.service, "env": row.env, "name": row.name, "kind": row.kind,
             "interval": row.interval, "timeout": row.timeout, "down_after": row.down_after, "up_after": row.up_after,
         }
         if row.kind == CheckKind.TCP:
-            return Target(**common, host=row.host, port=row.port)
-        return Target(
+            return ProbeTarget(**common, host=row.host, port=row.port)
+        return ProbeTarget(
             **common, url=f"{self.router_url}{row.path}", host_header=hostnames(row.service, row.env)[0],
             path=row.path, expect_status=row.expect_status, body_contains=row.body_contains,
             json_field=row.json_field,

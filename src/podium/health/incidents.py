@@ -7,6 +7,7 @@ lives in ``IncidentService._move``, which refuses any transition the state does 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -84,6 +85,10 @@ class IncidentInfo:
     cause_deploy: str | None
     opened_by: str
     notes: tuple[NoteInfo, ...] = field(default=())
+
+    def is_in(self, env: str) -> bool:
+        """Whether the incident is one of ``env``'s: one that names no environment is in each."""
+        return self.env in (env, None)
 
 
 Incidents = list[IncidentInfo]  # an alias: inside the service class, ``list`` names its verb
@@ -327,6 +332,24 @@ class IncidentService:
             stmt = stmt.order_by(Incident.triggered_at.desc(), Incident.id.desc()).limit(limit)
             return [_row_info(*row) for row in session.execute(stmt)]
 
+    def may_act(self, actor: Actor, incidents: Iterable[IncidentInfo]) -> frozenset[int]:
+        """The ids of those ``incidents`` that ``actor`` may acknowledge, resolve and annotate.
+
+        The rule the verbs check: pages offer their buttons for these only.
+        """
+        ids = [incident.id for incident in incidents]
+        with self.store.session() as session:
+            rows = session.execute(
+                select(Incident.id, Incident.service_id, Incident.team_id).where(Incident.id.in_(ids))
+            )
+            allowed = set()
+            for incident_id, service_id, paged_team_id in rows:
+                svc = session.get(Service, service_id)  # the session's identity map: one read a service
+                assert svc is not None
+                if self._may_act(session, actor, svc, paged_team_id):
+                    allowed.add(incident_id)
+            return frozenset(allowed)
+
     # Lookups --------------------------------------------------------------------------
 
     @staticmethod
@@ -361,16 +384,19 @@ class IncidentService:
         ).first()
 
     @staticmethod
-    def _authorize(session: Session, actor: Actor, svc: Service, incident: Incident | None) -> None:
+    def _may_act(session: Session, actor: Actor, svc: Service, paged_team_id: int | None) -> bool:
         """The owning team, the team paged, a team with a live grant on the service, or the platform team."""
-        if actor.is_admin or actor.team_id == svc.owner_id:
-            return
-        if incident is not None and incident.team_id == actor.team_id:
-            return
-        if active_grants(session, svc, actor.team_id):
-            return
-        raise Forbidden(f"team {actor.team!r} may not act on incidents of service {svc.name!r} owned by "
-                        f"{svc.owner.name!r}")
+        return (
+            actor.is_admin
+            or actor.team_id in (svc.owner_id, paged_team_id)
+            or bool(active_grants(session, svc, actor.team_id))
+        )
+
+    @classmethod
+    def _authorize(cls, session: Session, actor: Actor, svc: Service, incident: Incident | None) -> None:
+        if not cls._may_act(session, actor, svc, incident.team_id if incident is not None else None):
+            raise Forbidden(f"team {actor.team!r} may not act on incidents of service {svc.name!r} owned by "
+                            f"{svc.owner.name!r}")
 
 
 def _row_info(incident: Incident, service: str, team: str, version: int | None, check: str | None) -> IncidentInfo:

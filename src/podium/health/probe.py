@@ -22,8 +22,13 @@ from podium.health.models import CheckKind, CheckState
 BODY_LIMIT = 64 * 1024  # bytes of a response read for body_contains / json_field
 
 
+def probed(kind: str, path: str, host: str | None, port: int | None) -> str:
+    """What a check probes, as a person would say it: ``GET /health``, ``TCP 127.0.0.1:5432``."""
+    return f"TCP {host}:{port}" if kind == CheckKind.TCP else f"GET {path}"
+
+
 @dataclass(frozen=True)
-class Target:
+class ProbeTarget:
     """Everything the checker needs to probe one check, resolved from the store."""
 
     check_id: int
@@ -52,10 +57,7 @@ class Target:
 
     @property
     def request(self) -> str:
-        """What is probed, as a person would say it: ``GET /health``, ``TCP 127.0.0.1:5432``."""
-        if self.kind == CheckKind.TCP:
-            return f"TCP {self.host}:{self.port}"
-        return f"GET {self.path}"
+        return probed(self.kind, self.path, self.host, self.port)
 
     @property
     def effective_timeout(self) -> float:
@@ -94,7 +96,7 @@ def advance(counters: Counters, ok: bool, down_after: int, up_after: int) -> Cou
     return Counters(state, 0, streak)
 
 
-def judge(target: Target, status: int, body: bytes) -> str | None:
+def judge(target: ProbeTarget, status: int, body: bytes) -> str | None:
     """Why an HTTP answer fails the check, or None when it passes."""
     wanted = target.expect_status
     if (wanted is None and status >= 400) or (wanted is not None and status != wanted):
@@ -106,7 +108,7 @@ def judge(target: Target, status: int, body: bytes) -> str | None:
     return None
 
 
-def json_field_problem(target: Target, body: bytes) -> str | None:
+def json_field_problem(target: ProbeTarget, body: bytes) -> str | None:
     """Whether the JSON body has ``a.b`` equal to ``value`` for a ``json_field`` of ``a.b=value``."""
     assert target.json_field is not None
     dotted, _, expected = target.json_field.partition("=")
@@ -128,14 +130,14 @@ def json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-async def probe(client: httpx.AsyncClient, target: Target) -> Outcome:
+async def probe(client: httpx.AsyncClient, target: ProbeTarget) -> Outcome:
     """Probe ``target`` once; never raises for what the network does."""
     if target.kind == CheckKind.TCP:
         return await probe_tcp(target)
     return await probe_http(client, target)
 
 
-async def probe_http(client: httpx.AsyncClient, target: Target) -> Outcome:
+async def probe_http(client: httpx.AsyncClient, target: ProbeTarget) -> Outcome:
     """GET the target's URL; read at most ``BODY_LIMIT`` bytes; judge the answer."""
     started = time.perf_counter()
     timeout = target.effective_timeout
@@ -157,7 +159,7 @@ async def probe_http(client: httpx.AsyncClient, target: Target) -> Outcome:
     return Outcome(problem is None, latency, status, problem)
 
 
-async def probe_tcp(target: Target) -> Outcome:
+async def probe_tcp(target: ProbeTarget) -> Outcome:
     """Open a TCP connection to the target and close it again."""
     assert target.host is not None
     assert target.port is not None

@@ -21,14 +21,13 @@ from podium.errors import NotFound
 from podium.health.checks import CheckInfo
 from podium.health.incidents import IncidentInfo
 from podium.health.models import IncidentState
+from podium.health.status import EnvStatus
 from podium.metrics.availability import AvailabilityReport
 from podium.metrics.dora import DoraReport
 from podium.metrics.period import week_start
 from podium.metrics.service import Scope
 from podium.metrics.slo import SloStatus
-from podium.web import queries
 from podium.web.charts import svg_line_chart
-from podium.web.queries import EnvStatus
 from podium.web.templating import duration
 
 NO_DATA = "—"
@@ -177,15 +176,8 @@ class IncidentRows:
 
 
 def incident_rows(podium: Podium, actor: Actor, incidents: list[IncidentInfo], now: datetime) -> IncidentRows:
-    """The rows, with the buttons the team's rights allow (the service-wide rule, or being paged)."""
-    by_service: dict[str, bool] = {}
-    allowed = set()
-    for incident in incidents:
-        if incident.service not in by_service:
-            by_service[incident.service] = queries.may_act_on_incidents(podium.store, actor, incident.service)
-        if by_service[incident.service] or incident.team == actor.team:
-            allowed.add(incident.id)
-    return IncidentRows(incidents, frozenset(allowed), now)
+    """The rows, with the buttons the team's rights allow."""
+    return IncidentRows(incidents, podium.incidents.may_act(actor, incidents), now)
 
 
 # Pages -----------------------------------------------------------------------------------
@@ -203,10 +195,10 @@ class EnvironmentHealth:
 
 
 def environment_health(statuses: list[EnvStatus], open_ones: list[IncidentInfo]) -> list[EnvironmentHealth]:
-    """Per environment, its health and open incidents (an incident naming no environment is in each)."""
+    """Per environment, its health and open incidents."""
     lines = []
     for status in statuses:
-        mine = [i for i in open_ones if i.env in (status.env, None)]
+        mine = [i for i in open_ones if i.is_in(status.env)]
         lines.append(EnvironmentHealth(status.env, status.health, status.checked, mine[0] if mine else None,
                                        len(mine)))
     return lines
@@ -303,7 +295,7 @@ def status_board(podium: Podium, statuses: dict[str, list[EnvStatus]], now: date
         for status in statuses.get(service.name, []):
             scope = Scope(service=service.name, environment=status.env)
             report = podium.metrics.availability(scope, CARD_PERIOD, now=now).report
-            mine = [i for i in open_ones if i.service == service.name and i.env in (status.env, None)]
+            mine = [i for i in open_ones if i.service == service.name and i.is_in(status.env)]
             rows.append(StatusRow(service.name, service.owner.name, status.env, status.health, mine,
                                   percent(report.availability)))
     return rows

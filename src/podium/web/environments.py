@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from podium.catalog.auth import Actor
+from podium.catalog.models import Right
 from podium.core import Podium
 from podium.deploy.logs import read_logs
 from podium.deploy.models import Release, ReleaseStatus
 from podium.errors import PodiumError
-from podium.web import queries
 
 RECENT_RELEASES = 10
 LOG_LINES = 20
@@ -92,5 +92,5 @@ def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> En
         processes_problem=problem,
         releases=releases,
         logs=read_logs(deploys.log_files(service, env), LOG_LINES),
-        may_deploy=queries.may_deploy(podium.store, actor, service),
+        may_deploy=podium.catalog.allows(actor, service, Right.DEPLOY),
     )

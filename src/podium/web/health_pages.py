@@ -17,7 +17,6 @@ from podium.api.deps import PodiumDep
 from podium.catalog.rules import ID_MAX
 from podium.errors import NotFound
 from podium.store.db import utcnow
-from podium.web import queries
 from podium.web.availability import CARD_PERIOD, incident_rows, status_board, timeline
 from podium.web.pages import PageRoute, render, safe_next
 from podium.web.session import FormActor, PageActor
@@ -44,7 +43,7 @@ def back_to(next: str, incident_id: int) -> RedirectResponse:
 def status_page(request: Request, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
     """Every service environment: up, down, unknown or in maintenance; open incidents; availability."""
     now = utcnow()
-    rows = status_board(podium, queries.environment_statuses(podium.store, now), now)
+    rows = status_board(podium, podium.checks.environment_statuses(now), now)
     context = {"rows": rows, "counts": Counter(row.state for row in rows), "period": CARD_PERIOD, "now": now}
     return render(request, "status.html", context)
 

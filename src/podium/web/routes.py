@@ -18,10 +18,8 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from podium.api.deps import SESSION_COOKIE, PodiumDep
-from podium.catalog.auth import authenticate
 from podium.errors import Forbidden, Invalid, NotFound, Unauthorized
 from podium.store.db import utcnow
-from podium.web import queries
 from podium.web.availability import service_health, team_health
 from podium.web.environments import environment_view
 from podium.web.experiments import service_experiments, stale_rows
@@ -75,8 +73,7 @@ def login(
         return login_page(request, target, exc.detail, status_code=403)
     token = token.strip()
     try:
-        with podium.store.session() as session:
-            authenticate(session, token)
+        podium.catalog.authenticate(token)
     except Unauthorized:
         error = "That token is not valid. Paste a live token of your team." if token else "Enter a token."
         return login_page(request, target, error, status_code=401)
@@ -109,7 +106,7 @@ def services_page(
         services, notice = [], exc.detail
     context = {
         "services": services,
-        "statuses": queries.environment_statuses(podium.store, utcnow()),
+        "statuses": podium.checks.environment_statuses(utcnow()),
         "teams": podium.catalog.list_teams(),
         "owner": owner,
         "lifecycle": lifecycle,
@@ -127,7 +124,7 @@ def service_page(request: Request, name: str, podium: PodiumDep, actor: PageActo
     service = podium.catalog.get_service(name)
     flash_cookie = request.cookies.get(FLASH_COOKIE)
     now = utcnow()
-    statuses = queries.environment_statuses(podium.store, now)
+    statuses = podium.checks.environment_statuses(now)
     context = {
         "service": service,
         "statuses": statuses,
@@ -153,7 +150,7 @@ def environment_section(request: Request, name: str, env: str, podium: PodiumDep
     context = {
         "environment": view,
         "service": podium.catalog.get_service(name),
-        "statuses": queries.environment_statuses(podium.store, utcnow()),
+        "statuses": podium.checks.environment_statuses(utcnow()),
     }
     return render(request, "_environment_refresh.html", context)
 
@@ -190,13 +187,13 @@ def teams_page(request: Request, podium: PodiumDep, actor: PageActor) -> HTMLRes
 @router.get("/teams/{name}")
 def team_page(request: Request, name: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
     """A team: who is on call, its services' health and incidents, its tokens, grants and stale experiments."""
-    holdings = queries.team_holdings(podium.store, name)
+    holdings = podium.catalog.team_holdings(name)
     services = podium.catalog.list_services(owner=name)
     now = utcnow()
     context = {
         "team": holdings.team,
         "services": services,
-        "statuses": queries.environment_statuses(podium.store, now),
+        "statuses": podium.checks.environment_statuses(now),
         "health": team_health(podium, actor, holdings.team.name, [s.name for s in services], now),
         "live_tokens": holdings.live_tokens,
         "grants": holdings.grants,
