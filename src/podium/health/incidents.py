@@ -364,11 +364,11 @@ class IncidentService:
     @staticmethod
     def _authorize(session: Session, actor: Actor, svc: Service, incident: Incident | None) -> None:
         """The owning team, the team paged, a team with a live grant on the service, or the platform team."""
-        if actor.is_admin or actor.team_id == svc.owner_id:
+        if actor.acts_for(svc.owner_id):
             return
-        if incident is not None and incident.team_id == actor.team_id:
+        if incident is not None and actor.acts_for(incident.team_id):
             return
-        if active_grants(session, svc, actor.team_id):
+        if any(active_grants(session, svc, team_id) for team_id in {actor.team_id, *actor.teams}):
             return
         raise Forbidden(f"team {actor.team!r} may not act on incidents of service {svc.name!r} owned by "
                         f"{svc.owner.name!r}")

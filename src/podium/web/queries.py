@@ -174,7 +174,8 @@ def may_act_on_incidents(store: Store, actor: Actor, service: str) -> bool:
         return True
     with store.session() as session:
         svc = get_service(session, service)
-        return svc.owner_id == actor.team_id or bool(active_grants(session, svc, actor.team_id))
+        team_ids = {actor.team_id, *actor.teams}
+        return actor.acts_for(svc.owner_id) or any(active_grants(session, svc, t) for t in team_ids)
 
 
 def may_deploy(store: Store, actor: Actor, service: str) -> bool:
