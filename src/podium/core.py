@@ -26,6 +26,7 @@ from podium.health.maintenance import MaintenanceService
 from podium.health.oncall import OnCallService
 from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
+from podium.people.oidc import OidcProvider
 from podium.people.service import PeopleService
 from podium.runtime.node import LocalNode
 from podium.sdk.bundle import install_bundle
@@ -43,6 +44,7 @@ class Podium:
         self.store = Store(settings.store_url)
         self.catalog = CatalogService(self.store)
         self.people = PeopleService(self.store)
+        self.oidc = OidcProvider(settings) if settings.oidc_issuer else None  # single sign-on, when set up
         self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
         self.deploys = DeployService(settings, self.store, self.node)
         self.app_tokens = AppTokenService(settings, self.store)

@@ -6,6 +6,7 @@ renders the answer; errors are left to ``output.run_cli``.
 
 from __future__ import annotations
 
+import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from urllib.parse import quote
 
 import typer
 
-from podium.cli import settings
+from podium.cli import settings, signin
 from podium.cli.client import ApiClient
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, when
 from podium.errors import Invalid
@@ -50,16 +51,21 @@ def seg(name: str) -> str:
 
 
 def login(
-    token: Annotated[str, typer.Option(prompt=True, hide_input=True, help="A team token (pdm_...).")],
+    token: Annotated[str | None, typer.Option(help="A token (pdm_... or pdu_...); default: single sign-on.")] = None,
     url: Annotated[str | None, typer.Option(help="Server URL (default: the current one).")] = None,
 ) -> None:
-    """Check a token against the server and save both for later commands (file mode 0600)."""
+    """Sign in through the company's provider (device flow), or check a token; save both for later commands."""
     if url is None:
         try:
             url = settings.load().url
         except Invalid:  # a broken saved login is what this command replaces
             url = settings.environ().get("PODIUM_URL") or settings.DEFAULT_URL
     url = settings.check_url(url)
+    if token is None:
+        if signin.offers_sso(url):
+            token = signin.device_login(url, f"podium login on {socket.gethostname()}"[:60])
+        else:
+            token = typer.prompt("Token", hide_input=True)
     with ApiClient(url, token) as api:
         me = api.get("/api/v1/whoami")
     path = settings.save(url, token)

@@ -21,7 +21,10 @@ from podium.catalog.models import Team
 from podium.catalog.rules import check_name, check_text, is_name
 from podium.catalog.service import check_expiry, get_team, require_admin, require_manager, who
 from podium.errors import Conflict, Forbidden, Invalid, NotFound
+from podium.health.oncall import check_apprise_url, refresh_user_contacts
+from podium.people import sso
 from podium.people.models import CredentialKind, Membership, PersonalToken, Role, User
+from podium.people.sso import SignInPolicy
 from podium.store.db import Store, utcnow
 
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
@@ -52,9 +55,8 @@ def check_contacts(contacts: list[str]) -> list[str]:
         raise Invalid(f"too many contact methods: {len(contacts)}, at most {CONTACTS_MAX}")
     for url in contacts:
         check_text("contact", url, CONTACT_MAX)
-        if "://" not in url:
-            raise Invalid(f"invalid contact {url[:80]!r}: use an Apprise URL such as mailto://ada@example.com")
-    return list(contacts)
+        check_apprise_url("this contact", url)  # never echoes the URL: it may hold a secret
+    return [url.strip() for url in contacts]
 
 
 def check_role(role: str) -> Role:
@@ -98,7 +100,8 @@ class PeopleService:
                 session.flush()
             except IntegrityError:  # created by a concurrent request since the check above
                 raise Conflict(f"user {name!r} already exists") from None
-            audit.record(session, actor, "user.create", target=f"user/{name}", after=user_snapshot(user))
+            snapshot = {**user_snapshot(user), "contacts": len(methods)}  # URLs may hold secrets
+            audit.record(session, actor, "user.create", target=f"user/{name}", after=snapshot)
             return user
 
     def list_users(self) -> list[User]:
@@ -127,7 +130,11 @@ class PeopleService:
                 user.contacts = check_contacts(contacts)
             after = user_snapshot(user)
             if after != before:
-                audit.record(session, actor, "user.update", target=f"user/{name}", before=before, after=after)
+                # Contact methods are paging targets, which may hold secrets: the log says how many.
+                shown = [{**snap, "contacts": len(snap["contacts"])} for snap in (before, after)]
+                audit.record(session, actor, "user.update", target=f"user/{name}", before=shown[0], after=shown[1])
+            if contacts is not None:
+                refresh_user_contacts(session, user)
             return user
 
     # Memberships -----------------------------------------------------------------------
@@ -256,6 +263,11 @@ class PeopleService:
                              before={"id": token_id, "revoked_at": None},
                              after={"id": token_id, "revoked_at": row.revoked_at.isoformat()})
             return row
+
+    def sign_in(self, issuer: str, claims: dict[str, Any], policy: SignInPolicy) -> str:
+        """The name of the user a verified provider account signs in as (made on first sign-in)."""
+        with self.store.session() as session:
+            return sso.sign_in(session, issuer, claims, policy).name
 
     def start_session(self, user_name: str, kind: CredentialKind, name: str, lifetime: timedelta) -> str:
         """A web session or CLI login for a person who has just signed in; the secret, once."""
