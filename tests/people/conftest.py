@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
+from tests.people.provider import Glewlwyd
 from typer.testing import CliRunner, Result
 
 from podium.api.app import create_app
@@ -67,3 +71,51 @@ def podium_cli(live_server: Any, config_home: Path) -> Invoke:
         return result
 
     return invoke
+
+
+# Single sign-on: a real provider, and Chromium to sign in at it ------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[Glewlwyd]:
+    """Debian's glewlwyd on a loopback port, its own SQLite db, OpenID Connect set up."""
+    assert shutil.which("glewlwyd"), "glewlwyd is missing: `make system-deps` installs it"
+    base = Path(tempfile.mkdtemp(prefix="podium-oidc-"))
+    server = Glewlwyd(base)
+    try:
+        server.start()
+        server.configure()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, one per test module (as in tests/web)."""
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs it"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+def sign_in_at_provider(page: Page, username: str, password: str) -> None:
+    """Glewlwyd's login page, then its consent page: what a person clicks."""
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#loginbut")
+    page.get_by_role("button", name="Continue").click()

@@ -106,8 +106,9 @@ def sign_in(session: Session, issuer: str, claims: dict[str, Any], policy: SignI
                      after={"name": name, "email": user.email, "via": "single sign-on"})
     elif email and user.email != email:
         user.email = email
-    if policy.groups_claim and policy.groups_claim in claims:
-        groups = claims[policy.groups_claim]
+    if policy.groups_claim and (policy.group_map or policy.groups_as_teams):
+        # A provider may leave the claim out when the person is in no group: that is no group.
+        groups = claims.get(policy.groups_claim) or []
         sync_memberships(session, user, [groups] if isinstance(groups, str) else list(groups), policy)
     return user
 
