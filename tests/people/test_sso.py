@@ -72,6 +72,12 @@ def test_the_web_signs_in_with_the_provider_and_groups_make_memberships(
     assert [e["action"] for e in events][:2] == ["member.add", "user.create"]
     assert {e["actor"]["user"] for e in events[:2]} == {"ada"}
 
+    # Signing out ends the session itself, not only the browser's cookie.
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "podium_token")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_test_id("sso")).to_be_visible()
+    assert httpx.get(f"{live_server.url}{API}/whoami", cookies={"podium_token": cookie}).status_code == 401
+
     # The provider's groups change: the next sign-in follows them.
     provider.set_groups("ada", ["checkout-leads"])
     page.context.clear_cookies()

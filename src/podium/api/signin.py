@@ -1,7 +1,7 @@
 """Sign-in routes for the CLI: the device authorization grant, through Podium.
 
-``podium login`` asks ``POST /auth/device`` for a code, shows it, and polls
-``POST /auth/device/token`` until the person approved it at the provider; Podium holds
+``podium login`` asks ``POST /api/auth/device`` for a code, shows it, and polls
+``POST /api/auth/device/token`` until the person approved it at the provider; Podium holds
 the client secret, verifies the ID token, signs the person in and hands the CLI a login
 token (a personal credential of kind ``login``). No bearer token is needed here: these
 routes are how one is got.
@@ -22,7 +22,7 @@ from podium.people.models import CredentialKind
 from podium.people.oidc import OidcProvider, Pending
 from podium.people.sso import SignInPolicy
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 
 class SignInConfig(BaseModel):

@@ -21,7 +21,7 @@ def offers_sso(url: str) -> bool:
     """Whether the server at ``url`` has single sign-on set up."""
     with ApiClient(url) as api:
         try:
-            config = api.get("/auth/config")
+            config = api.get("/api/auth/config")
         except PodiumError:  # an older server, or none: tokens only
             return False
     return bool(config.get("oidc"))
@@ -30,7 +30,7 @@ def offers_sso(url: str) -> bool:
 def device_login(url: str, name: str) -> str:
     """Run the device flow against the server at ``url``; the login token once approved."""
     with ApiClient(url) as api:
-        device: dict[str, Any] = api.post("/auth/device")
+        device: dict[str, Any] = api.post("/api/auth/device")
     link = device["verification_uri_complete"] or device["verification_uri"]
     notice(f"open {link}")
     notice(f"and confirm the code {device['user_code']} (it ends in {device['expires_in'] // 60} minutes)")
@@ -41,7 +41,7 @@ def device_login(url: str, name: str) -> str:
             # The provider tells how often it may be asked; waiting is the protocol here.
             time.sleep(interval)
             try:
-                response = http.post("/auth/device/token", json={"device_code": device["device_code"], "name": name})
+                response = http.post("/api/auth/device/token", json={"device_code": device["device_code"], "name": name})
             except httpx.HTTPError as exc:
                 raise PodiumError(f"talking to Podium at {url} failed: {exc}") from None
             if response.status_code == 428:

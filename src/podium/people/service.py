@@ -269,6 +269,13 @@ class PeopleService:
         with self.store.session() as session:
             return sso.sign_in(session, issuer, claims, policy).name
 
+    def end_session(self, session_id: str) -> None:
+        """Sign a web session out for good: its cookie, even if kept, gets 401 from now on."""
+        with self.store.session() as session:
+            row = session.get(PersonalToken, session_id)
+            if row is not None and row.revoked_at is None:
+                row.revoked_at = utcnow()
+
     def start_session(self, user_name: str, kind: CredentialKind, name: str, lifetime: timedelta) -> str:
         """A web session or CLI login for a person who has just signed in; the secret, once."""
         with self.store.session() as session:
