@@ -41,7 +41,8 @@ def device_login(url: str, name: str) -> str:
             # The provider tells how often it may be asked; waiting is the protocol here.
             time.sleep(interval)
             try:
-                response = http.post("/api/auth/device/token", json={"device_code": device["device_code"], "name": name})
+                body = {"device_code": device["device_code"], "name": name}
+                response = http.post("/api/auth/device/token", json=body)
             except httpx.HTTPError as exc:
                 raise PodiumError(f"talking to Podium at {url} failed: {exc}") from None
             if response.status_code == 428:
