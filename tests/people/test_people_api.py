@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from tests.web.support import csrf_of, sign_in
 
 from podium.core import Podium
 from podium.people.models import PersonalToken
@@ -46,6 +47,7 @@ def test_a_person_in_two_teams_acts_for_both_and_for_no_other(
     assert bo.patch(f"{API}/services/finder", json={"description": "x"}).status_code == 200
     refused = bo.patch(f"{API}/services/ledger", json={"description": "x"})
     assert refused.status_code == 403
+    assert "read-only" in refused.text
     assert "user 'bo'" in refused.json()["detail"]
 
 
@@ -57,6 +59,7 @@ def test_a_removed_member_is_refused_at_once(admin: TestClient, person: Callable
     assert admin.delete(f"{API}/teams/checkout/members/cy").status_code == 204
     refused = cy.patch(f"{API}/services/cart", json={"description": "after"})
     assert refused.status_code == 403
+    assert "read-only" in refused.text
     assert admin.get(f"{API}/services/cart").json()["description"] == "before"
     assert "cy" not in [m["user"] for m in admin.get(f"{API}/teams/checkout/members").json()]
 
@@ -157,3 +160,19 @@ def test_an_admin_person_has_every_right(admin: TestClient, person: Callable[...
     assert root.get(f"{API}/whoami").json()["admin"] is True
     assert root.post(f"{API}/teams", json={"name": "ops"}).status_code == 201
     assert [e["user"] for e in admin.get(f"{API}/audit", params={"limit": 1}).json()] == ["root"]
+
+
+def test_a_read_only_token_signed_in_on_the_web_changes_nothing(
+    admin: TestClient, api: TestClient, person: Callable[..., TestClient]
+) -> None:
+    person("ida", checkout="member")
+    admin.post(f"{API}/services", json={"name": "cart", "owner": "checkout"}).raise_for_status()
+    token = admin.post(f"{API}/users/ida/tokens", json={"name": "viewer", "read_only": True}).json()["token"]
+    assert sign_in(api, token).status_code == 303
+    page = api.get("/services/cart")
+    assert page.status_code == 200
+    refused = api.post("/services/cart/environments/production/rollback", data={"csrf": csrf_of(page.text)},
+                       follow_redirects=False)
+    assert refused.status_code == 403
+    assert "read-only" in refused.text
+    assert api.post("/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False).status_code == 303

@@ -63,7 +63,6 @@ def upgrade() -> None:
         sa.Column('created_by', sa.String(length=40), nullable=False),
         sa.Column('created_at', UTCDateTime(), nullable=False),
         sa.Column('expires_at', UTCDateTime(), nullable=False),
-        sa.Column('last_used_at', UTCDateTime(), nullable=True),
         sa.Column('revoked_at', UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
