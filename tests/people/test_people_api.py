@@ -47,7 +47,6 @@ def test_a_person_in_two_teams_acts_for_both_and_for_no_other(
     assert bo.patch(f"{API}/services/finder", json={"description": "x"}).status_code == 200
     refused = bo.patch(f"{API}/services/ledger", json={"description": "x"})
     assert refused.status_code == 403
-    assert "read-only" in refused.text
     assert "user 'bo'" in refused.json()["detail"]
 
 
@@ -59,7 +58,6 @@ def test_a_removed_member_is_refused_at_once(admin: TestClient, person: Callable
     assert admin.delete(f"{API}/teams/checkout/members/cy").status_code == 204
     refused = cy.patch(f"{API}/services/cart", json={"description": "after"})
     assert refused.status_code == 403
-    assert "read-only" in refused.text
     assert admin.get(f"{API}/services/cart").json()["description"] == "before"
     assert "cy" not in [m["user"] for m in admin.get(f"{API}/teams/checkout/members").json()]
 

@@ -17,16 +17,18 @@ import secrets
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from podium.catalog.models import PLATFORM_TEAM, Team, Token
 from podium.errors import Unauthorized
-from podium.people.models import CredentialKind, PersonalToken, Role, User
+from podium.people.models import CredentialKind, Membership, PersonalToken, Role, User
 from podium.store.db import utcnow
 
 TOKEN_ID_RE = re.compile(r"[0-9a-f]{12}")
 TOKEN_RE = re.compile(rf"(pdm|pdu)_({TOKEN_ID_RE.pattern})_([A-Za-z0-9_-]{{20,100}})")
 PERSONAL_PREFIX = "pdu"
+# A personal token with its user, memberships and their teams, in one query.
+PERSON = joinedload(PersonalToken.user).joinedload(User.memberships).joinedload(Membership.team)
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def authenticate(session: Session, presented: str | None) -> Actor:
         raise Unauthorized("invalid token")
     kind, token_id, secret = match.groups()
     row: Token | PersonalToken | None = (
-        session.get(Token, token_id) if kind == "pdm" else session.get(PersonalToken, token_id)
+        session.get(Token, token_id) if kind == "pdm" else session.get(PersonalToken, token_id, options=[PERSON])
     )
     # Compare even when the id is unknown, so timing does not tell which ids exist.
     stored = row.secret_hash if row is not None else "0" * 64
