@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := nginx chromium
+APT_PACKAGES := nginx chromium glewlwyd
 # Two workers (pytest-xdist), each taking whole files, so a module's fixtures stay in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# nginx routes deployed apps; chromium drives the browser tests. Installed only if missing.
+# nginx routes deployed apps; chromium drives the browser tests; glewlwyd is the OpenID Connect
+# provider the single sign-on tests sign in at. Installed only if missing.
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v glewlwyd >/dev/null 2>&1 || missing="$$missing glewlwyd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

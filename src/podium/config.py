@@ -130,6 +130,31 @@ class Settings(BaseSettings):
         0.01, description="One-sided p-value below which a guardrail metric worse in a variant stops the experiment."
     )
 
+    # People and single sign-on (OpenID Connect).
+    oidc_issuer: str | None = Field(
+        None, description="Issuer URL of the company's OpenID Connect provider (its /.well-known/openid-configuration "
+        "is read from there); unset: no single sign-on, tokens only."
+    )
+    oidc_client_id: str | None = Field(None, description="Client id Podium is registered with at the provider.")
+    oidc_client_secret: str | None = Field(None, description="Client secret Podium is registered with at the provider.")
+    oidc_scopes: str = Field("openid email profile", description="Scopes asked for at sign-in, separated by spaces.")
+    oidc_username_claim: str = Field(
+        "preferred_username",
+        description="Claim a new user's name is made from (then the e-mail's local part), as a DNS label.",
+    )
+    oidc_groups_claim: str = Field(
+        "groups", description="Claim listing the person's groups at the provider; empty: groups are not read."
+    )
+    oidc_group_map: str = Field(
+        "", description="Groups that make team memberships, as GROUP=TEAM[:ROLE] separated by commas "
+        "(e.g. 'eng-checkout=checkout,checkout-leads=checkout:maintainer'); synced at each sign-in."
+    )
+    oidc_groups_as_teams: bool = Field(
+        False, description="A group named like an existing team makes a membership of it (as member)."
+    )
+    session_hours: float = Field(12.0, description="Hours a web session made by single sign-on lasts.")
+    login_days: float = Field(30.0, description="Days a CLI login made by `podium login` (device flow) lasts.")
+
     @property
     def store_url(self) -> str:
         """The control-plane store's SQLAlchemy URL."""

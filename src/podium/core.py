@@ -26,6 +26,8 @@ from podium.health.oncall import OnCallService
 from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
 from podium.osutil import write_private
+from podium.people.oidc import OidcProvider
+from podium.people.service import PeopleService
 from podium.runtime.local import LocalRuntime
 from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
@@ -41,6 +43,8 @@ class Podium:
         self.settings = settings
         self.store = Store(settings.store_url)
         self.catalog = CatalogService(self.store)
+        self.people = PeopleService(self.store)
+        self.oidc = OidcProvider(settings) if settings.oidc_issuer else None  # single sign-on, when set up
         data_dir = settings.data_dir.absolute()
         self.runtime = LocalRuntime(
             data_dir / "node", settings.router_port, deploy_root=data_dir / "deploy", venv_cache=data_dir / "venvs",

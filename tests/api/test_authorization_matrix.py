@@ -2,7 +2,9 @@
 
 The routes come from the app's own ``/openapi.json``, so a route added later is covered
 without touching this file. Path parameters name things owned by team ``owner-team``;
-the call is made with the token of team ``foreign-team``.
+the call is made with the token of team ``foreign-team``, and again with the personal
+token of a maintainer of ``foreign-team`` (the rightful caller then being a maintainer
+of ``owner-team``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from podium.api.app import create_app
+from podium.core import Podium
+
 API = "/api/v1"
 MUTATING = {"post", "put", "patch", "delete"}
 OWNER, FOREIGN = "owner-team", "foreign-team"
@@ -24,7 +29,14 @@ NOT_403: dict[tuple[str, str], str] = {}
 
 
 # Routes only the platform team may call: the owning team is refused as well.
-PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices")}
+PLATFORM_ONLY = {
+    ("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices"),
+    ("POST", f"{API}/users"),
+}
+
+# Routes about one person (``/users/{user}/...``): only they or an admin may call them, so
+# the rightful caller tried is the platform team.
+PERSONAL = f"{API}/users/{{user}}"
 
 # GET routes left out of the before/after snapshot: live streams and process state.
 SNAPSHOT_SKIP = ("/logs", "/events", "/ps")
@@ -51,6 +63,10 @@ class World:
         incident.raise_for_status()
         self.incident_id = incident.json()["id"]
         self.new_name = f"matrix-{n}"
+        # A person in OWNER, for the routes under /users/{user} and .../members/{user}.
+        self.user = f"member-{n}"
+        admin.post(f"{API}/users", json={"name": self.user, "email": f"{self.user}@example.com"}).raise_for_status()
+        admin.post(f"{API}/teams/{OWNER}/members", json={"user": self.user}).raise_for_status()
         # An experiment and a flag called ``key`` in staging, for the routes under .../{key}.
         self.key = "matrix"
         staging = f"{API}/services/{self.service}/environments/staging"
@@ -67,6 +83,7 @@ class World:
             "env": "staging",
             "version": "v1",
             "key": self.key,
+            "user": self.user,
         }
         if name in known:
             return known[name]
@@ -92,6 +109,7 @@ class World:
             "document": document,
             "description": f"changed by {FOREIGN}",
             "lifecycle": "deprecated",
+            "user": self.user,
         }.get(name, _MISSING)
 
 
@@ -176,14 +194,30 @@ def snapshot(admin: TestClient, spec: dict[str, Any], world: World) -> dict[str,
         seen[url] = (response.status_code, response.json())
     for team in (OWNER, FOREIGN):
         seen[f"tokens of {team}"] = admin.get(f"{API}/teams/{team}/tokens").json()
+        seen[f"members of {team}"] = admin.get(f"{API}/teams/{team}/members").json()
     return seen
 
 
-@pytest.fixture
-def clients(admin: TestClient, team_client: Callable[[str], TestClient]) -> tuple[TestClient, TestClient]:
+@pytest.fixture(params=["team tokens", "people"])
+def clients(
+    request: pytest.FixtureRequest, core: Podium, admin: TestClient, team_client: Callable[[str], TestClient]
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """(rightful, foreign): the two teams' tokens, or personal tokens of a maintainer of each."""
     owner, foreign = team_client(OWNER), team_client(FOREIGN)
     team_client("bystander")
-    return owner, foreign
+    if request.param == "team tokens":
+        yield owner, foreign
+        return
+    people = []
+    for team in (OWNER, FOREIGN):
+        name = f"{team}-lead"
+        admin.post(f"{API}/users", json={"name": name, "email": f"{name}@example.com"}).raise_for_status()
+        admin.post(f"{API}/teams/{team}/members", json={"user": name, "role": "maintainer"}).raise_for_status()
+        token = admin.post(f"{API}/users/{name}/tokens", json={"name": "matrix"}).json()["token"]
+        people.append(TestClient(create_app(core), headers={"Authorization": f"Bearer {token}"}).__enter__())
+    yield people[0], people[1]
+    for client in people:
+        client.__exit__(None, None, None)
 
 
 def test_every_mutating_route_refuses_a_foreign_team(
@@ -206,7 +240,7 @@ def test_every_mutating_route_refuses_a_foreign_team(
             failures.append(f"{method} {path}: the refused call changed something")
         # The same call by its rightful caller must not be refused: the 403 above is about
         # who asks, not a route that refuses everybody.
-        rightful = admin if (method, path) in PLATFORM_ONLY else owner
+        rightful = admin if (method, path) in PLATFORM_ONLY or path.startswith(PERSONAL) else owner
         allowed = rightful.request(method, url, **kwargs)
         if allowed.status_code in (401, 403):
             failures.append(f"{method} {path}: rightful caller got {allowed.status_code} {allowed.text[:200]}")

@@ -79,14 +79,14 @@ def test_tokens_are_shown_once_listed_without_secrets_and_revocable(
     assert token.startswith(f"pdm_{token_id}_")
     as_new = {"Authorization": f"Bearer {token}"}
     assert api.get("/api/v1/whoami", headers=as_new).json() == {
-        "team": "checkout", "token_id": token_id, "admin": False,
+        "team": "checkout", "token_id": token_id, "admin": False, "user": None, "session_id": None,
     }
 
     listed = checkout.get("/api/v1/teams/checkout/tokens")
     assert listed.status_code == 200
     assert token_id in [t["id"] for t in listed.json()]
     for row in listed.json():
-        assert set(row) == {"id", "team", "description", "created_at", "revoked_at"}
+        assert set(row) == {"id", "team", "name", "description", "created_by", "created_at", "revoked_at"}
     assert token.split("_", 2)[2] not in listed.text
 
     revoked = checkout.delete(f"/api/v1/teams/checkout/tokens/{token_id}")

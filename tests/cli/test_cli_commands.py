@@ -82,7 +82,7 @@ def test_tokens_create_prints_only_the_token_and_revoke_ends_it(podium_cli: Invo
     token = created.stdout.strip()
     token_id = token.split("_")[1]
     listed = podium_cli("tokens", "list", "-t", "checkout").stdout
-    assert re.search(rf"{token_id}\s+deploy bot\s+just now\s+live", listed)
+    assert re.search(rf"{token_id}\s+deploy bot\s+platform\s+just now\s+live", listed)  # id, name, by
 
     assert podium_cli("tokens", "revoke", token_id, "--team", "checkout", token=token).stdout == (
         f"revoked token {token_id} of team checkout\n"

@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 import podium
 from podium import web
 from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, oncall
+from podium.api import people as people_api
+from podium.api import signin as signin_api
 from podium.core import Podium
 
 
@@ -25,6 +27,8 @@ def create_app(core: Podium) -> FastAPI:
     app.state.podium = core
     errors.install(app)
     app.include_router(catalog.router)
+    app.include_router(people_api.router)
+    app.include_router(signin_api.router)
     app.include_router(deploy.router)
     app.include_router(health.router)
     app.include_router(oncall.router)

@@ -31,7 +31,8 @@ router = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
 
 @router.get("/whoami", tags=["auth"])
 def whoami(actor: ActorDep) -> WhoAmI:
-    return WhoAmI(team=actor.team, token_id=actor.token_id, admin=actor.is_admin)
+    return WhoAmI(team=actor.team, token_id=actor.token_id, admin=actor.is_admin, user=actor.user,
+                  session_id=actor.session_id)
 
 
 @router.get("/teams", tags=["teams"])
@@ -56,7 +57,7 @@ def list_tokens(team: str, podium: PodiumDep, actor: ActorDep) -> list[TokenOut]
 
 @router.post("/teams/{team}/tokens", status_code=status.HTTP_201_CREATED, tags=["teams"])
 def create_token(team: str, body: TokenIn, podium: PodiumDep, actor: ActorDep) -> TokenCreated:
-    row, token = podium.catalog.create_token(actor, team, body.description)
+    row, token = podium.catalog.create_token(actor, team, body.description, body.name)
     return TokenCreated(**TokenOut.of(row).model_dump(), token=token)
 
 

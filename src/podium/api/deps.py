@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 
 from podium.catalog.auth import Actor
 from podium.core import Podium
-from podium.errors import Unauthorized
+from podium.errors import Forbidden, Unauthorized
 from podium.experiments.tokens import AppCaller, Caller, is_app_token
 
 SESSION_COOKIE = "podium_token"
@@ -59,6 +59,8 @@ def get_actor(request: Request, podium: Annotated[Podium, Depends(get_podium)]) 
     if token is None and SESSION_COOKIE in request.cookies:
         raise Unauthorized("the session cookie only reads: send 'Authorization: Bearer <token>' to change things")
     actor = podium.catalog.authenticate(token)
+    if actor.read_only and request.method not in SAFE_METHODS:
+        raise Forbidden("this token is read-only: it may not change anything")
     request.state.actor = actor
     return actor
 

@@ -36,7 +36,10 @@ MemberTeam = Annotated[str, Depends(member_team)]
 
 class PersonIn(BaseModel):
     name: str = Field(description="How the person is called in pages and listings.", max_length=80)
-    url: str = Field(description="An Apprise URL that reaches them: slack://…, mailto://…, json://host/path.")
+    url: str = Field(
+        "", description="An Apprise URL that reaches them: slack://…, mailto://…, json://host/path. Leave it out to "
+        "name a Podium user of the team: pages go to their contact methods."
+    )
 
 
 class PersonOut(BaseModel):

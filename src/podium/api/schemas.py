@@ -130,20 +130,23 @@ class TeamOut(RecordOut):
 
 class TokenIn(BaseModel):
     description: str = Field("", max_length=200)
+    name: str = Field("", max_length=60, description="What the token is for, e.g. 'ci' (default: the description).")
 
 
 class TokenOut(BaseModel):
     id: str
     team: str
+    name: str
     description: str
+    created_by: str = Field(description="Who made it: a person's name, or a team's.")
     created_at: datetime
     revoked_at: datetime | None
 
     @classmethod
     def of(cls, token: Token) -> TokenOut:
         return cls(
-            id=token.id, team=token.team.name, description=token.description,
-            created_at=token.created_at, revoked_at=token.revoked_at,
+            id=token.id, team=token.team.name, name=token.name, description=token.description,
+            created_by=token.created_by, created_at=token.created_at, revoked_at=token.revoked_at,
         )
 
 
@@ -217,11 +220,22 @@ class GrantOut(BaseModel):
         )
 
 
+class AuditActor(BaseModel):
+    """Who acted: a person (``user``) through a token or a web session, or a team token."""
+
+    team: str
+    user: str | None
+    token_id: str | None
+    session_id: str | None
+
+
 class AuditOut(RecordOut):
     id: int
     at: datetime
     team: str
     token_id: str | None
+    user: str | None
+    actor: AuditActor
     action: str
     service: str | None
     target: str
@@ -230,7 +244,12 @@ class AuditOut(RecordOut):
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditOut:
-        return cls.model_validate(event)
+        return cls(
+            id=event.id, at=event.at, team=event.team, token_id=event.token_id, user=event.user,
+            actor=AuditActor(team=event.team, user=event.user, token_id=event.token_id, session_id=event.session_id),
+            action=event.action,
+            service=event.service, target=event.target, before=event.before, after=event.after,
+        )
 
 
 class ImportIn(BaseModel):
@@ -241,3 +260,5 @@ class WhoAmI(BaseModel):
     team: str
     token_id: str | None
     admin: bool
+    user: str | None = None
+    session_id: str | None = None

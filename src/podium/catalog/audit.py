@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from podium.catalog.auth import Actor
-from podium.catalog.models import AuditEvent, Service
+from podium.catalog.models import AuditEvent, Service, Team
 from podium.catalog.rules import is_name
 
 
@@ -27,6 +27,8 @@ def record(
     event = AuditEvent(
         team=actor.team,
         token_id=actor.token_id,
+        user=actor.user,
+        session_id=actor.session_id,
         action=action,
         service=service,
         target=target,
@@ -48,8 +50,8 @@ def query(
 ) -> list[AuditEvent]:
     """Audit events, newest first, filtered by service, acting team and time.
 
-    With ``visible_to``, only the events that actor's team may see: those on services it
-    owns now, and its own actions.
+    With ``visible_to``, only the events that actor may see: those on services its teams
+    own now, its teams' actions, and (for a person) their own.
     """
     # A filter that is not a name matches nothing; do not hand such text to the store.
     if (service is not None and not is_name(service)) or (team is not None and not is_name(team)):
@@ -62,6 +64,11 @@ def query(
     if since is not None:
         stmt = stmt.where(AuditEvent.at >= since)
     if visible_to is not None:
-        owned = select(Service.name).where(Service.owner_id == visible_to.team_id)
-        stmt = stmt.where(or_(AuditEvent.team == visible_to.team, AuditEvent.service.in_(owned)))
+        team_ids = {visible_to.team_id, *visible_to.teams}
+        owned = select(Service.name).where(Service.owner_id.in_(team_ids))
+        names = select(Team.name).where(Team.id.in_(team_ids))
+        seen: list[ColumnElement[bool]] = [AuditEvent.team.in_(names), AuditEvent.service.in_(owned)]
+        if visible_to.user is not None:
+            seen.append(AuditEvent.user == visible_to.user)
+        stmt = stmt.where(or_(*seen))
     return list(session.scalars(stmt))

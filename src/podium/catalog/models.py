@@ -44,6 +44,9 @@ class Token(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(200), default="")
+    # A team token is for machines (CI): a name, and who made it (a person or a team).
+    name: Mapped[str] = mapped_column(String(60), default="")
+    created_by: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -102,6 +105,9 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     team: Mapped[str] = mapped_column(String(40), index=True)
     token_id: Mapped[str | None] = mapped_column(String(16))
+    # The person who acted (None for a team token), and their web session when it was one.
+    user: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
+    session_id: Mapped[str | None] = mapped_column(String(16), default=None)
     action: Mapped[str] = mapped_column(String(60))
     service: Mapped[str | None] = mapped_column(String(40), index=True)
     target: Mapped[str] = mapped_column(String(200), default="")

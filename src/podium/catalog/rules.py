@@ -18,6 +18,7 @@ NAME_RULE = "a lower-case letter, then up to 39 lower-case letters, digits or da
 TEAM_DESCRIPTION_MAX = 500
 DESCRIPTION_MAX = 2000
 TOKEN_DESCRIPTION_MAX = 200
+TOKEN_NAME_MAX = 60
 REASON_MAX = 500
 
 # Grant ids are 32-bit on PostgreSQL; anything outside cannot name a grant.

@@ -34,6 +34,7 @@ from podium.catalog.rules import (
     REASON_MAX,
     TEAM_DESCRIPTION_MAX,
     TOKEN_DESCRIPTION_MAX,
+    TOKEN_NAME_MAX,
     check_lifecycle,
     check_name,
     check_text,
@@ -100,17 +101,30 @@ def authorize(session: Session, actor: Actor, service: Service, right: Right | N
 
     ``right=None`` means an owner-only change (update, delete, transfer, grants).
     """
-    if actor.is_admin or actor.team_id == service.owner_id:
+    if actor.acts_for(service.owner_id):
         return
     if right is not None:
-        for grant in active_grants(session, service, actor.team_id):
-            if right.value in grant.rights:
-                return
+        for team_id in {actor.team_id, *actor.teams}:
+            for grant in active_grants(session, service, team_id):
+                if right.value in grant.rights:
+                    return
     what = f"{right.value} " if right is not None else ""
     raise Forbidden(
-        f"team {actor.team!r} may not change service {service.name!r} owned by "
+        f"{who(actor)} may not change service {service.name!r} owned by "
         f"{service.owner.name!r}" + (f" (no live {what}grant)" if right else "")
     )
+
+
+def who(actor: Actor) -> str:
+    """The actor as a message names it: ``user 'ada'`` or ``team 'checkout'``."""
+    return f"user {actor.user!r}" if actor.user is not None else f"team {actor.team!r}"
+
+
+def require_manager(actor: Actor, team: Team, doing: str) -> None:
+    """Allow an admin, the team's own token, or a maintainer of the team."""
+    if not actor.manages(team.id):
+        role = " (maintainers only)" if actor.user is not None and team.id in actor.teams else ""
+        raise Forbidden(f"{who(actor)} may not {doing} of team {team.name!r}{role}")
 
 
 def require_admin(actor: Actor, doing: str) -> None:
@@ -138,7 +152,10 @@ class CatalogService:
             if live is not None:
                 return None
             token_id, token, secret_hash = new_token()
-            session.add(Token(id=token_id, team_id=team.id, secret_hash=secret_hash, description="admin"))
+            session.add(Token(
+                id=token_id, team_id=team.id, secret_hash=secret_hash, description="admin", name="admin",
+                created_by=PLATFORM_TEAM,
+            ))
             return token
 
     def authenticate(self, token: str | None) -> Actor:
@@ -179,23 +196,29 @@ class CatalogService:
             return team_holdings(session, get_team(session, name))
 
     def _require_member(self, actor: Actor, team: Team, doing: str) -> None:
-        if not (actor.is_admin or actor.team_id == team.id):
-            raise Forbidden(f"team {actor.team!r} may not {doing} of team {team.name!r}")
+        if not actor.acts_for(team.id):
+            raise Forbidden(f"{who(actor)} may not {doing} of team {team.name!r}")
 
-    def create_token(self, actor: Actor, team_name: str, description: str = "") -> tuple[Token, str]:
-        """A new token for a team (admin or a member); the token itself is returned once."""
+    def create_token(
+        self, actor: Actor, team_name: str, description: str = "", name: str = ""
+    ) -> tuple[Token, str]:
+        """A new token for a team, for a machine (admin, the team, or a maintainer); returned once."""
         with self.store.session() as session:
             team = get_team(session, team_name)
-            self._require_member(actor, team, "create tokens")
+            require_manager(actor, team, "create tokens")
             check_text("description", description, TOKEN_DESCRIPTION_MAX)
+            check_text("name", name, TOKEN_NAME_MAX)
             token_id, token, secret_hash = new_token()
-            row = Token(id=token_id, team_id=team.id, secret_hash=secret_hash, description=description)
+            row = Token(
+                id=token_id, team_id=team.id, secret_hash=secret_hash, description=description,
+                name=name or description[:TOKEN_NAME_MAX] or f"token-{token_id}", created_by=actor.name,
+            )
             session.add(row)
             session.flush()
             session.refresh(row)
             audit.record(
                 session, actor, "token.create", target=f"{team_name}/{token_id}",
-                after={"id": token_id, "team": team_name, "description": description},
+                after={"id": token_id, "team": team_name, "name": row.name, "description": description},
             )
             return row, token
 
@@ -208,10 +231,10 @@ class CatalogService:
             return list(session.scalars(stmt))
 
     def revoke_token(self, actor: Actor, team_name: str, token_id: str) -> Token:
-        """Revoke a token (admin or a member): from then on it gets 401. Revoking twice is a no-op."""
+        """Revoke a token (admin, the team, or a maintainer): from then on it gets 401. Twice is a no-op."""
         with self.store.session() as session:
             team = get_team(session, team_name)
-            self._require_member(actor, team, "revoke tokens")
+            require_manager(actor, team, "revoke tokens")
             token = session.get(Token, token_id) if TOKEN_ID_RE.fullmatch(token_id) else None
             if token is None or token.team_id != team.id:
                 raise NotFound(f"token {_shown(token_id)} not found in team {team_name!r}")
@@ -238,8 +261,9 @@ class CatalogService:
         stage = check_lifecycle(lifecycle)
         with self.store.session() as session:
             team = get_team(session, owner)
-            if not actor.is_admin and actor.team_id != team.id:
-                raise Forbidden(f"team {actor.team!r} may only create services owned by itself")
+            if not actor.acts_for(team.id):
+                mine = "themselves: one of their teams" if actor.user is not None else "itself"
+                raise Forbidden(f"{who(actor)} may only create services owned by {mine}")
             if session.scalar(select(Service).where(Service.name == name)) is not None:
                 raise Conflict(f"service {name!r} already exists")
             service = Service(name=name, owner=team, description=description, lifecycle=stage.value)
@@ -327,6 +351,7 @@ class CatalogService:
         with self.store.session() as session:
             service = get_service(session, service_name)
             authorize(session, actor, service)
+            require_manager(actor, service.owner, "manage the grants")
             parsed = check_rights(rights)
             ends = check_expiry(expires_at)
             check_text("reason", reason, REASON_MAX)
@@ -335,7 +360,7 @@ class CatalogService:
                 raise Invalid(f"team {team_name!r} owns {service_name!r} already")
             grant = Grant(
                 service=service, team=team, rights=parsed, expires_at=ends, reason=reason,
-                created_by=actor.team,
+                created_by=actor.name,
             )
             session.add(grant)
             session.flush()
@@ -359,6 +384,7 @@ class CatalogService:
         with self.store.session() as session:
             service = get_service(session, service_name)
             authorize(session, actor, service)
+            require_manager(actor, service.owner, "manage the grants")
             grant = session.get(Grant, grant_id) if 0 < grant_id <= ID_MAX else None
             if grant is None or grant.service_id != service.id:
                 raise NotFound(f"grant {grant_id} not found on service {service_name!r}")

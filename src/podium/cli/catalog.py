@@ -6,13 +6,14 @@ renders the answer; errors are left to ``output.run_cli``.
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from podium.cli import settings
+from podium.cli import settings, signin
 from podium.cli.client import ApiClient
 from podium.cli.common import JsonFlag, ServiceOpt, TeamOpt, YesFlag, confirm_deletion, connect, seg
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, when
@@ -25,20 +26,26 @@ LIFECYCLES = "experimental | production | deprecated"
 
 
 def login(
-    token: Annotated[str, typer.Option(prompt=True, hide_input=True, help="A team token (pdm_...).")],
+    token: Annotated[str | None, typer.Option(help="A token (pdm_... or pdu_...); default: single sign-on.")] = None,
     url: Annotated[str | None, typer.Option(help="Server URL (default: the current one).")] = None,
 ) -> None:
-    """Check a token against the server and save both for later commands (file mode 0600)."""
+    """Sign in through the company's provider (device flow), or check a token; save both for later commands."""
     if url is None:
         try:
             url = settings.load().url
         except Invalid:  # a broken saved login is what this command replaces
             url = settings.environ().get("PODIUM_URL") or settings.DEFAULT_URL
     url = settings.check_url(url)
+    if token is None:
+        if signin.offers_sso(url):
+            token = signin.device_login(url, f"podium login on {socket.gethostname()}"[:60])
+        else:
+            token = typer.prompt("Token", hide_input=True)
     with ApiClient(url, token) as api:
         me = api.get("/api/v1/whoami")
     path = settings.save(url, token)
-    typer.echo(f"logged in to {url} as team {me['team']}; saved to {path}")
+    who = f"user {me['user']}" if me.get("user") else f"team {me['team']}"
+    typer.echo(f"logged in to {url} as {who}; saved to {path}")
     env = settings.environ()
     if env.get("PODIUM_URL") or env.get("PODIUM_TOKEN"):
         notice("note: PODIUM_URL / PODIUM_TOKEN are set in this shell and win over the saved login")
@@ -53,6 +60,10 @@ def whoami(as_json: JsonFlag = False) -> None:
         print_json(me)
         return
     role = " (the platform team)" if me["admin"] else ""
+    if me.get("user"):
+        typer.echo(f"user {me['user']}, acting as team {me['team'] or '-'}{role}, token {me['token_id']}, "
+                   f"at {login_.url}")
+        return
     typer.echo(f"team {me['team']}{role}, token {me['token_id']}, at {login_.url}")
 
 
@@ -101,6 +112,40 @@ def show_team(name: Annotated[str, typer.Argument(help="The team.")], as_json: J
     ])
 
 
+@teams.command("add-member")
+def add_member(
+    team: Annotated[str, typer.Argument(help="The team.")],
+    user: Annotated[str, typer.Argument(help="The user.")],
+    role: Annotated[str, typer.Option(help="member, or maintainer (manages members, grants, rotations).")] = "member",
+) -> None:
+    """Make a user a member of a team (or change their role): they get the team's rights at once."""
+    with connect() as api:
+        added = api.post(f"/api/v1/teams/{seg(team)}/members", json={"user": user, "role": role})
+    typer.echo(f"{added['user']} is a {added['role']} of team {added['team']}")
+
+
+@teams.command("remove-member")
+def remove_member(
+    team: Annotated[str, typer.Argument(help="The team.")], user: Annotated[str, typer.Argument(help="The user.")]
+) -> None:
+    """End a membership: the user's tokens and sessions lose the team's rights at once."""
+    with connect() as api:
+        api.delete(f"/api/v1/teams/{seg(team)}/members/{seg(user)}")
+    typer.echo(f"removed {user} from team {team}")
+
+
+@teams.command("members")
+def list_members(team: Annotated[str, typer.Argument(help="The team.")], as_json: JsonFlag = False) -> None:
+    """List a team's members and their roles."""
+    with connect() as api:
+        rows = api.get(f"/api/v1/teams/{seg(team)}/members")
+    if as_json:
+        print_json(rows)
+        return
+    print_table(["user", "role", "since"], [[m["user"], m["role"], ago(m["since"])] for m in rows],
+                empty=f"team {team} has no members")
+
+
 # Tokens ----------------------------------------------------------------------------
 
 tokens = typer.Typer(help="Team tokens: what the CLI and API authenticate with.", no_args_is_help=True)
@@ -108,38 +153,87 @@ tokens = typer.Typer(help="Team tokens: what the CLI and API authenticate with."
 
 @tokens.command("create")
 def create_token(
-    team: TeamOpt, description: Annotated[str, typer.Option(help="What the token is for.")] = ""
+    team: Annotated[str | None, typer.Option("--team", "-t", help="A team token, for a machine (CI).")] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="A personal token of this user.")] = None,
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. ci or laptop.")] = "",
+    description: Annotated[str, typer.Option(help="What the team token is for (longer).")] = "",
+    expires: Annotated[str | None, typer.Option(help="A personal token's lifetime: 12h, 30d (default 30d).")] = None,
+    scope_teams: Annotated[list[str] | None, typer.Option(
+        "--scope-team", help="A personal token with only this team's rights (repeat for more).")] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="A personal token that only reads.")] = False,
 ) -> None:
-    """Create a token for a team and print only the token, e.g. TOKEN=$(podium tokens create -t checkout)."""
+    """Create a token and print only the token, e.g. TOKEN=$(podium tokens create --user ada --expires 30d)."""
+    if (team is None) == (user is None):
+        raise Invalid("give exactly one of --team (a team token) or --user (a personal token)")
     with connect() as api:
-        created = api.post(f"/api/v1/teams/{seg(team)}/tokens", json={"description": description})
-    notice(f"token {created['id']} for team {created['team']}: shown this once, keep it secret")
+        if user is not None:
+            body: dict[str, Any] = {"name": name, "expires": expires or "30d", "read_only": read_only,
+                                    "teams": scope_teams or None}
+            created = api.post(f"/api/v1/users/{seg(user)}/tokens", json=body)
+            notice(f"token {created['id']} of user {created['user']}, until {when(created['expires_at'])}: "
+                   "shown this once, keep it secret")
+        else:
+            assert team is not None
+            created = api.post(f"/api/v1/teams/{seg(team)}/tokens", json={"description": description, "name": name})
+            notice(f"token {created['id']} for team {created['team']}: shown this once, keep it secret")
     typer.echo(created["token"])
 
 
 @tokens.command("list")
-def list_tokens(team: TeamOpt, as_json: JsonFlag = False) -> None:
-    """List a team's tokens (ids and descriptions, never the tokens themselves)."""
+def list_tokens(
+    team: Annotated[str | None, typer.Option("--team", "-t", help="A team's tokens.")] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="A user's tokens and sessions.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List a team's or a user's tokens (ids and names, never the tokens themselves)."""
+    if (team is None) == (user is None):
+        raise Invalid("give exactly one of --team or --user")
     with connect() as api:
-        rows = api.get(f"/api/v1/teams/{seg(team)}/tokens")
+        path = f"/api/v1/users/{seg(user)}/tokens" if user is not None else f"/api/v1/teams/{seg(team or '')}/tokens"
+        rows = api.get(path)
     if as_json:
         print_json(rows)
         return
+    if user is not None:
+        print_table(
+            ["id", "kind", "name", "scope", "created", "status"],
+            [[t["id"], t["kind"], t["name"], scope(t), ago(t["created_at"]), status(t)] for t in rows],
+        )
+        return
     print_table(
-        ["id", "description", "created", "status"],
-        [[t["id"], t["description"], ago(t["created_at"]),
-          f"revoked {ago(t['revoked_at'])}" if t["revoked_at"] else "live"] for t in rows],
+        ["id", "name", "by", "created", "status"],
+        [[t["id"], t["name"], t["created_by"], ago(t["created_at"]), status(t)] for t in rows],
     )
+
+
+def scope(token: dict[str, Any]) -> str:
+    teams = ",".join(token["teams"]) if token["teams"] is not None else "all teams"
+    return f"{teams}, read-only" if token["read_only"] else teams
+
+
+def status(token: dict[str, Any]) -> str:
+    if token["revoked_at"]:
+        return f"revoked {ago(token['revoked_at'])}"
+    if "expires_at" in token and not token["active"]:
+        return f"expired {ago(token['expires_at'])}"
+    return "live"
 
 
 @tokens.command("revoke")
 def revoke_token(
-    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token id.")], team: TeamOpt
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token id.")],
+    team: Annotated[str | None, typer.Option("--team", "-t", help="A team's token.")] = None,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="A user's token or session.")] = None,
 ) -> None:
-    """Revoke a team's token: requests made with it fail from now on."""
+    """Revoke a team's or a user's token: requests made with it fail from now on."""
+    if (team is None) == (user is None):
+        raise Invalid("give exactly one of --team or --user")
     with connect() as api:
-        api.delete(f"/api/v1/teams/{seg(team)}/tokens/{seg(token_id)}")
-    typer.echo(f"revoked token {token_id} of team {team}")
+        if user is not None:
+            api.delete(f"/api/v1/users/{seg(user)}/tokens/{seg(token_id)}")
+        else:
+            api.delete(f"/api/v1/teams/{seg(team or '')}/tokens/{seg(token_id)}")
+    typer.echo(f"revoked token {token_id} of {'user ' + user if user else 'team ' + str(team)}")
 
 
 # Services --------------------------------------------------------------------------
@@ -329,6 +423,12 @@ def change(event: dict[str, Any]) -> str:
     return " ".join(f"{k}={show(v)}" for k, v in shown.items() if k not in ("name", "id"))
 
 
+def actor_name(event: dict[str, Any]) -> str:
+    """Who acted: the person (and through which team's rights), else the team."""
+    user = event.get("user")
+    return f"{user} ({event['team']})" if user and event["team"] else user or event["team"]
+
+
 def show(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
@@ -348,8 +448,8 @@ def audit(
         print_json(rows)
         return
     print_table(
-        ["when", "team", "action", "service", "target", "change"],
-        [[ago(e["at"]), e["team"], e["action"], e["service"] or "", e["target"], change(e)] for e in rows],
+        ["when", "who", "action", "service", "target", "change"],
+        [[ago(e["at"]), actor_name(e), e["action"], e["service"] or "", e["target"], change(e)] for e in rows],
         empty="no audit events",
     )
 

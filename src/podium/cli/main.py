@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from podium.cli import addons, app_tokens, billing, catalog, deploy, experiments, flags, health, metrics, oncall
+from podium.cli import users as users_cli
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -54,6 +55,7 @@ app.command()(catalog.login)
 app.command()(catalog.whoami)
 app.add_typer(catalog.teams, name="teams")
 app.add_typer(catalog.tokens, name="tokens")
+app.add_typer(users_cli.users, name="users")
 app.add_typer(catalog.services, name="services")
 app.add_typer(catalog.grants, name="grants")
 app.command()(catalog.audit)

@@ -18,15 +18,19 @@ from podium.errors import Invalid
 
 # A rotation is 'name=URL,name=URL'; a comma starts a new person only where 'name=scheme://' follows,
 # so commas inside a URL (mailto://…?to=a,b) stay in it.
-PERSON_SPLIT = re.compile(r",\s*(?=[^,=]+=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
+# '@ada' names a Podium user, paged at their contact methods.
+PERSON_SPLIT = re.compile(r",\s*(?=[^,=]+=\s*[A-Za-z][A-Za-z0-9+.-]*://|@)")
 
 oncall_app = typer.Typer(help="On-call rotations: who is paged when an incident opens.", no_args_is_help=True)
 
 
 def parse_rotation(text: str) -> list[dict[str, str]]:
-    """``'alice=URL,bob=URL'`` as ``[{"name": "alice", "url": URL}, ...]``, in order."""
-    people = []
+    """``'alice=URL,@ada'`` as ``[{"name": "alice", "url": URL}, {"name": "ada"}]``, in order."""
+    people: list[dict[str, str]] = []
     for part in PERSON_SPLIT.split(text.strip()):
+        if part.strip().startswith("@") and len(part.strip()) > 1:
+            people.append({"name": part.strip()[1:]})
+            continue
         name, sep, url = part.partition("=")
         if not sep or not name.strip() or not url.strip():
             raise Invalid("invalid --rotation: write the people in order as 'alice=URL,bob=URL'")
@@ -54,7 +58,7 @@ def schedule(rotation: dict[str, Any]) -> str:
 @oncall_app.command("set")
 def set_rotation(
     team: TeamOpt,
-    rotation: Annotated[str, typer.Option("--rotation", help="People in order: 'alice=URL,bob=URL' (Apprise URLs).")],
+    rotation: Annotated[str, typer.Option("--rotation", help="People in order: 'alice=URL,@ada' (@: a user).")],
     period: Annotated[str, typer.Option("--period", help="daily | weekly")],
     handoff: Annotated[str, typer.Option("--handoff", help="When it hands off, UTC: 'mon 09:00' ('09:00' if daily).")],
     escalate_after: Annotated[

@@ -387,9 +387,9 @@ class IncidentService:
     def _may_act(session: Session, actor: Actor, svc: Service, paged_team_id: int | None) -> bool:
         """The owning team, the team paged, a team with a live grant on the service, or the platform team."""
         return (
-            actor.is_admin
-            or actor.team_id in (svc.owner_id, paged_team_id)
-            or bool(active_grants(session, svc, actor.team_id))
+            actor.acts_for(svc.owner_id)
+            or (paged_team_id is not None and actor.acts_for(paged_team_id))
+            or any(active_grants(session, svc, team_id) for team_id in {actor.team_id, *actor.teams})
         )
 
     @classmethod

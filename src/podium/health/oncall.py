@@ -27,9 +27,11 @@ from sqlalchemy.orm import Session
 from podium.catalog import audit
 from podium.catalog.auth import Actor
 from podium.catalog.models import Team
+from podium.catalog.rules import is_name
 from podium.catalog.service import get_team
 from podium.errors import Forbidden, Invalid, NotFound
 from podium.health.models import Incident, Notification, Rotation, RotationOverride
+from podium.people.models import User
 from podium.store.db import Store, utcnow
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -303,12 +305,15 @@ class OnCallService:
     ) -> RotationView:
         """Replace a team's rotation; person 0 is on call from ``starts_at`` (default: now)."""
         with self.store.session() as session:
-            team = _member_team(session, actor, team_name)
+            team = _member_team(session, actor, team_name, manage=True)
             checked = check_period(period)
             weekday, at = parse_handoff(handoff, checked)
             if not 1 <= len(members) <= MAX_MEMBERS:
                 raise Invalid(f"a rotation needs 1 to {MAX_MEMBERS} people")
-            persons = [check_person(name, url) for name, url in members]
+            users = {name for name, url in members if not url.strip()}
+            persons = [
+                user_person(session, team, name) if name in users else check_person(name, url) for name, url in members
+            ]
             if len({p.name for p in persons}) != len(persons):
                 raise Invalid("each person appears once in a rotation: two have the same name")
             if not 1 <= escalate_after_minutes <= MAX_ESCALATE_AFTER:
@@ -322,7 +327,9 @@ class OnCallService:
             if rotation is None:
                 rotation = Rotation(team_id=team.id)
                 session.add(rotation)
-            rotation.members = [{"name": p.name, "url": p.url} for p in persons]
+            rotation.members = [
+                {"name": p.name, "url": p.url, **({"user": p.name} if p.name in users else {})} for p in persons
+            ]
             rotation.period = checked.value
             rotation.handoff_weekday = weekday
             rotation.handoff_time = at
@@ -345,7 +352,7 @@ class OnCallService:
     ) -> RotationOverride:
         """Put someone else on call for ``[starts_at, ends_at)``."""
         with self.store.session() as session:
-            team = _member_team(session, actor, team_name)
+            team = _member_team(session, actor, team_name, manage=True)
             rotation = _rotation_of(session, team)
             person = check_person(name, url)
             start, end = check_moment("starts_at", starts_at), check_moment("ends_at", ends_at)
@@ -370,7 +377,7 @@ class OnCallService:
     def delete_override(self, actor: Actor, team_name: str, override_id: int) -> RotationOverride:
         """Remove an override of a team's rotation."""
         with self.store.session() as session:
-            team = _member_team(session, actor, team_name)
+            team = _member_team(session, actor, team_name, manage=True)
             rotation = _rotation_of(session, team)
             override = session.get(RotationOverride, override_id)
             if override is None or override.rotation_id != rotation.id:
@@ -407,11 +414,37 @@ class OnCallService:
         return RotationView(team.name, rotation, overrides, who_is_on_call(rotation, overrides, now))
 
 
-def _member_team(session: Session, actor: Actor, team_name: str) -> Team:
+def _member_team(session: Session, actor: Actor, team_name: str, manage: bool = False) -> Team:
+    """The team, when the actor may see its pages (a member) or, with ``manage``, change its rotation."""
     team = get_team(session, team_name)
-    if not (actor.is_admin or actor.team_id == team.id):
-        raise Forbidden(f"team {actor.team!r} may not change the on-call rotation of team {team.name!r}")
+    if not (actor.manages(team.id) if manage else actor.acts_for(team.id)):
+        who = f"user {actor.user!r}" if actor.user is not None else f"team {actor.team!r}"
+        role = " (maintainers only)" if manage and actor.user is not None and team.id in actor.teams else ""
+        raise Forbidden(f"{who} may not change the on-call rotation of team {team.name!r}{role}")
     return team
+
+
+def user_person(session: Session, team: Team, name: str) -> Person:
+    """A Podium user of the team as a person to page: all their contact methods at once.
+
+    Apprise takes several URLs in one string, so one page reaches each of them.
+    """
+    user = session.scalar(select(User).where(User.name == name)) if is_name(name) else None
+    if user is None:
+        raise Invalid(f"{_shown(name)} has no notification URL and is no Podium user: give name=URL or a user")
+    if team.id not in {m.team_id for m in user.memberships}:
+        raise Invalid(f"user {name!r} is not a member of team {team.name!r}: add them with podium teams add-member")
+    if not user.contacts:
+        raise Invalid(f"user {name!r} has no contact methods: podium users update {name} --contact URL")
+    return Person(name, ", ".join(user.contacts))
+
+
+def refresh_user_contacts(session: Session, user: User) -> None:
+    """Point every rotation that names ``user`` at their current contact methods."""
+    url = ", ".join(user.contacts)
+    for rotation in session.scalars(select(Rotation)):
+        if any(m.get("user") == user.name for m in rotation.members):
+            rotation.members = [{**m, "url": url} if m.get("user") == user.name else m for m in rotation.members]
 
 
 def _rotation_of(session: Session, team: Team) -> Rotation:

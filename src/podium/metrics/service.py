@@ -196,7 +196,7 @@ class MetricsService:
         """
         with self.store.session() as session:
             row = get_team(session, team)
-            if not (actor.is_admin or actor.team_id == row.id):
+            if not actor.acts_for(row.id):
                 raise Forbidden(f"team {actor.team!r} may not set the availability weights of team {row.name!r}")
             given = [name for name, value in (("weights", weights), ("counts", counts), ("source", source))
                      if value is not None]

@@ -6,6 +6,7 @@ from podium.catalog import models as catalog_models  # noqa: F401  (registers th
 from podium.deploy import models as deploy_models  # noqa: F401
 from podium.experiments import models as experiments_models  # noqa: F401
 from podium.health import models as health_models  # noqa: F401
+from podium.people import models as people_models  # noqa: F401
 from podium.store.db import Base
 
 metadata = Base.metadata

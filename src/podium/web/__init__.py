@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from podium.web import billing as billing_pages
 from podium.web import experiments as experiment_pages
 from podium.web import health_pages
+from podium.web import people as people_pages
 from podium.web.routes import router
 from podium.web.session import Signer
 from podium.web.templating import build_templates
@@ -34,4 +35,5 @@ def install(app: FastAPI) -> None:
     app.include_router(billing_pages.router)
     app.include_router(health_pages.router)
     app.include_router(experiment_pages.router)
+    app.include_router(people_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -86,6 +86,8 @@ def login(
 
 @router.post("/logout")
 def logout(podium: PodiumDep, actor: FormActor) -> RedirectResponse:
+    if actor.session_id is not None:  # a single sign-on session ends here; a pasted token lives on
+        podium.people.end_session(actor.session_id)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response, podium.settings.cookie_secure)
     return response

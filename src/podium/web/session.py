@@ -108,6 +108,8 @@ def form_actor(
     token = request.cookies.get(SESSION_COOKIE, "")
     if not signer_of(request).verify("session", token, csrf):
         raise Forbidden(FORGED)
+    if actor.read_only and request.url.path != "/logout":  # signing out changes nothing
+        raise Forbidden("this token is read-only: it may not change anything")
     return actor
 
 

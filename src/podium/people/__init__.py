@@ -1,0 +1,1 @@
+"""People: users, their team memberships, personal tokens and sign-in sessions."""
