@@ -10,10 +10,11 @@ that computes them.
 Member by member, the local runtime (``LocalRuntime``: supervisord + nginx on this
 machine) and how a Docker Swarm runtime would do the same:
 
-- ``ensure_running`` / ``shutdown``: local starts (stops) its supervisord and nginx.
+- ``ensure_running`` / ``shutdown`` / ``close``: local starts (stops) its supervisord and nginx.
   Swarm checks that the engine is a swarm manager, that the overlay network and the
   registry exist, and starts the router service (nginx inside the overlay network,
-  published in host mode); shutdown leaves the engine alone.
+  published in host mode); shutdown leaves the engine alone; close
+  lets go of the HTTP clients (the engine's API, the probes).
 - ``prepare``: local unpacks the slug into the environment's ``apps/`` and builds (or
   reuses) the virtualenv of its ``requirements.txt``. Swarm builds an image from the stack
   image + the slug's ``app/`` + the virtualenv, tags it with the slug and requirements
@@ -191,7 +192,8 @@ class PlatformProcess:
 
     ``name`` has no ``_``, so it never looks like a release's process group."""
 
-    name: str
+    name: str  # e.g. podium-postgres
+    process_name: str  # the one process inside it, e.g. postgres
     command: str
     directory: Path
     log_file: Path
@@ -219,6 +221,10 @@ class Runtime(Protocol):
 
     def shutdown(self) -> None:
         """Stop the router and every process this runtime started; both are attempted."""
+
+    def close(self) -> None:
+        """Let go of what this object holds in Podium's process (clients, connections);
+        every process and route keeps running."""
 
     def prepare(self, spec: ReleaseSpec, on_step: Callable[[PrepareStep, str], None]) -> PreparedRelease:
         """Make the release's files ready to run, telling ``on_step`` as each step begins.
@@ -272,8 +278,9 @@ class Runtime(Protocol):
         """Drop prepared files (apps, images) of the environment whose slug digest is not
         in ``keep_digests``; never one a running release uses."""
 
-    def processes(self, service: str, env: str, version: int) -> list[ProcessState]:
-        """The release's processes now, with the node each runs on; empty when it runs none."""
+    def processes(self, running: RunningRelease) -> list[ProcessState]:
+        """The release's processes now, with the node each runs on and the address of each
+        web process; empty when it runs none."""
 
     def all_live_processes(self, releases: Sequence[ReleaseRef]) -> list[ProcessState]:
         """The processes of all ``releases`` in one look at the runtime (the crash counter
