@@ -26,6 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from podium.artifacts.slug import SlugLimits
+from podium.runtime.ports import free_port
+from podium.runtime.swarm.runtime import SwarmRuntime
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path("/var/lib/podium-swarm")
 RUN = Path("/run/podium-swarm")
@@ -172,6 +176,9 @@ class Cluster:
         self.start_registry()
         manager = self.start_dockerd("n1", None)
         worker = self.start_dockerd("n2", NETNS)
+        for host in (manager, worker):  # what a previous session's swarm left in the kept data roots
+            docker(host, "container", "prune", "-f")
+            docker(host, "volume", "prune", "-f")
         docker(manager, "swarm", "init", "--advertise-addr", MANAGER_ADDR)
         token = docker(manager, "swarm", "join-token", "-q", "worker")
         docker(worker, "swarm", "join", "--token", token, "--advertise-addr", WORKER_ADDR, f"{MANAGER_ADDR}:2377")
@@ -195,6 +202,16 @@ class Cluster:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
         self.remove_netns()
+
+
+@pytest.fixture(scope="session")
+def swarm_runtime(swarm: Swarm) -> Iterator[SwarmRuntime]:
+    """The swarm runtime on the test swarm, its router on a free loopback port."""
+    limits = SlugLimits(max_bytes=10**8, max_entries=10_000, max_unpacked_bytes=10**9, max_ratio=200.0)
+    runtime = SwarmRuntime(swarm.manager_host, swarm.stack_image, swarm.registry, free_port(), limits)
+    runtime.ensure_running()
+    yield runtime
+    runtime.close()
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,7 @@ class Task:
     pid: int | None
     started_at: float | None
     address: str | None
+    created_at: str = ""
 
     @classmethod
     def read(cls, raw: dict[str, Any], service: str) -> Task:
@@ -165,6 +166,7 @@ class Task:
             error=status.get("Err"), pid=container.get("PID") or None,
             started_at=_epoch(status.get("Timestamp")) if status.get("State") == "running" else None,
             address=f"{addresses[0]}:{APP_PORT}" if addresses else None,
+            created_at=raw.get("CreatedAt", ""),
         )
 
 
@@ -206,10 +208,11 @@ def process_states(
         for task in slot_tasks:
             by_slot.setdefault(task.slot, []).append(task)
         for slot, history in sorted(by_slot.items()):
-            current = [t for t in history if t.desired == "running"]
+            # A replacement waits out the restart delay with desired state "ready".
+            current = [t for t in history if t.desired in ("running", "ready")]
             if not current:
                 continue
-            task = max(current, key=lambda t: t.started_at or 0.0)
+            task = max(current, key=lambda t: t.created_at)
             failed = [t for t in history if t.state in ("failed", "rejected")]
             states.append(ProcessState(
                 name=f"{process_type}-{slot}", type=process_type, state=TASK_STATES.get(task.state, "UNKNOWN"),
