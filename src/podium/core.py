@@ -26,7 +26,10 @@ from podium.health.oncall import OnCallService
 from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
 from podium.osutil import write_private
+from podium.runtime.interface import Runtime
 from podium.runtime.local import LocalRuntime
+from podium.runtime.ports import free_port
+from podium.runtime.swarm.runtime import SwarmRuntime
 from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
 
@@ -42,10 +45,14 @@ class Podium:
         self.store = Store(settings.store_url)
         self.catalog = CatalogService(self.store)
         data_dir = settings.data_dir.absolute()
-        self.runtime = LocalRuntime(
-            data_dir / "node", settings.router_port, deploy_root=data_dir / "deploy", venv_cache=data_dir / "venvs",
-            limits=SlugLimits.from_settings(settings), log_max_bytes=settings.log_max_bytes,
+        # PODIUM_RUNTIME: this machine, or a swarm (whose platform processes still run on this machine).
+        swarm = settings.runtime == "swarm"
+        local = LocalRuntime(
+            data_dir / "node", free_port() if swarm else settings.router_port, deploy_root=data_dir / "deploy",
+            venv_cache=data_dir / "venvs", limits=SlugLimits.from_settings(settings),
+            log_max_bytes=settings.log_max_bytes,
         )
+        self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
         self.app_tokens = AppTokenService(settings, self.store)
         self.watcher = Watcher(settings, self.store, self.runtime)  # watches once start_runtime runs it
         self.deploys = DeployService(

@@ -9,6 +9,7 @@ import typer
 
 from podium.cli import addons, app_tokens, billing, catalog, deploy, experiments, flags, health, metrics, oncall
 from podium.cli.output import run_cli
+from podium.errors import Invalid
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -25,6 +26,8 @@ def server(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     router_port: Annotated[int | None, typer.Option(help="Port of the app router (default 8080).")] = None,
+    runtime: Annotated[str | None, typer.Option(
+        help="Where releases run: local (default) or swarm (the Docker Swarm at DOCKER_HOST).")] = None,
 ) -> None:
     """Start the Podium server (API, web pages, and the local node)."""
     import uvicorn
@@ -33,7 +36,11 @@ def server(
     from podium.config import Settings
     from podium.core import Podium
 
-    given: dict[str, Any] = {"data_dir": data_dir, "host": host, "port": port, "router_port": router_port}
+    given: dict[str, Any] = {
+        "data_dir": data_dir, "host": host, "port": port, "router_port": router_port, "runtime": runtime,
+    }
+    if runtime not in (None, "local", "swarm"):
+        raise Invalid(f"invalid --runtime {runtime!r}: local or swarm")
     overrides = {k: v for k, v in given.items() if v is not None}
     settings = Settings(**overrides)
     core = Podium(settings)

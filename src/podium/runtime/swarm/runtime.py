@@ -20,6 +20,7 @@ from docker import DockerClient
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from podium.artifacts.slug import SlugLimits
+from podium.config import Settings
 from podium.runtime import RuntimeFailure
 from podium.runtime.interface import (
     HealthCheck,
@@ -96,6 +97,14 @@ class SwarmRuntime:
         )
         self._lock = threading.Lock()
         self._ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, platform: Runtime | None = None) -> SwarmRuntime:
+        """The runtime ``PODIUM_RUNTIME=swarm`` asks for: DOCKER_HOST, PODIUM_STACK_IMAGE, PODIUM_REGISTRY."""
+        return cls(
+            settings.docker_host, settings.stack_image, settings.registry, settings.router_port,
+            SlugLimits.from_settings(settings), platform=platform,
+        )
 
     # The engine and the router.
 
@@ -216,25 +225,30 @@ class SwarmRuntime:
 
     def wait_healthy(self, running: RunningRelease, check: HealthCheck) -> None:
         """Every task running (the engine reports a web task running once its health check
-        passed); the first failed task fails the release, with its last log lines."""
+        passed); the first task whose process exited or failed its health check fails the
+        release at once, with its last log lines."""
         services = self._services(running.ref)
         names = [svc.name for svc in services]
         deadline = time.monotonic() + check.deadline
         while True:
+            engine_errors: list[str] = []
             found = tasks_of(self.client, services)
             ready = True
             for svc in services:
                 wanted = svc.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
                 tasks = found.get(svc.name, [])
-                failed = [task for task in tasks if task.state in ("failed", "rejected")]
-                if failed:
-                    raise ReleaseFailed(f"{svc.name}: {failed[0].error or 'exited'}", self._tail(names))
+                crashed = [task for task in tasks if task.app_failed]
+                if crashed:
+                    raise ReleaseFailed(f"{svc.name}: {crashed[0].error or 'exited'}", self._tail(names))
+                # The engine's own failures (a network sandbox not ready…) it retries by itself.
+                engine_errors += [task.error for task in tasks if task.state in ("failed", "rejected") and task.error]
                 if sum(1 for task in tasks if task.state == "running" and task.desired == "running") < wanted:
                     ready = False
             if ready:
                 return
             if time.monotonic() > deadline:
-                raise ReleaseFailed(f"not healthy within {check.deadline:.0f}s", self._tail(names))
+                why = f" (the engine: {engine_errors[-1]})" if engine_errors else ""
+                raise ReleaseFailed(f"not healthy within {check.deadline:.0f}s{why}", self._tail(names))
             time.sleep(POLL_SECONDS)
 
     def probe(self, running: RunningRelease, check: HealthCheck) -> list[str]:

@@ -45,6 +45,7 @@ SIZES: dict[str, tuple[int, float]] = {
     "performance": (2560 * 2**20, 2.0),
 }
 STOP_GRACE_SECONDS = 10
+START_PERIOD_SECONDS = 120
 TASK_STATES = {
     "new": "STARTING", "pending": "STARTING", "assigned": "STARTING", "accepted": "STARTING",
     "preparing": "STARTING", "ready": "STARTING", "starting": "STARTING", "running": "RUNNING",
@@ -87,7 +88,9 @@ def web_healthcheck(app_json: AppJson) -> Healthcheck:
     max_status = 400 if check else 500
     return Healthcheck(
         test=health_command(path, timeout, max_status), interval=SECOND, timeout=int(timeout * SECOND),
-        retries=retries, start_period=int((check.initial_delay if check else 0) * SECOND),
+        # Failures within the start period do not count: a slow start (a busy node) is not a
+        # crash; the deploy's own health deadline bounds how long Podium waits for it.
+        retries=retries, start_period=int((START_PERIOD_SECONDS + (check.initial_delay if check else 0)) * SECOND),
     )
 
 
@@ -153,6 +156,13 @@ class Task:
     started_at: float | None
     address: str | None
     created_at: str = ""
+
+    @property
+    def app_failed(self) -> bool:
+        """The app is to blame: its process exited, or its health check failed."""
+        return self.state == "complete" or (
+            self.state == "failed" and bool(re.search(r"exit|unhealthy", self.error or ""))
+        )
 
     @classmethod
     def read(cls, raw: dict[str, Any], service: str) -> Task:
