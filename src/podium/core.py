@@ -29,6 +29,7 @@ from podium.osutil import write_private
 from podium.runtime.interface import Runtime
 from podium.runtime.local import LocalRuntime
 from podium.runtime.ports import free_port
+from podium.runtime.swarm.nodes import NodeService
 from podium.runtime.swarm.runtime import SwarmRuntime
 from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
@@ -53,6 +54,7 @@ class Podium:
             log_max_bytes=settings.log_max_bytes,
         )
         self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
+        self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)
         self.app_tokens = AppTokenService(settings, self.store)
         self.watcher = Watcher(settings, self.store, self.runtime)  # watches once start_runtime runs it
         self.deploys = DeployService(

@@ -49,6 +49,7 @@ class Swarm:
     worker_host: str  # node 2's own engine, for what only it can show
     registry: str
     stack_image: str
+    router_port: int  # one router per swarm: every Podium of the session publishes it here
     manager_addr: str = MANAGER_ADDR
     worker_addr: str = WORKER_ADDR
 
@@ -186,7 +187,8 @@ class Cluster:
                  "both nodes ready")
         stack = run("make", "-s", "--no-print-directory", "-C", str(ROOT), "stack-image",
                     env={**os.environ, "DOCKER_HOST": manager}).splitlines()[-1]
-        return Swarm(manager_host=manager, worker_host=worker, registry=REGISTRY, stack_image=stack)
+        return Swarm(manager_host=manager, worker_host=worker, registry=REGISTRY, stack_image=stack,
+                     router_port=free_port())
 
     def remove(self) -> None:
         for name in ("n2", "n1"):
@@ -206,9 +208,9 @@ class Cluster:
 
 @pytest.fixture(scope="session")
 def swarm_runtime(swarm: Swarm) -> Iterator[SwarmRuntime]:
-    """The swarm runtime on the test swarm, its router on a free loopback port."""
+    """The swarm runtime on the test swarm, its router on the swarm's router port."""
     limits = SlugLimits(max_bytes=10**8, max_entries=10_000, max_unpacked_bytes=10**9, max_ratio=200.0)
-    runtime = SwarmRuntime(swarm.manager_host, swarm.stack_image, swarm.registry, free_port(), limits)
+    runtime = SwarmRuntime(swarm.manager_host, swarm.stack_image, swarm.registry, swarm.router_port, limits)
     runtime.ensure_running()
     yield runtime
     runtime.close()

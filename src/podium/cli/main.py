@@ -7,7 +7,19 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import addons, app_tokens, billing, catalog, deploy, experiments, flags, health, metrics, oncall
+from podium.cli import (
+    addons,
+    app_tokens,
+    billing,
+    catalog,
+    deploy,
+    experiments,
+    flags,
+    health,
+    metrics,
+    nodes,
+    oncall,
+)
 from podium.cli.output import run_cli
 from podium.errors import Invalid
 
@@ -84,6 +96,7 @@ app.add_typer(addons.addons_app, name="addons")
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(app_tokens.app_token_app, name="app-token")
+app.add_typer(nodes.nodes_app, name="nodes")
 
 
 def main() -> None:

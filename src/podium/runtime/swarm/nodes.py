@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from docker import DockerClient
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, NotFound
 
+from podium.catalog.audit import record
+from podium.catalog.auth import Actor
+from podium.catalog.service import require_admin
 from podium.errors import Conflict
 from podium.errors import NotFound as PodiumNotFound
+from podium.runtime import RuntimeFailure
+from podium.store.db import Store
 
 
 class Availability(StrEnum):
@@ -90,3 +95,38 @@ def resolve(client: DockerClient, node_ref: str) -> str:
     if len(hits) > 1:
         raise Conflict(f"node {node_ref}: names {len(hits)} nodes; give its id")
     return str(hits.pop())
+
+
+LOCAL_NODE = NodeInfo(
+    id="local", name="local", hostname="local", address="127.0.0.1", role="manager", state="ready",
+    availability="active", tasks=0,
+)
+
+
+class NodeService:
+    """The verbs behind ``podium nodes``: anyone may list, the platform team drains and
+    activates (recorded in the audit log). Without a swarm there is one node, this machine."""
+
+    def __init__(self, store: Store, client: DockerClient | None) -> None:
+        self.store = store
+        self.client = client
+
+    def list(self) -> list[NodeInfo]:
+        if self.client is None:
+            return [LOCAL_NODE]
+        try:
+            return list_nodes(self.client)
+        except (APIError, DockerException) as exc:
+            raise RuntimeFailure(f"the swarm manager does not answer: {exc}") from exc
+
+    def set_availability(self, actor: Actor, node: str, availability: Availability) -> NodeInfo:
+        require_admin(actor, f"{'drain' if availability is Availability.DRAIN else 'activate'} nodes")
+        if self.client is None:
+            raise Conflict("the local runtime has one node, this machine: draining needs PODIUM_RUNTIME=swarm")
+        before = next((info for info in list_nodes(self.client) if info.id == resolve(self.client, node)), None)
+        after = set_availability(self.client, node, availability)
+        with self.store.session() as session:
+            record(session, actor, f"node.{availability.value}", target=after.id,
+                   before={"availability": before.availability if before else None},
+                   after={"availability": after.availability})
+        return after

@@ -11,9 +11,11 @@ refuses ``network connect`` for a task; updating the service's networks restarts
   it sends everything to ``tasks.<release web service>`` and is where a release switch
   happens. Apps of other environments cannot reach it, nor it them.
 
-nginx resolves ``tasks.<name>`` through the engine's DNS (``127.0.0.11``) per request (a
-variable in ``proxy_pass``), so tasks the swarm moves or restarts are found again within a
-second; a request that meets a task going away is retried on another one.
+Upstreams are task addresses read from the engine's API, not names resolved through its
+DNS: under load the engine's embedded DNS answered late enough for nginx's resolver to time
+out, failing requests. ``routes.Routes`` rewrites them when the swarm moves or restarts a
+task (within a second); meanwhile a request that meets a task going away is retried on
+another one.
 
 Configuration reaches a container through the API (``put_archive`` into a volume that
 survives a restart of the task), then ``nginx -s reload`` through the API's exec. The
@@ -30,6 +32,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from docker import DockerClient
 from docker.errors import APIError, NotFound
@@ -55,8 +58,6 @@ worker_shutdown_timeout {WORKER_SHUTDOWN_TIMEOUT}s;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    resolver 127.0.0.11 valid=1s ipv6=off;
-    resolver_timeout 2s;
     client_body_temp_path /tmp/body; proxy_temp_path /tmp/proxy;
     fastcgi_temp_path /tmp/fastcgi; uwsgi_temp_path /tmp/uwsgi; scgi_temp_path /tmp/scgi;
     proxy_http_version 1.1;
@@ -65,7 +66,7 @@ http {{
     proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     proxy_connect_timeout 2s;
     proxy_next_upstream error timeout http_502 http_503;
-    proxy_next_upstream_tries 4;
+    proxy_next_upstream_tries 0;
     include {CONF_DIR}/sites/*.conf;
 }}
 """
@@ -88,27 +89,36 @@ def gateway_name(service: str, env: str) -> str:
     return f"podium-gw-{service}-{env}"
 
 
-def edge_site(route: str, hostnames: list[str], gateway: str) -> str:
-    """The edge's site for one environment: its hostnames to its gateway."""
+def edge_site(route: str, hostnames: list[str], gateway_address: str) -> str:
+    """The edge's site for one environment: its hostnames to its gateway's task."""
     return (
+        f"upstream gw_{route} {{ server {gateway_address}:80 max_fails=0; }}\n"
         f"server {{\n    listen 80;\n    server_name {' '.join(hostnames)};\n"
-        f"    location / {{ set $gw tasks.{gateway}; proxy_pass http://$gw:80; }}\n}}\n"
+        f"    location / {{ proxy_pass http://gw_{route}; }}\n}}\n"
     )
 
 
-def gateway_site(upstream: str | None) -> str:
-    """A gateway's one site: everything to the live release's web tasks, or 503 without one."""
-    if upstream is None:
+def gateway_site(web_service: str | None, addresses: tuple[str, ...] = ()) -> str:
+    """A gateway's one site: everything to the given tasks of the live release's web service
+    (503 without one). The first line names the route, as ``route()`` reads it back."""
+    if web_service is None or not addresses:
         return (
             f"{UPSTREAM_MARK}\n"
             'server { listen 80 default_server; location / { return 503 "no release is live\\n"; } }\n'
         )
-    host, _, port = upstream.rpartition(":")
+    servers = "".join(f"    server {address}:{APP_PORT} max_fails=1 fail_timeout=2s;\n" for address in addresses)
     return (
-        f"{UPSTREAM_MARK}{upstream}\n"
-        f"server {{\n    listen 80 default_server;\n"
-        f"    location / {{ set $app {host}; proxy_pass http://$app:{port}; }}\n}}\n"
+        f"{UPSTREAM_MARK}tasks.{web_service}:{APP_PORT}\n"
+        f"upstream app {{\n{servers}}}\n"
+        "server {\n    listen 80 default_server;\n    location / { proxy_pass http://app; }\n}\n"
     )
+
+
+def web_service_of(site: str | None) -> str | None:
+    """The web service a gateway's site routes to (its first line), None without one."""
+    first = (site or "").split("\n", 1)[0]
+    upstream = first.removeprefix(UPSTREAM_MARK).strip() if first.startswith(UPSTREAM_MARK) else ""
+    return upstream.removeprefix("tasks.").rpartition(":")[0] or None
 
 
 @dataclass
@@ -126,7 +136,8 @@ class NginxService:
     def ensure(self) -> None:
         """Create the service unless it exists; return once its container answers."""
         try:
-            self.client.services.get(self.name)
+            existing = self.client.services.get(self.name)
+            self._publish_on(existing)
         except NotFound:
             endpoint = EndpointSpec(mode="dnsrr", ports=(
                 [{"Protocol": "tcp", "PublishedPort": self.publish_port, "TargetPort": 80, "PublishMode": "host"}]
@@ -147,6 +158,23 @@ class NginxService:
                 if exc.status_code != 409:  # created meanwhile by another thread
                     raise RouterError(f"router {self.name}: {exc.explanation}") from exc
         self.container()
+
+    def _publish_on(self, existing: Any) -> None:
+        """A router published on another port (PODIUM_ROUTER_PORT changed) moves to this one."""
+        if not self.publish_port:
+            return
+        ports = existing.attrs.get("Endpoint", {}).get("Ports") or []
+        if [port.get("PublishedPort") for port in ports] != [self.publish_port]:
+            existing.update(endpoint_spec=EndpointSpec(mode="dnsrr", ports=[
+                {"Protocol": "tcp", "PublishedPort": self.publish_port, "TargetPort": 80, "PublishMode": "host"},
+            ]))
+            deadline = time.monotonic() + READY_TIMEOUT
+            while time.monotonic() < deadline:
+                if any(t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+                       and t["Spec"].get("ContainerSpec") for t in self.client.api.tasks(
+                           filters={"service": self.name, "desired-state": "running"})):
+                    break
+                time.sleep(0.2)
 
     def remove(self) -> None:
         try:

@@ -36,7 +36,7 @@ from podium.runtime.interface import (
     Runtime,
     Serving,
 )
-from podium.runtime.naming import group_name, hostnames, route_name
+from podium.runtime.naming import group_name, route_name
 from podium.runtime.swarm import logs
 from podium.runtime.swarm.images import ImageBuilder, image_ref
 from podium.runtime.swarm.nodes import node_names
@@ -45,13 +45,12 @@ from podium.runtime.swarm.router import (
     EDGE_NETWORK,
     EDGE_SERVICE,
     NO_SUCH_APP,
-    UPSTREAM_MARK,
     Draining,
     NginxService,
-    edge_site,
     gateway_name,
-    gateway_site,
+    web_service_of,
 )
+from podium.runtime.swarm.routes import Routes
 from podium.runtime.swarm.services import (
     ServiceSpec,
     Task,
@@ -95,6 +94,7 @@ class SwarmRuntime:
         self.edge = NginxService(
             self.client, EDGE_SERVICE, [EDGE_NETWORK], stack_image, publish_port=router_port, default_site=NO_SUCH_APP,
         )
+        self.routes = Routes(self.client, self.edge, self._gateway)
         self._lock = threading.Lock()
         self._ready = False
 
@@ -125,6 +125,7 @@ class SwarmRuntime:
                 raise RuntimeFailure(f"no stack image {self.stack_image} on the manager: run make stack-image") from exc
             self._network(EDGE_NETWORK, {"podium.role": "router"})
             self.edge.ensure()
+            self.routes.start()
             self._ready = True
 
     def shutdown(self) -> None:
@@ -132,6 +133,7 @@ class SwarmRuntime:
         self.close()
 
     def close(self) -> None:
+        self.routes.close()
         self.client.close()
 
     def _network(self, name: str, labels: dict[str, str]) -> None:
@@ -264,32 +266,24 @@ class SwarmRuntime:
 
     def route(self, service: str, env: str) -> RouteState:
         text = self._gateway(service, env).read_site("app") if self._has_gateway(service, env) else None
-        upstream = _upstream_of(text)
-        return RouteState(service, env, (upstream,) if upstream else ())
+        web = web_service_of(text)
+        return RouteState(service, env, (f"tasks.{web}:{APP_PORT}",) if web else ())
 
     def _has_gateway(self, service: str, env: str) -> bool:
         return bool(self.client.services.list(filters={"name": gateway_name(service, env)}))
 
     def switch(self, running: RunningRelease) -> Draining:
         ref = running.ref
-        web = service_name(ref, "web")
-        upstream = f"tasks.{web}:{APP_PORT}" if running.ports else None
-        return self._route_to(ref.service, ref.env, upstream)
+        return self._route_to(ref.service, ref.env, service_name(ref, "web") if running.ports else None)
 
-    def _route_to(self, service: str, env: str, upstream: str | None) -> Draining:
+    def _route_to(self, service: str, env: str, web_service: str | None) -> Draining:
         self.ensure_running()
         self._network(network_name(service, env), {"podium.service": service, "podium.env": env})
-        gateway = self._gateway(service, env)
-        gateway.ensure()
-        draining = gateway.apply({"app": gateway_site(upstream)})
-        route = route_name(service, env)
-        site = edge_site(route, hostnames(service, env), gateway.name)
-        if self.edge.read_site(route) != site:
-            self.edge.apply({route: site})
-        return draining
+        return self.routes.set(service, env, web_service)
 
     def switch_back(self, route: RouteState) -> None:
-        self._route_to(route.service, route.env, route.upstreams[0] if route.upstreams else None).wait_drained()
+        web = route.upstreams[0].removeprefix("tasks.").rpartition(":")[0] if route.upstreams else None
+        self._route_to(route.service, route.env, web).wait_drained()
 
     # Stopping and forgetting.
 
@@ -365,8 +359,7 @@ class SwarmRuntime:
         for entry in serving:
             live = entry.live
             try:
-                self._route_to(entry.service, entry.env,
-                               f"tasks.{service_name(live.ref, 'web')}:{APP_PORT}" if live and live.ports else None)
+                self._route_to(entry.service, entry.env, service_name(live.ref, "web") if live and live.ports else None)
             except RuntimeFailure as exc:
                 done.append(f"{entry.service}/{entry.env}: route not restored, nothing stopped: {exc.detail}")
                 continue
@@ -377,6 +370,7 @@ class SwarmRuntime:
     def teardown(self, service: str) -> None:
         owned = self.client.services.list(filters={"label": f"podium.service={service}"})
         envs = {svc.attrs["Spec"]["Labels"].get("podium.env") for svc in owned}
+        self.routes.forget(service)
         remove_services(owned)
         for env in sorted(e for e in envs if e):
             route = route_name(service, env)
@@ -400,13 +394,6 @@ class SwarmRuntime:
         if self.platform is None:
             raise RuntimeFailure("the swarm runtime runs no platform process here: set PODIUM_ADDONS_POSTGRES_URL")
         return self.platform
-
-
-def _upstream_of(site: str | None) -> str | None:
-    if not site:
-        return None
-    first = site.splitlines()[0]
-    return first.removeprefix(UPSTREAM_MARK).strip() or None if first.startswith(UPSTREAM_MARK) else None
 
 
 def _remove_network(network: Any) -> None:
