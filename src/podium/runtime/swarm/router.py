@@ -31,7 +31,7 @@ import re
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from docker import DockerClient
@@ -78,6 +78,13 @@ START = (
     f'mkdir -p {CONF_DIR}/sites && printf "%s" "$PODIUM_NGINX_CONF" > {CONF_DIR}/nginx.conf '
     f'&& {{ [ -z "$PODIUM_DEFAULT_SITE" ] || printf "%s" "$PODIUM_DEFAULT_SITE" > {CONF_DIR}/sites/_default.conf; }} '
     f'&& exec nginx -c {CONF_DIR}/nginx.conf -g "daemon off;"'
+)
+
+
+RELOAD_SCRIPT = (
+    'for p in /proc/[0-9]*; do t=$(tr "\\0" " " < "$p/cmdline" 2>/dev/null); case "$t" in '
+    '*"shutting down"*) ;; "nginx: worker process"*) echo "W ${p#/proc/}" ;; esac; done; '
+    f"nginx -t -q -c {CONF_DIR}/nginx.conf 2>&1 || exit 3; nginx -s reload -c {CONF_DIR}/nginx.conf 2>&1"
 )
 
 
@@ -132,6 +139,7 @@ class NginxService:
     publish_port: int | None = None
     labels: dict[str, str] | None = None
     default_site: str | None = None  # written before nginx starts, when the volume has no sites yet
+    _cached: Container | None = field(default=None, init=False, repr=False)
 
     def ensure(self) -> None:
         """Create the service unless it exists; return once its container answers."""
@@ -184,11 +192,21 @@ class NginxService:
 
     def container(self, timeout: float = READY_TIMEOUT) -> Container:
         """The running container of the service (on the manager), waiting for it to run nginx."""
+        cached = self._cached
+        if cached is not None:
+            try:
+                cached.reload()
+                if cached.status == "running":
+                    return cached
+            except NotFound:
+                pass
+            self._cached = None
         deadline = time.monotonic() + timeout
         while True:
             mine = {"label": f"com.docker.swarm.service.name={self.name}"}
             for container in self.client.containers.list(filters=mine):
                 if container.status == "running" and self._workers(container):
+                    self._cached = container
                     return container
             if time.monotonic() > deadline:
                 raise RouterError(f"router {self.name}: no running nginx after {timeout:.0f}s")
@@ -212,14 +230,16 @@ class NginxService:
         container = self.container()
         before = {site: self.read_site(site) for site in changes}
         self._write(container, changes)
-        test = container.exec_run(["nginx", "-t", "-q", "-c", f"{CONF_DIR}/nginx.conf"])
-        if test.exit_code != 0:
+        # One exec: the workers taking connections now, then check, then reload.
+        result = container.exec_run(["/bin/sh", "-c", RELOAD_SCRIPT])
+        output = result.output.decode(errors="replace")
+        old = {int(line[2:]) for line in output.splitlines() if line.startswith("W ") and line[2:].isdigit()}
+        message = "\n".join(line for line in output.splitlines() if not line.startswith("W ")).strip()
+        if result.exit_code == 3:
             self._write(container, before)
-            raise RouterError(f"router {self.name} refused the configuration: {test.output.decode().strip()}")
-        old = self._workers(container)
-        reload = container.exec_run(["nginx", "-s", "reload", "-c", f"{CONF_DIR}/nginx.conf"])
-        if reload.exit_code != 0:
-            raise RouterError(f"router {self.name}: reload failed: {reload.output.decode().strip()}")
+            raise RouterError(f"router {self.name} refused the configuration: {message}")
+        if result.exit_code != 0:
+            raise RouterError(f"router {self.name}: reload failed: {message}")
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while True:
             workers = self._workers(container)
@@ -227,7 +247,7 @@ class NginxService:
                 return Draining(lambda: self._draining(container), old)
             if time.monotonic() > deadline:
                 raise RouterError(f"router {self.name}: new workers did not start within {RELOAD_TIMEOUT:.0f}s")
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def _write(self, container: Container, changes: dict[str, str | None]) -> None:
         buffer = io.BytesIO()

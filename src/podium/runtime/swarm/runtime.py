@@ -65,7 +65,7 @@ from podium.runtime.swarm.services import (
     web_healthcheck,
 )
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 LOG_TAIL_LINES = 20
 RELEASE_TYPE = "release"  # the Procfile's release command: a one-off service, never started with the others
 
@@ -94,8 +94,9 @@ class SwarmRuntime:
         self.edge = NginxService(
             self.client, EDGE_SERVICE, [EDGE_NETWORK], stack_image, publish_port=router_port, default_site=NO_SUCH_APP,
         )
-        self.routes = Routes(self.client, self.edge, self._gateway)
         self._lock = threading.Lock()
+        self._gateways: dict[tuple[str, str], NginxService] = {}
+        self.routes = Routes(self.client, self.edge, self._gateway)
         self._ready = False
 
     @classmethod
@@ -146,10 +147,15 @@ class SwarmRuntime:
                 raise RuntimeFailure(f"network {name}: {exc.explanation}") from exc
 
     def _gateway(self, service: str, env: str) -> NginxService:
-        return NginxService(
-            self.client, gateway_name(service, env), [EDGE_NETWORK, network_name(service, env)], self.stack_image,
-            labels={"podium.service": service, "podium.env": env},
-        )
+        """The environment's gateway (one object each: it remembers its container)."""
+        with self._lock:
+            gateway = self._gateways.get((service, env))
+            if gateway is None:
+                gateway = self._gateways[(service, env)] = NginxService(
+                    self.client, gateway_name(service, env), [EDGE_NETWORK, network_name(service, env)],
+                    self.stack_image, labels={"podium.service": service, "podium.env": env},
+                )
+            return gateway
 
     # A release's image and processes.
 

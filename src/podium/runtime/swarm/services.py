@@ -92,7 +92,7 @@ def web_healthcheck(app_json: AppJson) -> Healthcheck:
     path, timeout, retries = (check.path, check.timeout, check.attempts) if check else ("/", 5.0, 3)
     max_status = 400 if check else 500
     return Healthcheck(
-        test=health_command(path, max_status), interval=SECOND,
+        test=health_command(path, max_status), interval=SECOND // 2,
         timeout=int(max(timeout, MIN_CHECK_TIMEOUT) * SECOND), retries=max(retries, MIN_CHECK_RETRIES),
         # Failures within the start period do not count: a slow start (a busy node) is not a
         # crash; the deploy's own health deadline bounds how long Podium waits for it.
