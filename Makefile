@@ -1,15 +1,21 @@
 # Podium: `make run` starts the server on its embedded default; `make test` runs the suite.
-# Both install what is missing first: Debian packages (nginx, chromium) and the Python venv.
+# Both install what is missing first: Debian packages (nginx, chromium, docker.io...) and the Python venv.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := nginx chromium glewlwyd
+APT_PACKAGES := nginx chromium docker.io debootstrap docker-registry glewlwyd
+# The swarm runtime's stack image: Debian bookworm (minbase) with Python and nginx (the router), imported into the engine at
+# DOCKER_HOST. Its rootfs tarball is cached so a later build on the same machine skips debootstrap.
+STACK_TAG ?= podium-stack:bookworm-1
+STACK_CACHE ?= /var/cache/podium
+STACK_ROOTFS := $(STACK_CACHE)/stack-bookworm-1.tar
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
 # Two workers (pytest-xdist), each taking whole files, so a module's fixtures stay in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install system-deps run test check lint typecheck bench clean
+.PHONY: install system-deps stack-image run test check lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -21,16 +27,35 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # nginx routes deployed apps; chromium drives the browser tests; glewlwyd is the OpenID Connect
-# provider the single sign-on tests sign in at. Installed only if missing.
+# provider the single sign-on tests sign in at; docker.io, debootstrap and docker-registry run the swarm
+# runtime's tests (a two-node swarm and its registry). Installed only if missing.
 system-deps:
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v glewlwyd >/dev/null 2>&1 || missing="$$missing glewlwyd"; \
+	[ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
+	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
+	[ -x /usr/bin/docker-registry ] || missing="$$missing docker-registry"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# Builds the stack image only when the engine at DOCKER_HOST does not have it yet; prints its tag.
+stack-image: system-deps
+	@if ! docker image inspect $(STACK_TAG) >/dev/null 2>&1; then \
+		if [ ! -s $(STACK_ROOTFS) ]; then \
+			rootfs=$$(mktemp -d) && mkdir -p $(STACK_CACHE) && \
+			debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,nginx \
+				bookworm $$rootfs $(DEBIAN_MIRROR) >$(STACK_CACHE)/debootstrap.log 2>&1 && \
+			rm -rf $$rootfs/var/cache/apt/archives/*.deb $$rootfs/var/lib/apt/lists/* && \
+			tar -C $$rootfs -cf $(STACK_ROOTFS).tmp . && mv $(STACK_ROOTFS).tmp $(STACK_ROOTFS) && \
+			rm -rf $$rootfs || { rm -rf $$rootfs; echo "debootstrap failed: see $(STACK_CACHE)/debootstrap.log" >&2; exit 1; }; \
+		fi; \
+		docker import $(STACK_ROOTFS) $(STACK_TAG) >/dev/null; \
+	fi
+	@echo $(STACK_TAG)
 
 run: install system-deps
 	$(BIN)/podium server

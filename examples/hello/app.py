@@ -36,6 +36,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+    # HOST: 127.0.0.1 on a node of its own; a container runtime sets 0.0.0.0 (its own network namespace).
+    server = ThreadingHTTPServer((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), Handler)
     print(f"listening on {server.server_address[1]}", flush=True)
     server.serve_forever()

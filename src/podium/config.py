@@ -7,15 +7,16 @@ a test fails when one is undocumented. Environment variables are ``PODIUM_<NAME>
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Everything Podium can be told, built once and passed down."""
 
-    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path(".podium"), description="Directory for all state: store, releases, logs, router.")
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
@@ -29,6 +30,25 @@ class Settings(BaseSettings):
     )
     cookie_secure: bool = Field(
         False, description="Mark the web session cookie Secure (set behind HTTPS)."
+    )
+
+    # Runtime: where releases run.
+    runtime: Literal["local", "swarm"] = Field(
+        "local", description="Where releases run: local (supervisord + nginx on this machine) or swarm "
+        "(a Docker Swarm reached through its manager's Engine API at DOCKER_HOST)."
+    )
+    stack_image: str = Field(
+        "podium-stack:bookworm-1", description="Swarm runtime: the base image of every release image "
+        "(Debian with Python and nginx; `make stack-image` builds it)."
+    )
+    registry: str | None = Field(
+        None, description="Swarm runtime: host:port of the registry release images are pushed to and every "
+        "node pulls from; unset only for a one-node swarm."
+    )
+    docker_host: str | None = Field(
+        None, validation_alias=AliasChoices("PODIUM_DOCKER_HOST", "DOCKER_HOST"),
+        description="Swarm runtime: the manager's Engine API (DOCKER_HOST, as the docker CLI reads it: "
+        "unix:///var/run/docker.sock, tcp://manager:2376); default: the local engine's socket."
     )
 
     # Slug limits: checked before anything is unpacked.

@@ -28,7 +28,11 @@ from podium.metrics.service import MetricsService
 from podium.osutil import write_private
 from podium.people.oidc import OidcProvider
 from podium.people.service import PeopleService
+from podium.runtime.interface import Runtime
 from podium.runtime.local import LocalRuntime
+from podium.runtime.ports import free_port
+from podium.runtime.swarm.nodes import NodeService
+from podium.runtime.swarm.runtime import SwarmRuntime
 from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
 
@@ -46,10 +50,15 @@ class Podium:
         self.people = PeopleService(self.store)
         self.oidc = OidcProvider(settings) if settings.oidc_issuer else None  # single sign-on, when set up
         data_dir = settings.data_dir.absolute()
-        self.runtime = LocalRuntime(
-            data_dir / "node", settings.router_port, deploy_root=data_dir / "deploy", venv_cache=data_dir / "venvs",
-            limits=SlugLimits.from_settings(settings), log_max_bytes=settings.log_max_bytes,
+        # PODIUM_RUNTIME: this machine, or a swarm (whose platform processes still run on this machine).
+        swarm = settings.runtime == "swarm"
+        local = LocalRuntime(
+            data_dir / "node", free_port() if swarm else settings.router_port, deploy_root=data_dir / "deploy",
+            venv_cache=data_dir / "venvs", limits=SlugLimits.from_settings(settings),
+            log_max_bytes=settings.log_max_bytes,
         )
+        self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
+        self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)
         self.app_tokens = AppTokenService(settings, self.store)
         self.watcher = Watcher(settings, self.store, self.runtime)  # watches once start_runtime runs it
         self.deploys = DeployService(

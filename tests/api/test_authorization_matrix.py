@@ -32,6 +32,7 @@ NOT_403: dict[tuple[str, str], str] = {}
 PLATFORM_ONLY = {
     ("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices"),
     ("POST", f"{API}/users"),
+    ("POST", f"{API}/nodes/{{node}}/drain"), ("POST", f"{API}/nodes/{{node}}/activate"),
 }
 
 # Routes about one person (``/users/{user}/...``): only they or an admin may call them, so

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 import podium
 from podium import web
-from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, oncall
+from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, nodes, oncall
 from podium.api import people as people_api
 from podium.api import signin as signin_api
 from podium.core import Podium
@@ -36,6 +36,7 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(addons.router)
     app.include_router(experiments.router)
     app.include_router(events.router)
+    app.include_router(nodes.router)
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)

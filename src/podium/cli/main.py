@@ -7,9 +7,22 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import addons, app_tokens, billing, catalog, deploy, experiments, flags, health, metrics, oncall
+from podium.cli import (
+    addons,
+    app_tokens,
+    billing,
+    catalog,
+    deploy,
+    experiments,
+    flags,
+    health,
+    metrics,
+    nodes,
+    oncall,
+)
 from podium.cli import users as users_cli
 from podium.cli.output import run_cli
+from podium.errors import Invalid
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -26,6 +39,8 @@ def server(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     router_port: Annotated[int | None, typer.Option(help="Port of the app router (default 8080).")] = None,
+    runtime: Annotated[str | None, typer.Option(
+        help="Where releases run: local (default) or swarm (the Docker Swarm at DOCKER_HOST).")] = None,
 ) -> None:
     """Start the Podium server (API, web pages, and the local node)."""
     import uvicorn
@@ -34,7 +49,11 @@ def server(
     from podium.config import Settings
     from podium.core import Podium
 
-    given: dict[str, Any] = {"data_dir": data_dir, "host": host, "port": port, "router_port": router_port}
+    given: dict[str, Any] = {
+        "data_dir": data_dir, "host": host, "port": port, "router_port": router_port, "runtime": runtime,
+    }
+    if runtime not in (None, "local", "swarm"):
+        raise Invalid(f"invalid --runtime {runtime!r}: local or swarm")
     overrides = {k: v for k, v in given.items() if v is not None}
     settings = Settings(**overrides)
     core = Podium(settings)
@@ -79,6 +98,7 @@ app.add_typer(addons.addons_app, name="addons")
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(app_tokens.app_token_app, name="app-token")
+app.add_typer(nodes.nodes_app, name="nodes")
 
 
 def main() -> None:
