@@ -39,8 +39,20 @@ class Settings(BaseSettings):
     )
     slug_max_ratio: float = Field(200.0, description="Largest unpacked/compressed size ratio (gzip bombs).")
 
+    # Bounded input.
+    api_max_body_bytes: int = Field(
+        1024 * 1024, description="Largest request body the API reads, in bytes, unless a route has a cap of its own."
+    )
+    api_max_events_body_bytes: int = Field(
+        16 * 1024 * 1024, description="Largest body of POST /api/v1/events (a batch of up to 10,000 events), in bytes."
+    )
+
     # Deploys.
     health_timeout: float = Field(30.0, description="Seconds a new release has to pass its health check.")
+    health_wait_max: float = Field(
+        300.0, description="Longest an app.json health check may wait in all (initialDelay + attempts x "
+        "(timeout + wait)), in seconds; a slug asking for more is refused."
+    )
     watch_window: float = Field(60.0, description="Seconds after going live in which failing health checks roll back.")
     keep_releases: int = Field(5, description="Releases kept unpacked per service environment for instant rollback.")
     log_max_bytes: int = Field(10 * 1024 * 1024, description="Log bytes kept per process before rotation.")

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 import podium
 from podium import web
 from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, oncall
+from podium.api.limits import BodyLimit, body_caps
 from podium.core import Podium
 
 
@@ -35,6 +36,8 @@ def create_app(core: Podium) -> FastAPI:
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)
+    routes, default = body_caps(core.settings)
+    app.add_middleware(BodyLimit, routes=routes, default=default)  # outermost: before anything reads a body
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

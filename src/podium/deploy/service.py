@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from podium.artifacts.appjson import AppJson
+from podium.artifacts.appjson import MAX_QUANTITY, AppJson
 from podium.artifacts.slug import Slug, SlugLimits, inspect_slug
 from podium.catalog import audit
 from podium.catalog.auth import Actor
@@ -43,7 +43,6 @@ from podium.store.db import Store, utcnow
 
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_KEYS = {"PORT", "PODIUM_SERVICE", "PODIUM_ENV", "PODIUM_RELEASE", "PODIUM_TOKEN"}
-MAX_QUANTITY = 20
 SYSTEM_ACTOR = Actor(team="platform", team_id=0, token_id=None)
 
 log = logging.getLogger(__name__)
