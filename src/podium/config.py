@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         "(timeout + wait)), in seconds; a slug asking for more is refused."
     )
     watch_window: float = Field(60.0, description="Seconds after going live in which failing health checks roll back.")
+    rollout_workers: int = Field(4, description="Rollouts that run at once, all teams together.")
+    rollout_team_share: int = Field(
+        2, description="Rollouts one team's services run at once; the team's further rollouts wait their turn."
+    )
     keep_releases: int = Field(5, description="Releases kept unpacked per service environment for instant rollback.")
     log_max_bytes: int = Field(10 * 1024 * 1024, description="Log bytes kept per process before rotation.")
 

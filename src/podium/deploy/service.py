@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from podium.deploy.health import probe_client
 from podium.deploy.models import Artifact, DeployState, Release, ReleaseStatus, Stage, transition
 from podium.deploy.progress import ProgressBoard
 from podium.deploy.rollout import EnvLayout, Rollout, RolloutFailed, Target, group_name, route_name
+from podium.deploy.workers import TeamShares
 from podium.errors import Conflict, Invalid, NotFound, PodiumError
 from podium.runtime.node import Node
 from podium.runtime.router import Switch
@@ -87,7 +87,7 @@ class DeployService:
         self.uploads = settings.data_dir / "uploads"
         self.limits = SlugLimits.from_settings(settings)
         self.progress = ProgressBoard()
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rollout")
+        self._executor = TeamShares(settings.rollout_workers, settings.rollout_team_share)  # see deploy/workers.py
         self.probes = probe_client()  # health probes of every rollout and watch, shared (thread-safe)
         self.node_started = False
         # The environment's app token by environment id (PODIUM_TOKEN), when the core provides one.
@@ -263,7 +263,7 @@ class DeployService:
         except IntegrityError:  # a concurrent verb created the same row first (e.g. the first deploy state)
             raise Conflict("another change to this environment started at the same moment: try again") from None
         self.progress.post(release.id, stage=Stage.PENDING, status=ReleaseStatus.PENDING, message=description)
-        self._executor.submit(self._run, ref, release.id)
+        self._executor.submit(svc.owner_id, self._run, ref, release.id)  # the owning team's share
         return release
 
     def _store_artifact(self, service: str, digest: str, stored: Path) -> None:
