@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     addons_key: str | None = Field(
         None, description="Fernet key sealing add-on URLs at rest; default: <data dir>/addons.key, made on first use."
     )
+    secrets_key: str | None = Field(
+        None, description="Fernet key(s) sealing config vars in the store, comma-separated, the first sealing; "
+        "default: <data dir>/secrets.key, made on first use."
+    )
     addons_backup_dir: Path | None = Field(
         None, description="Folder for database backups; default: <data dir>/backups."
     )

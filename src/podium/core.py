@@ -28,6 +28,8 @@ from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
 from podium.runtime.node import LocalNode
 from podium.sdk.bundle import install_bundle
+from podium.secrets.service import SecretsService
+from podium.store.crypto import Keyring
 from podium.store.db import Store
 
 
@@ -39,8 +41,9 @@ class Podium:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.store_url)
+        self.store = Store(settings.store_url, Keyring.from_settings(settings.secrets_key, settings.data_dir))
         self.catalog = CatalogService(self.store)
+        self.secrets = SecretsService(self.store)  # rotation of the key sealing config vars
         self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
         self.deploys = DeployService(settings, self.store, self.node)
         self.app_tokens = AppTokenService(settings, self.store)

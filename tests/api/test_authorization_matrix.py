@@ -24,7 +24,8 @@ NOT_403: dict[tuple[str, str], str] = {}
 
 
 # Routes only the platform team may call: the owning team is refused as well.
-PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices")}
+PLATFORM_ONLY = {("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices"),
+                 ("POST", f"{API}/secrets/rotate-key")}
 
 # GET routes left out of the before/after snapshot: live streams and process state.
 SNAPSHOT_SKIP = ("/logs", "/events", "/ps")

@@ -12,6 +12,7 @@ import podium
 from podium import web
 from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, oncall
 from podium.api.limits import BodyLimit, body_caps
+from podium.api.secrets import router as secrets_router
 from podium.core import Podium
 
 
@@ -33,6 +34,7 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(addons.router)
     app.include_router(experiments.router)
     app.include_router(events.router)
+    app.include_router(secrets_router)
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)

@@ -9,6 +9,7 @@ import typer
 
 from podium.cli import addons, app_tokens, billing, catalog, deploy, experiments, flags, health, metrics, oncall
 from podium.cli.output import run_cli
+from podium.cli.secrets import secrets_app
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -77,6 +78,7 @@ app.add_typer(addons.addons_app, name="addons")
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(app_tokens.app_token_app, name="app-token")
+app.add_typer(secrets_app, name="secrets")
 
 
 def main() -> None:
