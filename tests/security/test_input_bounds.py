@@ -66,11 +66,12 @@ class Server:
         self.token = (data_dir / "admin-token").read_text().strip()
 
     def rss(self) -> int:
-        """The server's resident memory, in bytes."""
+        """The most resident memory the server has had so far (its peak, VmHWM), in bytes:
+        memory taken for a request and given back before it is read would not show in VmRSS."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS")
+        raise AssertionError("no VmHWM")
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)

@@ -16,6 +16,7 @@ the next rotation finishes with that same new key.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy import JSON, Connection, column, false, select, table, text, upd
 
 from podium.catalog import audit
 from podium.catalog.auth import Actor
-from podium.errors import Forbidden, PodiumError
+from podium.errors import Conflict, Forbidden, PodiumError
 from podium.store.crypto import Keyring, SealedJSON
 from podium.store.db import Store
 
@@ -67,6 +68,7 @@ class SecretsService:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._rotating = threading.Lock()
 
     def rotate_key(self, actor: Actor) -> Rotation:
         """Seal every stored secret with a new key and drop the old one (platform team only)."""
@@ -75,6 +77,14 @@ class SecretsService:
         keyring = self.store.keyring
         if keyring is None:
             raise PodiumError("this store has no secrets key")
+        if not self._rotating.acquire(blocking=False):
+            raise Conflict("a rotation of the secrets key is already running")
+        try:
+            return self._rotate(actor, keyring)
+        finally:
+            self._rotating.release()
+
+    def _rotate(self, actor: Actor, keyring: Keyring) -> Rotation:
         columns = sealed_columns()
         key = keyring.next_key()
         keyring.begin_rotation(key)

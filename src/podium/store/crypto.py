@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ class Keyring:
         self._given = [key.strip() for key in keys if key.strip()]
         self.key_path = key_path
         self._fernet: MultiFernet | None = None
+        self._loading = threading.Lock()  # the first seal or open may come from several threads at once
 
     @classmethod
     def from_settings(cls, secrets_key: str | None, data_dir: Path) -> Keyring:
@@ -65,9 +68,10 @@ class Keyring:
         return keys
 
     def _multi(self) -> MultiFernet:
-        if self._fernet is None:
-            self._fernet = _multi(self._keys())
-        return self._fernet
+        with self._loading:
+            if self._fernet is None:
+                self._fernet = _multi(self._keys())
+            return self._fernet
 
     def seal(self, plain: bytes) -> str:
         return self._multi().encrypt(plain).decode()
@@ -97,18 +101,21 @@ class Keyring:
 
     def begin_rotation(self, key: str) -> None:
         """From now on seal with ``key``; every current key still opens."""
-        self._fernet = _multi([key, *[k for k in self._keys() if k != key]])
+        with self._loading:
+            self._fernet = _multi([key, *[k for k in self._keys() if k != key]])
 
     def finish_rotation(self, key: str) -> None:
         """Every row is sealed with ``key``: with a key file, it replaces the old key, which is gone."""
         if not self._given:
             assert self.key_path is not None
             os.replace(self.key_path.with_name(NEXT_KEY_FILE), self.key_path)
-        self._fernet = _multi([key]) if not self._given else None
+        with self._loading:
+            self._fernet = _multi([key]) if not self._given else None
 
     def rotation_failed(self) -> None:
         """Read the keys again: ``secrets.key.next`` stays, so rows sealed with it still open."""
-        self._fernet = None
+        with self._loading:
+            self._fernet = None
 
 
 def _multi(keys: list[str]) -> MultiFernet:
@@ -167,7 +174,7 @@ def load_or_create_key(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = new_key()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     write_key(tmp, key)
     try:
         os.link(tmp, path)  # fails if another process got there first
