@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, PodiumDep
+from podium.catalog.auth import Actor
 from podium.catalog.models import Right
 from podium.deploy.logs import follow_logs, read_logs
 from podium.deploy.models import Release
@@ -37,7 +38,8 @@ class ReleaseOut(BaseModel):
     live_at: datetime | None
     finished_at: datetime | None
     failure_reason: str | None
-    log_tail: str | None
+    log_tail: str | None = Field(description="The app's last lines when the rollout failed; null unless you may read "
+                                 "the service's config (and so its logs).")
     config_keys: list[str]
     formation: dict[str, int]
     digest: str
@@ -87,7 +89,7 @@ def render(podium: Any, release: Release, *, with_logs: bool = False) -> Release
     return out if with_logs else out.model_copy(update={"log_tail": None})
 
 
-def may_read_logs(podium: Any, actor: ActorDep, service: str, env: str) -> bool:
+def may_read_logs(podium: Any, actor: Actor, service: str, env: str) -> bool:
     """Logs tell as much as config does (apps print their settings): the same right reads both."""
     try:
         podium.deploys.authorize(actor, service, env, Right.CONFIG)

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from podium.artifacts.appjson import AppJson, parse_app_json
 from podium.artifacts.procfile import RELEASE, parse_procfile
@@ -42,6 +43,10 @@ MAX_SYMLINK_HOPS = 40
 TAR_HEADER_MAX_BYTES = 64 * 1024
 """PAX extended headers and GNU long names and links are read whole by tarfile: each is
 held to this size, checked from its 512-byte header before its data is read."""
+PAX_DIGITS_MAX = 64
+"""Longest run of digits a PAX header may hold: tarfile before Python 3.11.10 searches it
+with a regex that backtracks over digit runs (CVE-2024-6232), quadratic in their length."""
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (PAX_DIGITS_MAX + 1))
 _EXTENDED_HEADERS = {
     tarfile.XHDTYPE: "PAX extended header", tarfile.XGLTYPE: "PAX global header",
     tarfile.SOLARIS_XHDTYPE: "Solaris extended header",
@@ -229,6 +234,36 @@ class _BoundedTarInfo(tarfile.TarInfo):
                 "paths and link targets this long are not allowed"
             )
         return header
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        """Check the PAX data (already bounded in size) before tarfile's own parsing reads it."""
+        stream = tarfile.fileobj
+        assert stream is not None
+        data = stream.read(self._block(self.size))  # type: ignore[attr-defined]
+        if _LONG_DIGITS.search(data):
+            raise Invalid(f"slug: a PAX extended header with a run of more than {PAX_DIGITS_MAX} digits")
+        tarfile.fileobj = _Replay(data, stream)  # type: ignore[assignment]
+        try:
+            return super()._proc_pax(tarfile)  # type: ignore[misc,no-any-return]
+        finally:
+            tarfile.fileobj = stream
+
+
+class _Replay:
+    """Bytes already read from a stream, served again before the rest of the stream."""
+
+    def __init__(self, data: bytes, stream: Any) -> None:
+        self._data = data
+        self._stream: IO[bytes] = stream  # tarfile's own stream object, which reads and tells as a file does
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data:
+            head, self._data = (self._data, b"") if size < 0 else (self._data[:size], self._data[size:])
+            return head if len(head) == size or size < 0 else head + self._stream.read(size - len(head))
+        return self._stream.read(size)
+
+    def tell(self) -> int:
+        return self._stream.tell() - len(self._data)
 
 
 @contextmanager
