@@ -59,9 +59,25 @@ class Settings(BaseSettings):
     )
     slug_max_ratio: float = Field(200.0, description="Largest unpacked/compressed size ratio (gzip bombs).")
 
+    # Bounded input.
+    api_max_body_bytes: int = Field(
+        1024 * 1024, description="Largest request body the API reads, in bytes, unless a route has a cap of its own."
+    )
+    api_max_events_body_bytes: int = Field(
+        16 * 1024 * 1024, description="Largest body of POST /api/v1/events (a batch of up to 10,000 events), in bytes."
+    )
+
     # Deploys.
     health_timeout: float = Field(30.0, description="Seconds a new release has to pass its health check.")
+    health_wait_max: float = Field(
+        300.0, description="Longest an app.json health check may wait in all (initialDelay + attempts x "
+        "(timeout + wait)), in seconds; a slug asking for more is refused."
+    )
     watch_window: float = Field(60.0, description="Seconds after going live in which failing health checks roll back.")
+    rollout_workers: int = Field(4, description="Rollouts that run at once, all teams together.")
+    rollout_team_share: int = Field(
+        2, description="Rollouts one team's services run at once; the team's further rollouts wait their turn."
+    )
     keep_releases: int = Field(5, description="Releases kept unpacked per service environment for instant rollback.")
     log_max_bytes: int = Field(10 * 1024 * 1024, description="Log bytes kept per process before rotation.")
 
@@ -119,6 +135,10 @@ class Settings(BaseSettings):
     )
     addons_key: str | None = Field(
         None, description="Fernet key sealing add-on URLs at rest; default: <data dir>/addons.key, made on first use."
+    )
+    secrets_key: str | None = Field(
+        None, description="Fernet key(s) sealing config vars in the store, comma-separated, the first sealing; "
+        "default: <data dir>/secrets.key, made on first use."
     )
     addons_backup_dir: Path | None = Field(
         None, description="Folder for database backups; default: <data dir>/backups."

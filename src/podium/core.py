@@ -34,6 +34,8 @@ from podium.runtime.ports import free_port
 from podium.runtime.swarm.nodes import NodeService
 from podium.runtime.swarm.runtime import SwarmRuntime
 from podium.sdk.bundle import install_bundle
+from podium.secrets.service import SecretsService
+from podium.store.crypto import Keyring
 from podium.store.db import Store
 
 
@@ -45,8 +47,9 @@ class Podium:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.store_url)
+        self.store = Store(settings.store_url, Keyring.from_settings(settings.secrets_key, settings.data_dir))
         self.catalog = CatalogService(self.store)
+        self.secrets = SecretsService(self.store)  # rotation of the key sealing config vars
         self.people = PeopleService(self.store)
         self.oidc = OidcProvider(settings) if settings.oidc_issuer else None  # single sign-on, when set up
         data_dir = settings.data_dir.absolute()

@@ -31,7 +31,7 @@ NOT_403: dict[tuple[str, str], str] = {}
 # Routes only the platform team may call: the owning team is refused as well.
 PLATFORM_ONLY = {
     ("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices"),
-    ("POST", f"{API}/users"),
+    ("POST", f"{API}/users"), ("POST", f"{API}/secrets/rotate-key"),
     ("POST", f"{API}/nodes/{{node}}/drain"), ("POST", f"{API}/nodes/{{node}}/activate"),
 }
 
@@ -276,3 +276,31 @@ def test_every_route_wants_a_token(
         for method, operation in operations.items():
             response = api.request(method.upper(), fill(path, operation, world))
             assert response.status_code == 401, (method, path, response.status_code)
+
+
+# Reads that hold a service's secrets: its config, and its logs (apps print their settings).
+SECRET_READS = ("/config", "/logs")
+
+
+def test_reading_config_or_logs_refuses_a_foreign_team_and_a_deploy_only_grant(
+    admin: TestClient, clients: tuple[TestClient, TestClient], team_client: Callable[[str], TestClient]
+) -> None:
+    owner, foreign = clients
+    bystander = team_client("bystander")  # World gives it a deploy grant on every service
+    spec = admin.get("/openapi.json").json()
+    reads = [
+        (path, operations["get"]) for path, operations in spec["paths"].items()
+        if path.startswith(API) and "get" in operations and path.endswith(SECRET_READS)
+    ]
+    assert {path.rsplit("/", 1)[-1] for path, _ in reads} == {"config", "logs"}
+    failures: list[str] = []
+    for path, operation in reads:
+        url = fill(path, operation, World(admin))
+        for who, client in (("foreign", foreign), ("deploy-only", bystander)):
+            refused = client.get(url)
+            if refused.status_code != 403:
+                failures.append(f"GET {path}: {who} team got {refused.status_code} {refused.text[:200]}")
+        allowed = owner.get(url)
+        if allowed.status_code != 200:
+            failures.append(f"GET {path}: the owning team got {allowed.status_code} {allowed.text[:200]}")
+    assert not failures, "\n".join(failures)

@@ -68,12 +68,31 @@ def test_a_bomb_is_refused_from_its_header_before_its_data_is_inflated(
 def test_inflating_stops_at_the_budget_even_when_headers_say_little(
     make_slug: MakeSlug, limits: SlugLimits, tar_entry: TarEntry
 ) -> None:
-    # A 5 MB extended header is no file content, yet it is inflated all the same.
-    padded = tar_entry("app/padded", pax_headers={"comment": "0" * 5_000_000})
-    path = make_slug(padded)
+    # Extended headers are no file content, yet they are inflated all the same: forty of
+    # 60 KB each (each under the header limit) come to 2.4 MB of tar data.
+    padded = [tar_entry(f"app/padded-{i}", pax_headers={"comment": "z" * 60_000}) for i in range(40)]
+    path = make_slug(*padded)
     assert path.stat().st_size < 50_000
     with pytest.raises(TooLarge, match=r"the archive inflates past \d+ bytes of tar data"):
         inspect_slug(path, limits)
+
+
+def test_a_pax_header_of_long_digit_runs_is_refused_before_tarfile_parses_it(
+    make_slug: MakeSlug, limits: SlugLimits, tar_entry: TarEntry
+) -> None:
+    # Python's tarfile (before 3.11.10) searches PAX data with a regex quadratic in a run of
+    # digits: 60 KB of them cost minutes of CPU.
+    padded = tar_entry("app/padded", pax_headers={"comment": "0" * 60_000})
+    with pytest.raises(Invalid, match="a PAX extended header with a run of more than 64 digits"):
+        inspect_slug(make_slug(padded), limits)
+
+
+def test_pax_headers_that_tarfile_needs_still_work(
+    make_slug: MakeSlug, limits: SlugLimits, tar_entry: TarEntry
+) -> None:
+    long_name = "app/" + "/".join(["d" * 60] * 4) + "/é.txt"  # past ustar's 100 bytes, and not ASCII
+    slug = inspect_slug(make_slug(tar_entry(long_name, pax_headers={"mtime": "1733456789.123456789"})), limits)
+    assert slug.entries >= 1
 
 
 def test_a_small_slug_of_repetitive_text_is_no_bomb(make_slug: MakeSlug, limits: SlugLimits) -> None:

@@ -13,6 +13,8 @@ from podium import web
 from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, nodes, oncall
 from podium.api import people as people_api
 from podium.api import signin as signin_api
+from podium.api.limits import BodyLimit, body_caps
+from podium.api.secrets import router as secrets_router
 from podium.core import Podium
 
 
@@ -37,9 +39,12 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(experiments.router)
     app.include_router(events.router)
     app.include_router(nodes.router)
+    app.include_router(secrets_router)
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
     _install_metrics(app)
+    routes, default = body_caps(core.settings)
+    app.add_middleware(BodyLimit, routes=routes, default=default)  # outermost: before anything reads a body
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

@@ -16,9 +16,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, PodiumDep
+from podium.catalog.auth import Actor
+from podium.catalog.models import Right
 from podium.deploy.models import Release, ReleaseCause
 from podium.deploy.service import parse_version
-from podium.errors import Invalid, TooLarge
+from podium.errors import Forbidden, Invalid, TooLarge
 
 router = APIRouter(prefix="/api/v1/services/{service}", tags=["deploys"])
 ENV = "/environments/{env}"
@@ -35,7 +37,8 @@ class ReleaseOut(BaseModel):
     live_at: datetime | None
     finished_at: datetime | None
     failure_reason: str | None
-    log_tail: str | None
+    log_tail: str | None = Field(description="The app's last lines when the rollout failed; null unless you may read "
+                                 "the service's config (and so its logs).")
     config_keys: list[str]
     formation: dict[str, int]
     digest: str
@@ -94,8 +97,19 @@ class ChangeOut(BaseModel):
     release: ReleaseOut | None
 
 
-def render(podium: Any, release: Release) -> ReleaseOut:
-    return ReleaseOut.of(release)
+def render(podium: Any, release: Release, *, with_logs: bool = False) -> ReleaseOut:
+    """The release as the API shows it; its ``log_tail`` only ``with_logs`` (see ``may_read_logs``)."""
+    out = ReleaseOut.of(release)
+    return out if with_logs else out.model_copy(update={"log_tail": None})
+
+
+def may_read_logs(podium: Any, actor: Actor, service: str, env: str) -> bool:
+    """Logs tell as much as config does (apps print their settings): the same right reads both."""
+    try:
+        podium.deploys.check_access(actor, service, env, Right.CONFIG)
+    except Forbidden:
+        return False
+    return True
 
 
 async def _receive(request: Request, limit: int, folder: Path) -> Path:
@@ -141,26 +155,29 @@ async def deploy(
 def list_releases(
     service: str, env: str, podium: PodiumDep, actor: ActorDep, limit: int = Query(50, ge=1, le=500)
 ) -> list[ReleaseOut]:
-    """Releases, newest first."""
-    return [render(podium, r) for r in podium.deploys.list_releases(service, env, limit)]
+    """Releases, newest first; ``log_tail`` only for those who may read the logs."""
+    logs = may_read_logs(podium, actor, service, env)
+    return [render(podium, r, with_logs=logs) for r in podium.deploys.list_releases(service, env, limit)]
 
 
 @router.get(ENV + "/releases/{version}")
 def show_release(service: str, env: str, version: str, podium: PodiumDep, actor: ActorDep) -> ReleaseOut:
-    return render(podium, podium.deploys.get_release(service, env, parse_version(version)))
+    release = podium.deploys.get_release(service, env, parse_version(version))
+    return render(podium, release, with_logs=may_read_logs(podium, actor, service, env))
 
 
 @router.get(ENV + "/releases/{version}/events")
 def follow_release(service: str, env: str, version: str, podium: PodiumDep, actor: ActorDep) -> StreamingResponse:
     """The rollout's progress as JSON lines, until it is live or failed."""
     release = podium.deploys.get_release(service, env, parse_version(version))
+    logs = may_read_logs(podium, actor, service, env)
 
     def lines() -> Iterator[str]:
         if podium.deploys.progress.known(release.id):
             for event in podium.deploys.progress.follow(release.id):
                 yield json.dumps(event) + "\n"
-        final = podium.deploys.get_release(service, env, release.version)
-        yield json.dumps({"final": True, **render(podium, final).model_dump(mode="json")}) + "\n"
+        final = render(podium, podium.deploys.get_release(service, env, release.version), with_logs=logs)
+        yield json.dumps({"final": True, **final.model_dump(mode="json")}) + "\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
@@ -210,7 +227,8 @@ async def logs(
     lines: int = Query(100, ge=1, le=10_000),
     follow: bool = Query(False, description="Keep the stream open and send new lines."),
 ) -> StreamingResponse:
-    """The last lines of every process's log, oldest first; ``follow`` streams new ones."""
+    """The last lines of every process's log, oldest first; ``follow`` streams new ones (config right)."""
+    await run_in_threadpool(podium.deploys.check_access, actor, service, env, Right.CONFIG)
     head = await run_in_threadpool(podium.deploys.read_logs, service, env, lines, process)
 
     async def stream() -> AsyncIterator[str]:

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from podium.artifacts.procfile import PROCESS_TYPE
 from podium.errors import Invalid
 
+MAX_QUANTITY = 20
+"""Most processes of one type a service environment runs, whether app.json or ``podium scale`` asks."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
@@ -141,6 +144,27 @@ class AppJson(_Model):
             if check.type in ("startup", "readiness") and check.command is None:
                 return check
         return None
+
+    def check_bounds(self, *, max_health_wait: float, source: str = "app.json") -> None:
+        """Refuse what would hold shared capacity: a quantity past ``MAX_QUANTITY``, or a health
+        check that could keep a rollout worker waiting longer than ``max_health_wait`` seconds.
+
+        Refused with a reason, not clamped: a check that is cut short fails in a way its
+        author cannot see coming, and a quantity silently lowered is a surprise in production.
+        """
+        for kind, entry in self.formation.items():
+            if entry.quantity > MAX_QUANTITY:
+                raise Invalid(
+                    f"{source}: formation.{kind}.quantity: {entry.quantity} is over the limit of {MAX_QUANTITY}"
+                )
+        for kind, checks in self.healthchecks.items():
+            for index, check in enumerate(checks):
+                longest = check.initial_delay + check.attempts * (check.timeout + check.wait)
+                if not longest <= max_health_wait:  # also refuses NaN and infinity
+                    raise Invalid(
+                        f"{source}: healthchecks.{kind}[{index}]: initialDelay + attempts x (timeout + wait) "
+                        f"is {longest:g} s, over the limit of {max_health_wait:g} s (PODIUM_HEALTH_WAIT_MAX)"
+                    )
 
     def env_defaults(self) -> dict[str, str]:
         """The config vars app.json gives a value for, as ``{NAME: value}``."""

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from podium.artifacts.appjson import AppJson, parse_app_json
 from podium.artifacts.procfile import RELEASE, parse_procfile
@@ -39,6 +40,18 @@ compresses very well and is no bomb."""
 ENTRY_OVERHEAD = 4096
 """Tar bytes allowed per entry on top of file contents (headers, long names, padding)."""
 MAX_SYMLINK_HOPS = 40
+TAR_HEADER_MAX_BYTES = 64 * 1024
+"""PAX extended headers and GNU long names and links are read whole by tarfile: each is
+held to this size, checked from its 512-byte header before its data is read."""
+PAX_DIGITS_MAX = 64
+"""Longest run of digits a PAX header may hold: tarfile before Python 3.11.10 searches it
+with a regex that backtracks over digit runs (CVE-2024-6232), quadratic in their length."""
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (PAX_DIGITS_MAX + 1))
+_EXTENDED_HEADERS = {
+    tarfile.XHDTYPE: "PAX extended header", tarfile.XGLTYPE: "PAX global header",
+    tarfile.SOLARIS_XHDTYPE: "Solaris extended header",
+    tarfile.GNUTYPE_LONGNAME: "GNU long name", tarfile.GNUTYPE_LONGLINK: "GNU long link name",
+}
 HOW_TO_BUILD = "a slug is a gzipped tar: tar czf slug.tgz ./app"
 _SPECIAL_BITS = 0o7000  # setuid, setgid, sticky
 _CHUNK = 64 * 1024
@@ -52,6 +65,7 @@ class SlugLimits:
     max_entries: int
     max_unpacked_bytes: int
     max_ratio: float
+    max_health_wait: float = 300.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlugLimits:
@@ -61,6 +75,7 @@ class SlugLimits:
             max_entries=settings.slug_max_entries,
             max_unpacked_bytes=settings.slug_max_unpacked_bytes,
             max_ratio=settings.slug_max_ratio,
+            max_health_wait=settings.health_wait_max,
         )
 
 
@@ -202,6 +217,55 @@ class _Inflated:
         return f"sha256:{self._hashed.sha.hexdigest()}"
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header that refuses an oversized extended header before tarfile reads its data.
+
+    ``frombuf`` parses one raw 512-byte header; tarfile then reads the data of a PAX or
+    GNU long-name header into memory whole, so the size must be checked here, first.
+    """
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _BoundedTarInfo:
+        header = super().frombuf(buf, encoding, errors)
+        kind = _EXTENDED_HEADERS.get(header.type)
+        if kind is not None and header.size > TAR_HEADER_MAX_BYTES:
+            raise Invalid(
+                f"slug: a {kind} of {header.size} bytes, over the limit of {TAR_HEADER_MAX_BYTES}; "
+                "paths and link targets this long are not allowed"
+            )
+        return header
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        """Check the PAX data (already bounded in size) before tarfile's own parsing reads it."""
+        stream = tarfile.fileobj
+        assert stream is not None
+        data = stream.read(self._block(self.size))  # type: ignore[attr-defined]
+        if _LONG_DIGITS.search(data):
+            raise Invalid(f"slug: a PAX extended header with a run of more than {PAX_DIGITS_MAX} digits")
+        tarfile.fileobj = _Replay(data, stream)  # type: ignore[assignment]
+        try:
+            return super()._proc_pax(tarfile)  # type: ignore[misc,no-any-return]
+        finally:
+            tarfile.fileobj = stream
+
+
+class _Replay:
+    """Bytes already read from a stream, served again before the rest of the stream."""
+
+    def __init__(self, data: bytes, stream: Any) -> None:
+        self._data = data
+        self._stream: IO[bytes] = stream  # tarfile's own stream object, which reads and tells as a file does
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data:
+            head, self._data = (self._data, b"") if size < 0 else (self._data[:size], self._data[size:])
+            return head if len(head) == size or size < 0 else head + self._stream.read(size - len(head))
+        return self._stream.read(size)
+
+    def tell(self) -> int:
+        return self._stream.tell() - len(self._data)
+
+
 @contextmanager
 def _open_stream(path: Path, budget: int) -> Iterator[tuple[tarfile.TarFile, _Inflated]]:
     """Open the slug as a forward-only tar stream; report broken data as ``Invalid``."""
@@ -209,12 +273,16 @@ def _open_stream(path: Path, budget: int) -> Iterator[tuple[tarfile.TarFile, _In
         stream = _Inflated(raw, budget)
         try:
             # typeshed asks for a seekable, writable file even in stream mode, which needs neither.
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo
+            ) as tar:
                 yield tar, stream
         except EOFError:
             raise Invalid(f"{stream.entry}: the archive ends early (truncated upload?)") from None
         except (gzip.BadGzipFile, zlib.error) as err:
             raise Invalid(f"{stream.entry}: corrupt gzip data ({err})") from None
+        except RecursionError:  # extended headers chained one after another, each one small
+            raise Invalid(f"{stream.entry}: too many extended tar headers in a row") from None
         except tarfile.TarError as err:
             where = "slug: not a tar archive inside the gzip" if stream.entry == "slug" else stream.entry
             raise Invalid(f"{where}: {err}") from None
@@ -321,6 +389,7 @@ class _Inspection:
         app_json = AppJson()
         if APP_JSON in self.manifests:
             app_json = parse_app_json(self.manifests[APP_JSON], source=APP_JSON)
+            app_json.check_bounds(max_health_wait=self.limits.max_health_wait, source=APP_JSON)
         for kind in app_json.formation:
             if kind not in processes or kind == RELEASE:
                 raise Invalid(f"{APP_JSON}: formation.{kind}: no such process type in the Procfile")

@@ -22,6 +22,7 @@ from podium.cli import (
 )
 from podium.cli import users as users_cli
 from podium.cli.output import run_cli
+from podium.cli.secrets import secrets_app
 from podium.errors import Invalid
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -99,6 +100,7 @@ app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(app_tokens.app_token_app, name="app-token")
 app.add_typer(nodes.nodes_app, name="nodes")
+app.add_typer(secrets_app, name="secrets")
 
 
 def main() -> None:

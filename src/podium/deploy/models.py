@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstra
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from podium.errors import Conflict
+from podium.store.crypto import SealedJSON
 from podium.store.db import Base, utcnow
 
 
@@ -114,7 +115,7 @@ class Release(Base):
     # carried over by the releases that reuse its artifact (config, scale, rollback, promote).
     commit: Mapped[str | None] = mapped_column(String(80), default=None)
     uploaded_at: Mapped[datetime | None] = mapped_column(default=None)
-    config: Mapped[dict[str, str]] = mapped_column(JSON)
+    config: Mapped[dict[str, str]] = mapped_column(SealedJSON)  # sealed at rest: see store/crypto.py
     formation: Mapped[dict[str, int]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(500))
     cause: Mapped[str] = mapped_column(
@@ -150,7 +151,7 @@ class DeployState(Base):
     )
     live_release_id: Mapped[int | None] = mapped_column(default=None)
     formation: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    config: Mapped[dict[str, str]] = mapped_column(SealedJSON, default=dict)  # sealed at rest
     lock_holder: Mapped[str | None] = mapped_column(String(80), default=None)
     lock_release_id: Mapped[int | None] = mapped_column(default=None)
     locked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +31,7 @@ from podium.config import Settings
 from podium.deploy.gate import health_check
 from podium.deploy.models import Artifact, DeployState, Release, ReleaseStatus, Stage, mark_live, transition
 from podium.deploy.progress import ProgressBoard
+from podium.deploy.workers import TeamShares
 from podium.errors import PodiumError
 from podium.runtime.interface import (
     Draining,
@@ -45,7 +45,6 @@ from podium.runtime.interface import (
 from podium.store.db import Store, utcnow
 
 RELEASE_COMMAND_TIMEOUT = 300.0
-WORKERS = 4
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +89,13 @@ class Rollouts:
         self.app_token = app_token
         self.sdk_path = sdk_path
         self.watch = watch
-        self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rollout")
+        # Each owning team gets at most its share of the workers (deploy/workers.py), so one
+        # team's slow rollouts cannot hold every team's deploys.
+        self._executor = TeamShares(settings.rollout_workers, settings.rollout_team_share)
 
-    def submit(self, ref: EnvRef, release_id: int) -> None:
-        self._executor.submit(Rollout(self, ref, release_id).run)
+    def submit(self, team_id: int, ref: EnvRef, release_id: int) -> None:
+        """Queue the rollout of ``release_id`` as a job of the service's owning team."""
+        self._executor.submit(team_id, Rollout(self, ref, release_id).run)
 
     def close(self) -> None:
         """Wait for the rollouts under way to end."""

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from podium.artifacts.appjson import AppJson
+from podium.artifacts.appjson import MAX_QUANTITY, AppJson
 from podium.artifacts.slug import SlugLimits, inspect_slug
 from podium.catalog import audit
 from podium.catalog.auth import Actor
@@ -47,7 +47,6 @@ from podium.store.db import Store, utcnow
 
 ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED_KEYS = {"PORT", "PODIUM_SERVICE", "PODIUM_ENV", "PODIUM_RELEASE", "PODIUM_TOKEN"}
-MAX_QUANTITY = 20
 MAX_VALUE_BYTES = 32_768
 
 
@@ -344,7 +343,7 @@ class DeployService:
         except IntegrityError:  # a concurrent verb created the same row first (e.g. the first deploy state)
             raise Conflict("another change to this environment started at the same moment: try again") from None
         self.progress.post(release.id, stage=Stage.PENDING, status=ReleaseStatus.PENDING, message=description)
-        self.rollouts.submit(ref, release.id)
+        self.rollouts.submit(svc.owner_id, ref, release.id)  # within the owning team's share of the workers
         return release
 
     def _artifact(self, session: Session, svc: Service, source: ReleaseSource, actor: Actor) -> Artifact:

@@ -356,7 +356,7 @@ files = programs/*.conf
                 "",
                 f"[program:{program}]",
                 f"process_name = {spec.name}",
-                f"command = {_ini(shlex.join(command))}",
+                f"command = {_ini(_command_line(command))}",
                 f"directory = {_ini(str(spec.directory.absolute()))}",
                 "autostart = true",
                 f"autorestart = {'true' if spec.autorestart else 'false'}",
@@ -414,6 +414,17 @@ class _UnixConnection(http.client.HTTPConnection):
 def _check_name(kind: str, name: str) -> None:
     if not NAME_RE.fullmatch(name):
         raise Invalid(f"{kind} name {name!r}: use letters, digits, '.', '_' and '-' (at most 64)")
+
+
+def _command_line(argv: list[str]) -> str:
+    """``argv`` quoted for supervisord, which cuts a line at ``;`` or ``#`` after whitespace
+    (its inline comments) even inside quotes: each such character starts a quoted piece of
+    its own, right after the previous piece's closing quote, so no whitespace precedes it
+    and its shlex split still gives ``argv`` back."""
+    return " ".join(
+        "".join(shlex.quote(piece) for piece in re.split(r"(?<=\s)(?=[;#])", arg)) if arg else "''"
+        for arg in argv
+    )
 
 
 def _ini(value: str) -> str:

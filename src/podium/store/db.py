@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,9 +11,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from podium.store.crypto import Keyring, attach
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -54,6 +57,7 @@ class Base(DeclarativeBase):
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
+        _private_sqlite_files(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -62,10 +66,28 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA secure_delete=ON")  # a deleted or replaced secret leaves no bytes behind
             cursor.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _private_sqlite_files(url: str) -> None:
+    """The store file and its -wal/-shm readable by Podium's user only (0600).
+
+    SQLite creates -wal and -shm with the database file's mode, so the file is created
+    0600 before SQLite opens it; files left by an older version are tightened here.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if each.exists():
+            each.chmod(0o600)
 
 
 def alembic_config(url: str) -> Config:
@@ -79,9 +101,13 @@ def alembic_config(url: str) -> Config:
 class Store:
     """The store: one engine and its session factory, migrated on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
+        """``keyring`` seals and opens secrets (``SealedJSON`` columns); without one, they cannot be read."""
         self.url = url
         self.engine = make_engine(url)
+        self.keyring = keyring
+        if keyring is not None:
+            attach(self.engine, keyring)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:

@@ -15,7 +15,7 @@ from podium.catalog.models import Right
 from podium.core import Podium
 from podium.deploy.logs import read_logs
 from podium.deploy.models import Release, ReleaseStatus
-from podium.errors import PodiumError
+from podium.errors import Forbidden, PodiumError
 
 RECENT_RELEASES = 10
 LOG_LINES = 20
@@ -39,6 +39,7 @@ class EnvironmentView:
     releases: list[Release]
     logs: list[str]
     may_deploy: bool
+    may_read_logs: bool = False  # logs and release log tails need the config right, as config does
 
     @property
     def in_flight(self) -> bool:
@@ -77,6 +78,11 @@ def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> En
     live = deploys.live_release(service, env)
     processes: list[dict[str, Any]] = []
     problem = None
+    try:
+        deploys.check_access(actor, service, env, Right.CONFIG)
+        may_read_logs = True
+    except Forbidden:
+        may_read_logs = False
     if live is not None:
         try:
             processes = deploys.processes(service, env)
@@ -91,6 +97,7 @@ def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> En
         processes=processes,
         processes_problem=problem,
         releases=releases,
-        logs=read_logs(deploys.log_files(service, env), LOG_LINES),
+        logs=read_logs(deploys.log_files(service, env), LOG_LINES) if may_read_logs else [],
         may_deploy=podium.catalog.allows(actor, service, Right.DEPLOY),
+        may_read_logs=may_read_logs,
     )

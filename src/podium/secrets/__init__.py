@@ -1,0 +1,1 @@
+"""Secrets at rest: rotating the key that seals config vars in the store."""
