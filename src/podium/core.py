@@ -9,6 +9,8 @@ from podium.addons.service import AddonService
 from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
 from podium.catalog.service import CatalogService, authorize, get_service
+from podium.cluster.loops import follower_loops, leader_loops
+from podium.cluster.service import Cluster
 from podium.config import Settings
 from podium.deploy.models import Release
 from podium.deploy.recovery import recover
@@ -40,6 +42,7 @@ class Podium:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.store_url)
+        self.cluster = Cluster(settings, self.store)  # this server among those sharing the store
         self.catalog = CatalogService(self.store)
         self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
         self.deploys = DeployService(settings, self.store, self.node)
@@ -72,17 +75,16 @@ class Podium:
             write_secret(self.settings.admin_token_path, token)
 
     def start_runtime(self) -> list[str]:
-        """Start the node, settle rollouts a previous run left unfinished, and watch releases."""
-        recovered = recover(self.deploys)
-        self.watcher = Watcher(self.deploys, window=self.settings.watch_window)
+        """Join the store's servers, settle rollouts a previous run left unfinished, and run the
+        background loops while this server leads (podium.cluster.loops)."""
+        self.cluster.join(self.deploys)  # on SQLite, refused when another server holds the store
+        # Alone on its store, a server settles everything at start; with others, only the
+        # leader settles, and only the rollouts of servers that are gone (podium.cluster.settle).
+        self.deploys.ensure_node()
+        recovered = [] if self.cluster.shared else recover(self.deploys)
+        self.watcher = Watcher(self.deploys, window=self.settings.watch_window)  # this server's rollouts
         self.deploys.watch = self.watcher
-        self.watcher.run()
-        self.pager.run()
-        self.checker = Checker(self.store, self.settings, self.checks, self.incidents)
-        self.checker.start()
-        self.billing.run()
-        self.guardrails.start()
-        self.addon_care.start()  # after recovery, which stops every process group but the live releases'
+        self.cluster.run(leader_loops(self), follower_loops(self))
         return recovered
 
     def delete_service(self, actor: Actor, name: str) -> None:
@@ -107,6 +109,7 @@ class Podium:
         if self.watcher is not None:
             self.watcher.close()
         self.deploys.close()
+        self.cluster.close()  # after this server's rollouts ended: until then it must stay alive
         self.pager.close()
         self.billing.close()
         self.store.dispose()

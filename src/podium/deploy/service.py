@@ -96,6 +96,7 @@ class DeployService:
         self.sdk_path: Path | None = None  # the application SDK, put on every process's PYTHONPATH
         self._start_lock = threading.Lock()
         self.watch: Any = None  # set by podium.deploy.watch when the server runs
+        self.server_id: int | None = None  # this server's id in the cluster, recorded on the locks it takes
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -313,7 +314,7 @@ class DeployService:
         taken = session.execute(
             update(DeployState)
             .where(DeployState.environment_id == environment_id, DeployState.lock_holder.is_(None))
-            .values(lock_holder=actor.team, lock_release_id=None, locked_at=utcnow())
+            .values(lock_holder=actor.team, lock_release_id=None, locked_at=utcnow(), lock_server=self.server_id)
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             state = session.get(DeployState, environment_id)
@@ -634,7 +635,7 @@ class DeployService:
             session.execute(
                 update(DeployState)
                 .where(DeployState.environment_id == environment_id, DeployState.lock_release_id == release_id)
-                .values(lock_holder=None, lock_release_id=None, locked_at=None)
+                .values(lock_holder=None, lock_release_id=None, locked_at=None, lock_server=None)
             )
 
     def teardown(self, service: str) -> None:
