@@ -127,7 +127,8 @@ def probe_slugs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     probe_app(root / "old", marker="old")
     probe_app(root / "slow-release", marker="new", release=True, release_sleep=30)
     probe_app(root / "slow-listen", marker="new", listen_delay=30)
-    return {name: slug_of(root / name) for name in ("old", "slow-release", "slow-listen")}
+    probe_app(root / "release-3s", marker="new", release=True, release_sleep=3)
+    return {name: slug_of(root / name) for name in ("old", "slow-release", "slow-listen", "release-3s")}
 
 
 def kill_during(server: Server, service: str, stage: str, slug: bytes) -> str:
@@ -181,3 +182,19 @@ def test_a_rollout_whose_server_is_killed_is_settled_by_the_other(
         again = upload(client, service, "staging", probe_slugs["old"])  # the lock is free
         assert again.status_code == 202, again.text
         assert follow(client, service, "staging", again.json()["version"]).release["status"] == "live"
+
+
+def test_a_deploy_lock_taken_on_one_server_holds_on_the_other(pair: Pair, probe_slugs: dict[str, bytes]) -> None:
+    pair.up()
+    first, second = pair.servers
+    with first.client() as on_first, second.client() as on_second:
+        create_service(on_first, "locked")
+        started = upload(on_first, "locked", "staging", probe_slugs["release-3s"])
+        assert started.status_code == 202, started.text
+        refused = upload(on_second, "locked", "staging", probe_slugs["old"])
+        assert refused.status_code == 409, refused.text
+        assert "a deploy is already running here: v1" in refused.json()["detail"]
+        assert follow(on_first, "locked", "staging", started.json()["version"]).release["status"] == "live"
+        again = upload(on_second, "locked", "staging", probe_slugs["old"])
+        assert again.status_code == 202, again.text
+        assert follow(on_second, "locked", "staging", again.json()["version"]).release["status"] == "live"
