@@ -11,10 +11,11 @@ import contextlib
 import fcntl
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -23,10 +24,12 @@ from podium.cluster.loops import Every, Loop, Runner
 from podium.cluster.models import ClusterSecret, ClusterServer
 from podium.cluster.settle import settle_orphans
 from podium.config import Settings
+from podium.deploy.models import DeployState
 from podium.deploy.service import DeployService
 from podium.errors import Conflict
 from podium.store.db import Store, utcnow
 
+FORGET_AFTER = timedelta(minutes=10)  # how long the row of a server that is gone is kept
 WEB_SECRET = "web-signer"  # noqa: S105  (the name of the row, not a secret)
 
 
@@ -54,6 +57,8 @@ class Cluster:
 
     def join(self, deploys: DeployService) -> int:
         """Become one of the store's servers; on SQLite, refuse when another server holds the store."""
+        if self.server_id is not None:  # joined already: start_runtime called again
+            return self.server_id
         self.deploys = deploys
         if self.shared:
             self._lease = Lease(self.settings, on_elected=self._elected, on_deposed=self._deposed)
@@ -85,10 +90,24 @@ class Cluster:
         return Every("settle", lambda: self.settings.lease_interval, self.settle)
 
     def settle(self) -> list[str]:
-        """Settle the rollouts whose server is gone; what was done."""
+        """Settle the rollouts whose server is gone, then forget the servers gone for a while; what was done."""
         if self.deploys is None or self.server_id is None:
             return []
-        return settle_orphans(self.deploys, self.alive(), self.server_id)
+        alive = self.alive()
+        done = settle_orphans(self.deploys, alive, self.server_id)
+        with self.store.session() as session:
+            # Rows of servers long gone that no lock names; a row younger than FORGET_AFTER may
+            # belong to a server that joined after ``alive`` was read.
+            session.execute(
+                delete(ClusterServer)
+                .where(
+                    ClusterServer.id.not_in(alive),
+                    ClusterServer.started_at < utcnow() - FORGET_AFTER,
+                    ClusterServer.id.not_in(select(DeployState.lock_server).where(DeployState.lock_server.is_not(None))),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return done
 
     def alive(self) -> set[int]:
         """Ids of the servers alive now (on SQLite, this one)."""
