@@ -95,18 +95,22 @@ class Cluster:
             return []
         alive = self.alive()
         done = settle_orphans(self.deploys, alive, self.server_id)
-        with self.store.session() as session:
-            # Rows of servers long gone that no lock names; a row younger than FORGET_AFTER may
-            # belong to a server that joined after ``alive`` was read.
-            session.execute(
-                delete(ClusterServer)
-                .where(
-                    ClusterServer.id.not_in(alive),
-                    ClusterServer.started_at < utcnow() - FORGET_AFTER,
-                    ClusterServer.id.not_in(select(DeployState.lock_server).where(DeployState.lock_server.is_not(None))),
-                )
-                .execution_options(synchronize_session=False)
+        forget = (
+            select(ClusterServer.id)
+            .where(
+                ClusterServer.id.not_in(alive),
+                # a younger row may belong to a server that joined after ``alive`` was read
+                ClusterServer.started_at < utcnow() - FORGET_AFTER,
+                ClusterServer.id.not_in(select(DeployState.lock_server).where(DeployState.lock_server.is_not(None))),
             )
+        )
+        with self.store.session() as session:
+            gone = list(session.scalars(forget))  # read first: no write transaction each round for nothing
+        if gone:
+            with self.store.session() as session:
+                session.execute(
+                    delete(ClusterServer).where(ClusterServer.id.in_(gone)).execution_options(synchronize_session=False)
+                )
         return done
 
     def alive(self) -> set[int]:
