@@ -129,7 +129,10 @@ class Lease:
 
     def _run(self) -> None:
         while not self._stop.wait(self.settings.lease_interval):
-            self._tick()
+            try:
+                self._tick()
+            except Exception:  # the lease must outlive any one look
+                log.exception("lease: a look at the lease failed; trying again")
 
     def _tick(self) -> None:
         try:
