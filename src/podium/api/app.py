@@ -14,6 +14,7 @@ from podium.api import addons, billing, catalog, deploy, errors, events, experim
 from podium.api import people as people_api
 from podium.api import signin as signin_api
 from podium.core import Podium
+from podium.web.session import Signer
 
 
 def create_app(core: Podium) -> FastAPI:
@@ -38,11 +39,16 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(events.router)
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
+    app.state.web_signer = Signer(core.cluster.web_secret)  # one key for every server of the store
     _install_metrics(app)
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": podium.__version__}
+    def healthz() -> dict[str, str | int | bool | None]:
+        """Alive, and which server answered: its id among the store's servers, and whether it leads."""
+        return {
+            "status": "ok", "version": podium.__version__, "server_id": core.cluster.server_id,
+            "server": core.cluster.name, "leader": core.cluster.leader,
+        }
 
     return app
 
