@@ -51,6 +51,24 @@ class Settings(BaseSettings):
         "unix:///var/run/docker.sock, tcp://manager:2376); default: the local engine's socket."
     )
 
+    # Several servers on one store.
+    server_name: str | None = Field(
+        None, description="Name of this server among those sharing the store (shown by /healthz); "
+        "default: <host name>:<port>."
+    )
+    lease_interval: float = Field(
+        1.0, description="Seconds between two looks at the leader lease: a follower tries to take it, "
+        "the leader checks it still holds it and settles rollouts of servers that are gone."
+    )
+    lease_timeout: float = Field(
+        6.0, description="Seconds of silence after which PostgreSQL drops the connection, and so the lease, "
+        "of a server that vanished without closing it (a machine that lost power or its network)."
+    )
+    web_secret: str | None = Field(
+        None, description="Secret signing the web pages' CSRF tokens and cookies; default: one made once "
+        "and kept in the store, so every server of the store accepts every other's forms."
+    )
+
     # Slug limits: checked before anything is unpacked.
     slug_max_bytes: int = Field(512 * 1024 * 1024, description="Largest accepted upload, compressed, in bytes.")
     slug_max_entries: int = Field(20_000, description="Most entries a slug may contain.")

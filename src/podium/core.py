@@ -8,7 +8,10 @@ from podium.artifacts.slug import SlugLimits
 from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
 from podium.catalog.service import CatalogService, authorize, get_service
+from podium.cluster.loops import follower_loops, leader_loops
+from podium.cluster.service import Cluster
 from podium.config import Settings
+from podium.deploy.crashes import CrashCounter
 from podium.deploy.models import Release
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
@@ -18,7 +21,6 @@ from podium.experiments.guardrails import Guardrails
 from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentService
 from podium.experiments.tokens import AppTokenInfo, AppTokenService
-from podium.health.checker import Checker
 from podium.health.checks import CheckService
 from podium.health.incidents import IncidentService
 from podium.health.maintenance import MaintenanceService
@@ -62,11 +64,13 @@ class Podium:
         )
         self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
         self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)
+        self.cluster = Cluster(settings, self.store, self.runtime)  # this server among those sharing the store
         self.app_tokens = AppTokenService(settings, self.store)
-        self.watcher = Watcher(settings, self.store, self.runtime)  # watches once start_runtime runs it
+        self.watcher = Watcher(settings, self.store, self.runtime)  # this server's rollouts, once it runs
+        self.crashes = CrashCounter(self.store, self.runtime)  # every live release's, on the leader
         self.deploys = DeployService(
             settings, self.store, self.runtime, app_token=self.app_tokens.token_for,
-            sdk_path=install_bundle(data_dir / "sdk"), watch=self.watcher,
+            sdk_path=install_bundle(data_dir / "sdk"), watch=self.watcher, server=self.cluster,
         )
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
@@ -77,7 +81,6 @@ class Podium:
         self.checks = CheckService(settings, self.store)
         self.maintenance = MaintenanceService(self.store)
         self.incidents = IncidentService(settings, self.store, pager=self.pager)
-        self.checker = Checker(settings, self.store, self.checks, self.incidents)
         self.billing = BillingService(settings, self.store)
         self.addons = AddonService(settings, self.store, self.deploys, self.incidents)
         self.addon_care = Caretaker(self.addons)
@@ -93,14 +96,15 @@ class Podium:
             write_private(self.settings.admin_token_path, token + "\n")
 
     def start_runtime(self) -> list[str]:
-        """Start the node, settle rollouts a previous run left unfinished, and watch releases."""
-        recovered = recover(self.deploys)
-        self.watcher.run(self.deploys)
-        self.pager.run()
-        self.checker.start()
-        self.billing.run()
-        self.guardrails.start()
-        self.addon_care.start()  # after recovery, which stops every process group but the live releases'
+        """Join the store's servers, settle rollouts a previous run left unfinished, and run the
+        background loops while this server leads (podium.cluster.loops)."""
+        self.cluster.join()  # on SQLite, refused when another server holds the store
+        # Alone on its store, a server settles everything at start; with others, only the
+        # leader settles, and only the rollouts of servers that are gone (podium.cluster.settle).
+        self.deploys.ensure_runtime()
+        recovered = [] if self.cluster.shared else recover(self.deploys)
+        self.watcher.run(self.deploys)  # each server watches the releases its own rollouts made live
+        self.cluster.run(leader_loops(self), follower_loops(self))
         return recovered
 
     def delete_service(self, actor: Actor, name: str) -> None:
@@ -120,10 +124,10 @@ class Podium:
     def close(self) -> None:
         self.guardrails.close()
         self.addon_care.close()
-        self.checker.close()
         self.watcher.close()
         self.deploys.close()
-        self.runtime.close()
+        self.cluster.close()  # after this server's rollouts ended (until then it must stay alive); stops the loops
+        self.runtime.close()  # after the loops: the settler and the crash counter use it
         self.pager.close()
         self.billing.close()
         self.store.dispose()

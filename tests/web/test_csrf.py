@@ -65,11 +65,18 @@ def test_a_csrf_token_belongs_to_one_session(signed_in: TestClient, core: Podium
 
 
 @pytest.mark.usefixtures("catalog")
-def test_a_csrf_token_dies_with_the_app_that_made_it(signed_in: TestClient, core: Podium) -> None:
+def test_a_csrf_token_outlives_a_restart_and_dies_with_a_new_secret(signed_in: TestClient, core: Podium) -> None:
+    """The key is the store's (every server of it signs alike), or PODIUM_WEB_SECRET when set."""
     csrf = csrf_of(signed_in.get("/").text)
+    rekeyed = Podium(core.settings.model_copy(update={"web_secret": "a new secret"}))
+    try:
+        with TestClient(create_app(rekeyed), cookies=dict(signed_in.cookies)) as other:
+            assert other.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 403
+    finally:
+        rekeyed.close()
     with TestClient(create_app(core), cookies=dict(signed_in.cookies)) as restarted:
         assert restarted.get("/", follow_redirects=False).status_code == 200, "the session itself lives on"
-        assert restarted.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 403
+        assert restarted.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
 
 
 def test_signing_in_needs_the_forms_csrf_token(api: TestClient, admin_token: str) -> None:

@@ -16,6 +16,7 @@ from podium.api import signin as signin_api
 from podium.api.limits import BodyLimit, body_caps
 from podium.api.secrets import router as secrets_router
 from podium.core import Podium
+from podium.web.session import Signer
 
 
 def create_app(core: Podium) -> FastAPI:
@@ -42,13 +43,18 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(secrets_router)
     billing.install(app)  # routes, and the middleware that meters API requests per team
     web.install(app)  # pages at /, /services, /teams; static files at /static
+    app.state.web_signer = Signer(core.cluster.web_secret)  # one key for every server of the store
     _install_metrics(app)
     routes, default = body_caps(core.settings)
     app.add_middleware(BodyLimit, routes=routes, default=default)  # outermost: before anything reads a body
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": podium.__version__}
+    def healthz() -> dict[str, str | int | bool | None]:
+        """Alive, and which server answered: its id among the store's servers, and whether it leads."""
+        return {
+            "status": "ok", "version": podium.__version__, "server_id": core.cluster.server_id,
+            "server": core.cluster.name, "leader": core.cluster.leader,
+        }
 
     return app
 

@@ -141,7 +141,8 @@ class Release(Base):
 class DeployState(Base):
     """Per service environment: the live release, the formation, and the deploy lock.
 
-    The lock is a row, so it survives a restart; recovery at start-up clears it.
+    The lock is a row, so it survives a restart; recovery at start-up clears it, or, with
+    several servers, the leader once the server running the rollout is gone.
     """
 
     __tablename__ = "deploy_states"
@@ -155,6 +156,7 @@ class DeployState(Base):
     lock_holder: Mapped[str | None] = mapped_column(String(80), default=None)
     lock_release_id: Mapped[int | None] = mapped_column(default=None)
     locked_at: Mapped[datetime | None] = mapped_column(default=None)
+    lock_server: Mapped[int | None] = mapped_column(default=None)  # the cluster server running the rollout
 
 
 def previous_live(session: Session, environment_id: int, below: int) -> Release | None:

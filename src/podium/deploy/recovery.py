@@ -57,7 +57,7 @@ def _settle_store(deploys: DeployService, done: list[str]) -> list[Serving]:
                 release.failure_reason = f"{stage}: interrupted: Podium stopped during this stage"
                 release.finished_at = utcnow()
                 done.append(f"{service}/{env} v{release.version}: failed (interrupted during {stage})")
-            state.lock_holder, state.lock_release_id, state.locked_at = None, None, None
+            state.lock_holder, state.lock_release_id, state.locked_at, state.lock_server = None, None, None, None
             live = session.get(Release, state.live_release_id) if state.live_release_id else None
             if live is not None and live.stage != Stage.DONE:  # killed while draining the previous one
                 live.stage, live.finished_at = Stage.DONE, utcnow()

@@ -315,5 +315,5 @@ class Rollout:
                     DeployState.environment_id == self.ref.environment_id,
                     DeployState.lock_release_id == self.release_id,
                 )
-                .values(lock_holder=None, lock_release_id=None, locked_at=None)
+                .values(lock_holder=None, lock_release_id=None, locked_at=None, lock_server=None)
             )

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -57,16 +57,25 @@ def parse_version(text: str) -> int:
     return int(match.group(1))
 
 
+class Server(Protocol):
+    """This server among those sharing the store (``podium.cluster``): its id, once it joined."""
+
+    @property
+    def server_id(self) -> int | None:
+        """Recorded on the deploy locks this server takes, so another can settle its rollouts if it dies."""
+
+
 class DeployService:
     """Deploys through one runtime, for the service environments of one store."""
 
     def __init__(
         self, settings: Settings, store: Store, runtime: Runtime, *,
         app_token: Callable[[int], str] | None = None, sdk_path: Path | None = None,
-        watch: ReleaseWatch | None = None,
+        watch: ReleaseWatch | None = None, server: Server | None = None,
     ) -> None:
         """``app_token`` gives an environment's ``PODIUM_TOKEN`` by its id, ``sdk_path`` is put
-        on every process's ``PYTHONPATH``, and ``watch`` hears of every release that goes live."""
+        on every process's ``PYTHONPATH``, ``watch`` hears of every release that goes live, and
+        ``server`` names this server on the deploy locks it takes."""
         self.settings = settings
         self.store = store
         self.runtime = runtime
@@ -76,6 +85,7 @@ class DeployService:
         self.rollouts = Rollouts(
             settings, store, runtime, self.progress, app_token=app_token, sdk_path=sdk_path, watch=watch
         )
+        self.server = server
         self.runtime_started = False
 
     # Lifecycle ---------------------------------------------------------------------------
@@ -384,10 +394,11 @@ class DeployService:
 
     def _take_lock(self, session: Session, environment_id: int, actor: Actor) -> None:
         """One rollout at a time per environment: a conditional update, atomic on every store."""
+        server_id = self.server.server_id if self.server is not None else None
         taken = session.execute(
             update(DeployState)
             .where(DeployState.environment_id == environment_id, DeployState.lock_holder.is_(None))
-            .values(lock_holder=actor.team, lock_release_id=None, locked_at=utcnow())
+            .values(lock_holder=actor.team, lock_release_id=None, locked_at=utcnow(), lock_server=server_id)
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
             state = session.get(DeployState, environment_id)

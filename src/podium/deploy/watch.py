@@ -1,34 +1,29 @@
-"""After a release goes live: watch its health for a window, and count its crashes.
+"""After a release goes live: watch its health for a window.
 
 A release whose web processes fail their health check several times in a row within the
-watch window is rolled back to the release it replaced, by Podium itself.
+watch window is rolled back to the release it replaced, by Podium itself. Each server
+watches the releases its own rollouts made live; crashes of every live release are
+counted by one server (``podium.deploy.crashes``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 from typing import Protocol
-
-from sqlalchemy import select
 
 from podium.artifacts.appjson import AppJson
 from podium.catalog.auth import Actor
-from podium.catalog.models import Environment
 from podium.config import Settings
 from podium.deploy.gate import health_check
-from podium.deploy.models import DeployState, Release, ReleaseCause, ReleaseStatus, previous_live
+from podium.deploy.models import DeployState, Release, ReleaseCause, previous_live
 from podium.deploy.rollout import EnvRef
 from podium.errors import PodiumError
-from podium.runtime.interface import HealthCheck, ReleaseRef, RunningRelease, Runtime
+from podium.runtime.interface import HealthCheck, RunningRelease, Runtime
 from podium.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 FAILURES_BEFORE_ROLLBACK = 3
-# Each look is a look at the runtime (a supervisord RPC, which also wakes supervisord to
-# notice and restart a dead process at once instead of on its next one-second tick).
-CRASH_POLL_SECONDS = 0.2
 CLOSE_SECONDS = 10.0  # longer than any probe's timeout (app.json's healthchecks allow a few seconds)
 
 
@@ -49,7 +44,7 @@ def is_auto_rollback(release: Release) -> bool:
 
 
 class Watcher:
-    """Auto-rollback watches, one per environment, and the crash counter of live releases.
+    """Auto-rollback watches, one per environment.
 
     Inert until ``run``: a rollout tells it of every release that goes live, and only a
     running watcher watches them."""
@@ -64,14 +59,10 @@ class Watcher:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._pids: dict[tuple[ReleaseRef, str], int] = {}
-        self._crash_thread = threading.Thread(target=self._count_crashes, name="crash-counter", daemon=True)
 
     def run(self, rollbacks: Rollbacks) -> None:
-        """Start watching the releases that go live from now on, rolling back through
-        ``rollbacks``, and start counting crashes in the background."""
+        """Start watching the releases that go live from now on, rolling back through ``rollbacks``."""
         self.rollbacks = rollbacks
-        self._crash_thread.start()
 
     def close(self) -> None:
         """Stop every watch, and wait for their threads: they probe through the deploy
@@ -155,53 +146,3 @@ class Watcher:
                 f"rolled back automatically by v{rollback.version}: {FAILURES_BEFORE_ROLLBACK} failed health "
                 f"checks within {self.window:.0f}s of going live ({problem})"
             )
-
-    def _count_crashes(self) -> None:
-        """Every restart of a live process is a crash recorded on its release, and counted
-        for that process (by its name in the release: ``web-1``, ``worker-2``…)."""
-        while not self._stop.wait(CRASH_POLL_SECONDS):
-            try:
-                self._poll_crashes()
-            except Exception:  # the counter must outlive a passing store or supervisord error
-                log.exception("crash counter")
-
-    def _poll_crashes(self) -> None:
-        """A process counts as crashed when the runtime restarted it: a new pid, or, for a process
-        first seen now, a start after its release went live (or after its last recorded crash)."""
-        with self.store.session() as session:
-            live = list(session.scalars(select(Release).where(Release.status == ReleaseStatus.LIVE)))
-            releases: dict[ReleaseRef, tuple[int, float]] = {}
-            for release in live:
-                environment = session.get(Environment, release.environment_id)
-                if environment is None or release.live_at is None:
-                    continue
-                baseline = max(release.live_at, release.last_crash_at or release.live_at)
-                ref = ReleaseRef(environment.service.name, environment.name, release.version)
-                releases[ref] = (release.id, baseline.timestamp())
-        if not releases:
-            return
-        crashed: dict[int, Counter[str]] = {}
-        for process in self.runtime.all_live_processes(list(releases)):  # one look, however many are live
-            assert process.service is not None
-            assert process.env is not None
-            assert process.version is not None
-            ref = ReleaseRef(process.service, process.env, process.version)
-            if ref not in releases or not process.pid:
-                continue
-            release_id, since = releases[ref]
-            key = (ref, process.name)
-            seen = self._pids.get(key)
-            # supervisord reports start times truncated to the second, so a first start never looks
-            # later than going live; a restart within that same second goes unnoticed.
-            restarted = process.pid != seen if seen is not None else (process.started_at or 0) > since
-            if restarted:
-                crashed.setdefault(release_id, Counter())[process.name] += 1
-            self._pids[key] = process.pid
-        if crashed:
-            with self.store.session() as session:
-                for release_id, counts in crashed.items():
-                    crashed_release = session.get(Release, release_id)
-                    if crashed_release is not None:
-                        crashed_release.crashes += counts.total()
-                        crashed_release.restarts = dict(Counter(crashed_release.restarts) + counts)
-                        crashed_release.last_crash_at = utcnow()

@@ -10,9 +10,14 @@ with exponential backoff, and escalates incidents nobody acknowledged:
 - level 1: after the rotation's ``escalate_after_minutes``, the next person in the rotation;
 - level 2: after as long again, every member of the team.
 
-A row is marked sent only once Apprise reports success, so a crash between sending and
-marking means the page goes out again at restart: a page can arrive twice, never zero
-times. One worker sends for a store; run one Podium server per store.
+A row is marked sent only once Apprise reports success, so a page is never lost. On
+PostgreSQL, where several servers may share the store, a row is claimed with
+``SELECT … FOR UPDATE SKIP LOCKED`` and stays locked while it is sent, in the transaction
+that records the outcome: two workers (the leader's, and for a moment a deposed one's)
+never send the same row, and a worker that dies mid-send releases the row to the next at
+once. Only a death in the instant between the receiver's answer and the commit sends a
+page twice. SQLite has one server, and its one worker claims nothing (a write transaction
+held across a send would stall every other writer).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import apprise
-from sqlalchemy import CursorResult, event, select, update
+from sqlalchemy import CursorResult, Select, Update, event, select, update
 from sqlalchemy.orm import Session
 
 from podium.catalog.models import Service, Team
@@ -40,7 +45,6 @@ NO_ROTATION = "(no on-call rotation)"
 TITLE_MAX = 300  # the column's length
 RECIPIENT_MAX = 80
 WAKE_KEY = "podium.pager.wake"  # in Session.info: this session wakes the worker when it commits
-BATCH = 50  # rows sent per look at the outbox; the next look follows at once
 
 
 class Kind:
@@ -196,27 +200,43 @@ class Pager:
         """Send every page that is due; the number sent (the rest were rescheduled or given up)."""
         sent = 0
         while not self._stop.is_set():
-            now = self.clock()
-            with self.store.session() as session:
-                stmt = (
-                    select(Notification)
-                    .where(
-                        Notification.sent_at.is_(None),
-                        Notification.url != "",
-                        Notification.attempts < self.settings.paging_max_attempts,
-                        Notification.next_attempt_at <= now,
-                    )
-                    .order_by(Notification.next_attempt_at, Notification.id)
-                    .limit(BATCH)
-                )
-                due = list(session.scalars(stmt))
-            for row in due:
-                if self._stop.is_set():
-                    break
-                sent += self._deliver(row)
-            if len(due) < BATCH:
+            outcome = self._deliver_next()
+            if outcome is None:
                 break
+            sent += outcome
         return sent
+
+    def _due(self) -> Select[Notification]:
+        return (
+            select(Notification)
+            .where(
+                Notification.sent_at.is_(None),
+                Notification.url != "",
+                Notification.attempts < self.settings.paging_max_attempts,
+                Notification.next_attempt_at <= self.clock(),
+            )
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(1)
+        )
+
+    def _deliver_next(self) -> int | None:
+        """Send the next due page and record the outcome; 1 if sent, 0 if not, None if none is due."""
+        if self.store.engine.dialect.name == "postgresql":
+            with self.store.session() as session:
+                row = session.scalar(self._due().with_for_update(skip_locked=True))
+                if row is None:
+                    return None
+                values = self._attempt(row)
+                session.execute(self._record(row.id, values))
+        else:
+            with self.store.session() as session:
+                row = session.scalar(self._due())
+            if row is None:
+                return None
+            values = self._attempt(row)
+            with self.store.session() as session:
+                session.execute(self._record(row.id, values))
+        return 1 if "sent_at" in values else 0
 
     def escalate_due(self) -> int:
         """Escalate every triggered incident whose escalation time has come; how many were."""
@@ -245,8 +265,8 @@ class Pager:
             wait = min(self.settings.paging_poll_interval, max(next_scan - time.monotonic(), 0.0))
             self._wake.wait(wait)
 
-    def _deliver(self, row: Notification) -> int:
-        """Send one row and record the outcome: sent, retried later, or given up."""
+    def _attempt(self, row: Notification) -> dict[str, Any]:
+        """Send one row; the columns that record the outcome: sent, retried later, or given up."""
         error = send(row.url, row.title, row.body)
         now = self.clock()
         attempts = row.attempts + 1
@@ -260,14 +280,16 @@ class Pager:
             values["last_error"] = error
             delay = backoff(attempts, self.settings.paging_retry_initial, self.settings.paging_retry_max)
             values["next_attempt_at"] = now + timedelta(seconds=delay)
-        with self.store.session() as session:
-            session.execute(
-                update(Notification)
-                .where(Notification.id == row.id, Notification.sent_at.is_(None))
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-        return 1 if error is None else 0
+        return values
+
+    @staticmethod
+    def _record(row_id: int, values: dict[str, Any]) -> Update:
+        return (
+            update(Notification)
+            .where(Notification.id == row_id, Notification.sent_at.is_(None))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     def _escalate(self, incident_id: int, now: datetime) -> int:
         """Take an incident one level up, if it is still triggered and due; 1 if it was."""

@@ -43,6 +43,8 @@ machine) and how a Docker Swarm runtime would do the same:
   ``local``); swarm lists the tasks of the release's services with the node each runs on.
 - ``read_logs`` / ``follow_logs``: local reads the stamped log files under the
   environment's ``logs/``; swarm reads ``docker service logs --timestamps``.
+- ``stop_release_command``: local kills the environment's release command a dead Podium
+  left, by its pid file; swarm removes the environment's one-off release service.
 - ``recover``: local kills a release command a dead Podium left, points nginx at what the
   store says is live and stops every other release group; swarm does the same with
   services and the router's upstreams.
@@ -292,6 +294,10 @@ class Runtime(Protocol):
 
     def follow_logs(self, service: str, env: str, process: str | None = None) -> AsyncIterator[str]:
         """New lines as they are written, in the format of ``read_logs``, until cancelled."""
+
+    def stop_release_command(self, service: str, env: str) -> str | None:
+        """Kill the environment's release command that a dead Podium (or a dead server of the
+        store) left running, and what is left of it; what was killed, None when nothing ran."""
 
     def recover(self, serving: Sequence[Serving]) -> list[str]:
         """After a restart of Podium: kill leftovers of interrupted steps, route each

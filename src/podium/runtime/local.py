@@ -310,6 +310,10 @@ class LocalRuntime:
 
     # Recovery ----------------------------------------------------------------------------
 
+    def stop_release_command(self, service: str, env: str) -> str | None:
+        killed = stop_orphan_release_command(self.layout(service, env).release_pid)
+        return f"pid {killed}" if killed is not None else None
+
     def recover(self, serving: Sequence[Serving]) -> list[str]:
         """Kill release commands left running, route to the live releases, then stop the rest."""
         self.ensure_running()
@@ -317,9 +321,9 @@ class LocalRuntime:
         keep: set[str] = set()
         routes = self.node.router.routes()
         for env in serving:
-            killed = stop_orphan_release_command(self.layout(env.service, env.env).release_pid)
+            killed = self.stop_release_command(env.service, env.env)
             if killed is not None:
-                done.append(f"{env.service}/{env.env}: killed the interrupted release command (pid {killed})")
+                done.append(f"{env.service}/{env.env}: killed the interrupted release command ({killed})")
             ports = list(env.live.ports.values()) if env.live is not None else []
             if env.live is not None:
                 keep.add(group_name(env.service, env.env, env.live.ref.version))

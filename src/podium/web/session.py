@@ -1,10 +1,11 @@
 """The pages' session: who is signed in, and the CSRF tokens their forms carry.
 
 A page signs in with the same token as the API, kept in an httponly cookie. Every form
-that changes something carries a CSRF token: an HMAC, under a secret made when the app
-is built, of the session token (or, on the sign-in form, of a random pre-session nonce
-kept in its own cookie). Another site can make a browser send the cookie, but it cannot
-read our pages, so it cannot know the token.
+that changes something carries a CSRF token: an HMAC, under a secret every server of the
+store shares (``PODIUM_WEB_SECRET``, or one kept in the store), of the session token (or,
+on the sign-in form, of a random pre-session nonce kept in its own cookie). Another site
+can make a browser send the cookie, but it cannot read our pages, so it cannot know the
+token.
 
 The deployed apps live on ``*.localhost`` hosts, the same *site* as a Podium on
 localhost: SameSite cookies do not keep them out, and they could plant a cookie of
@@ -19,6 +20,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
@@ -34,17 +37,28 @@ FORGED = "This form did not come from this page, or it has expired. Go back, rel
 
 
 class Signer:
-    """HMACs under one secret, made per app (kept in ``app.state``, never a module global).
+    """HMACs under one secret (kept in ``app.state``, never a module global).
 
-    A restart makes a new secret: forms opened before it get a 403 and a reload fixes them.
+    The secret is given, or read once from ``source`` at the first signature: the core's
+    shared one, so a form opened on one server posts to any other, and survives restarts.
+    Without either, a secret of this app alone.
     """
 
-    def __init__(self, secret: bytes | None = None) -> None:
-        self._secret = secret or secrets.token_bytes(32)
+    def __init__(self, secret: bytes | Callable[[], bytes] | None = None) -> None:
+        self._secret = secret if isinstance(secret, bytes) else None
+        self._source = secret if callable(secret) else None
+        self._reading = threading.Lock()
+
+    def key(self) -> bytes:
+        if self._secret is None:
+            with self._reading:
+                if self._secret is None:
+                    self._secret = self._source() if self._source is not None else secrets.token_bytes(32)
+        return self._secret
 
     def sign(self, purpose: str, value: str) -> str:
         message = f"{purpose}\0{value}".encode()
-        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return hmac.new(self.key(), message, hashlib.sha256).hexdigest()
 
     def verify(self, purpose: str, value: str, signature: str) -> bool:
         # Bytes: compare_digest refuses a str that is not ASCII, and a forger may send one.

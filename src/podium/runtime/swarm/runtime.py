@@ -354,6 +354,14 @@ class SwarmRuntime:
 
     # Recovery and teardown.
 
+    def stop_release_command(self, service: str, env: str) -> str | None:
+        """Remove the environment's one-off release command service a dead server left."""
+        left = self.client.services.list(
+            filters={"label": ["podium.process=release", f"podium.service={service}", f"podium.env={env}"]}
+        )
+        remove_services(left)
+        return ", ".join(svc.name for svc in left) or None
+
     def recover(self, serving: Sequence[Serving]) -> list[str]:
         """Remove release commands a dead Podium left, route each environment to what the
         store says it serves, then remove every release service that is not live."""

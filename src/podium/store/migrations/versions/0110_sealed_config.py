@@ -1,7 +1,7 @@
 """config vars sealed at rest
 
 Revision ID: 0110
-Revises: 0090
+Revises: 0101
 Create Date: 2026-12-06 05:00:00
 
 ``deploy_states.config`` and every ``releases.config`` row held config vars as plain JSON,
@@ -20,7 +20,7 @@ from sqlalchemy import JSON, column, select, table, update
 from podium.store.crypto import keyring_of
 
 revision = '0110'
-down_revision = '0090'
+down_revision = '0101'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Several Podium servers on one PostgreSQL store: a leader lease, and what survives a server's death."""
