@@ -58,6 +58,13 @@ def experiment_results(
                                "(read as binomial: users with at least one event)."),
     segment: str | None = Query(None, max_length=200, description="attribute=value: that segment against "
                                 "everyone else."),
+    cuped: bool | None = Query(None, description="CUPED on the metric before each user's first exposure; "
+                               "default: the experiment's setting."),
+    sequential: bool | None = Query(None, description="Always-valid p-values and confidence sequences; "
+                                    "default: the experiment's setting."),
 ) -> dict[str, Any]:
-    """Per variant: users, conversions or mean, lift with its 95% interval, p-value, chance to beat control."""
-    return podium.results.results(service, env, key, metric=metric, segment=segment)
+    """Per variant: users, conversions or mean, lift with its 95% interval and the p-value of the same inference,
+    chance to beat control; ``cuped`` and ``sequential`` at the top say how they were read."""
+    return podium.results.results(
+        service, env, key, metric=metric, segment=segment, cuped=cuped, sequential=sequential
+    )

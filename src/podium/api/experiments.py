@@ -75,6 +75,8 @@ class ExperimentOut(BaseModel):
     metric: str
     metric_kind: str = Field(description="binomial | numeric")
     guardrails: list[str]
+    cuped: bool = Field(description="Results use CUPED (each user's metric before their first exposure).")
+    sequential: bool = Field(description="Results give always-valid p-values: look every day without inflating errors.")
     cap_override: CapOverrideOut | None
     started_at: datetime | None
     started_by: str | None
@@ -101,6 +103,8 @@ class ExperimentIn(BaseModel):
     hash_version: int = Field(2, description="GrowthBook hash version: 1 or 2.")
     namespace: tuple[str, float, float] | None = Field(None, description="[id, start, end] for mutual exclusion.")
     conditions: dict[str, Any] = Field({}, description="Targeting, in GrowthBook's condition language.")
+    cuped: bool = Field(False, description="Read results with CUPED variance reduction.")
+    sequential: bool = Field(False, description="Read results with always-valid (sequential) p-values.")
     override_cap: bool = Field(False, description="Allow a coverage above the exposure cap (needs a reason).")
     reason: str | None = Field(None, max_length=500, description="Why the cap is overridden.")
 
@@ -119,6 +123,8 @@ class ExperimentPatch(BaseModel):
     hash_version: int | None = None
     namespace: tuple[str, float, float] | None = None
     conditions: dict[str, Any] | None = None
+    cuped: bool | None = None
+    sequential: bool | None = None
     override_cap: bool = False
     reason: str | None = Field(None, max_length=500)
 

@@ -161,7 +161,7 @@ def check_experiment(session: Session, experiment: Experiment, settings: Setting
     title = f"[Podium] Experiment {experiment.key} on {where} stopped by a guardrail"
     body = (
         f"Stopped: experiment {experiment.key!r} on {where}; "
-        f"everyone gets the control ({experiment.variations[0]!r}).\n"
+        f"everyone gets the control ({experiment.variants[0]!r}).\n"
         f"Why: {trip.reason}\n\n{link}{experiment.key}\n"
         f"Decide when you know more: podium experiments decide {experiment.key} --service {service.name} "
         f"--env {environment.name}"
