@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, CallerDep, PodiumDep
 from podium.api.schemas import ERROR_RESPONSES
 from podium.experiments.events import MAX_BATCH
-from podium.experiments.tokens import AppCaller
+from podium.experiments.tokens import AppCaller, Caller
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
+
+
+def metered(request: Request, caller: CallerDep) -> Caller:
+    """The caller; a deployed app is left where the request meter (api/billing.py) finds it, to bill its team."""
+    if isinstance(caller, AppCaller):
+        request.state.app_caller = caller
+    return caller
+
+
+MeteredCallerDep = Annotated[Caller, Depends(metered)]
 
 
 class EventsIn(BaseModel):
@@ -37,7 +47,7 @@ class EventsOut(BaseModel):
 
 
 @router.post("/events")
-def post_events(body: EventsIn, podium: PodiumDep, caller: CallerDep) -> EventsOut:
+def post_events(body: EventsIn, podium: PodiumDep, caller: MeteredCallerDep) -> EventsOut:
     """Store a batch of exposures and metric values; bad events are rejected by index, good ones kept.
 
     Sent with the environment's app token (``PODIUM_TOKEN``), or a token of a team that may

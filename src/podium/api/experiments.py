@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from podium.api.deploy import ReleaseOut, render
@@ -23,6 +23,7 @@ from podium.errors import Invalid, NotFound
 from podium.experiments.flags import FlagInfo
 from podium.experiments.rules import KEY_PATTERN
 from podium.experiments.service import ExperimentInfo
+from podium.experiments.tokens import AppCaller, Caller
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
 ENV = "/services/{service}/environments/{env}"
@@ -32,7 +33,14 @@ KEY_SCHEMA: dict[str, Any] = {"pattern": KEY_PATTERN, "maxLength": 100}
 ATTRIBUTES_MAX = 10_000
 
 
-ReaderDep = EnvironmentReaderDep  # any team token, or the app token of this service environment
+def metered_reader(request: Request, reader: EnvironmentReaderDep) -> Caller:
+    """Any team token, or the app token of this service environment; an app's request is metered for its team."""
+    if isinstance(reader, AppCaller):
+        request.state.app_caller = reader
+    return reader
+
+
+ReaderDep = Annotated[Caller, Depends(metered_reader)]
 
 
 # Shapes ------------------------------------------------------------------------------------

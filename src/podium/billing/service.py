@@ -286,7 +286,8 @@ class BillingService:
     def _bill(self, period: Month) -> MonthBill:
         """Every team's invoice of ``period``, computed now from the records and the sheet in force."""
         with self.store.session() as session:
-            teams = list(session.scalars(select(Team.name)))
+            # Every team that existed in the month: under the "even" rule each shares the fixed cost.
+            teams = list(session.scalars(select(Team.name).where(Team.created_at < period.end)))
             return bill_month(load_usages(session, period), self._sheet(session), period, teams)
 
     @staticmethod
