@@ -342,7 +342,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(self.data_dir), str(self.settings.port)], cwd=ROOT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a shared machine under load can take a minute to start it
         while True:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
