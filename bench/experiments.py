@@ -21,7 +21,9 @@ Run it with ``.venv/bin/python bench/experiments.py [--quick] [--json PATH] [--r
    straight into SQLite with one ``INSERT … SELECT`` over a recursive counter (secondary
    indexes dropped during the load and rebuilt after): seconds for ``ResultsService.results``
    (primary metric and one guardrail), and with a segment. Baseline: ``SELECT count(*)``
-   over the same table.
+   over the same table. Then a guardrail round: aggregating every event (what each round
+   did before) against the kept tally (``podium.experiments.tally``) after 1,000 new events,
+   whose counts must equal a tally built from every event.
 
 ``--quick`` runs a smaller version of each part (about a minute in all).
 
@@ -56,15 +58,18 @@ from typing import Any
 
 import httpx
 from growthbook import Experiment, GrowthBook
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from podium.catalog.auth import Actor, authenticate
 from podium.config import Settings
 from podium.core import Podium
 from podium.experiments.assign import CompiledExperiment, assign
-from podium.experiments.events import EVENTS, parse_event
+from podium.experiments.events import EVENTS, EventService, parse_event
+from podium.experiments.guardrails import metric_trip
+from podium.experiments.models import Experiment as ExperimentRow
 from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentService
+from podium.experiments.tally import Tally
 from podium.runtime.ports import free_port
 from podium.sdk import Client
 from podium.store.db import Store
@@ -560,6 +565,35 @@ def timed_median(rounds: int, run: Callable[[], object]) -> tuple[float, Any]:
     return statistics.median(samples), value
 
 
+def bench_guardrail_round(core: Podium, admin: Actor, rounds: int) -> dict[str, Any]:
+    """A guardrail round's seconds: aggregating every event (before) against the kept tally after 1,000 new events."""
+    with core.store.session() as session:
+        experiment = session.scalars(select(ExperimentRow).where(ExperimentRow.key == KEY)).one()
+        full, _ = timed_median(rounds, lambda: metric_trip(session, experiment, 0.01))
+        tally = Tally.of(experiment)
+        started = time.perf_counter()
+        metric_trip(session, experiment, 0.01, tally)
+        built = time.perf_counter() - started
+    sender, samples = EventService(core.store), []
+    for round_ in range(rounds):
+        batch = [{"id": f"late-{round_}-{i}", "type": "metric" if i % 4 else "exposure", "user_id": f"late-{i}",
+                  "name": "error", "experiment": KEY, "variant": VARIATIONS[i % 2]} for i in range(1_000)]
+        sender.record(admin, "shop", "production", batch)
+        with core.store.session() as session:
+            experiment = session.scalars(select(ExperimentRow).where(ExperimentRow.key == KEY)).one()
+            started = time.perf_counter()
+            metric_trip(session, experiment, 0.01, tally)
+            samples.append(time.perf_counter() - started)
+    with core.store.session() as session:
+        experiment = session.scalars(select(ExperimentRow).where(ExperimentRow.key == KEY)).one()
+        expected = Tally.of(experiment)
+        expected.update(session)
+    if expected.counts() != tally.counts():
+        raise BenchFailed("the kept guardrail tally differs from one built from every event")
+    return {"guardrail_full_seconds": full, "guardrail_tally_build_seconds": built,
+            "guardrail_tally_round_seconds": statistics.median(samples)}
+
+
 def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> dict[str, Any]:
     """Part 3: seconds to compute an experiment's results over ``total`` events, beside SELECT count(*)."""
     data_dir = Path(tempfile.mkdtemp(prefix="pd-bench-exp-"))
@@ -590,6 +624,7 @@ def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> 
             rounds, lambda: results.results("shop", "production", KEY, segment="profession=marketing"))
         numeric_seconds, _ = timed_median(
             rounds, lambda: results.results("shop", "production", KEY, metric="pageview"))
+        guardrails = bench_guardrail_round(core, admin, rounds)
         core.close()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -599,6 +634,7 @@ def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> 
     return {
         **generated, "rounds": rounds, "seconds": seconds, "segment_seconds": segment_seconds,
         "other_metric_seconds": numeric_seconds, "count_seconds": baseline, "ratio_vs_count": seconds / baseline,
+        **guardrails,
         "variants": [{k: v[k] for k in ("name", "users", "conversions", "rate", "lift", "p_value")}
                      for v in document["variants"]],
         "segment_users": [v["users"] for v in segmented["segment"]["segment"]["variants"]],
@@ -616,6 +652,10 @@ def report_results(result: dict[str, Any]) -> list[str]:
         f"     another metric (pageview)            {result['other_metric_seconds']:7.2f} s",
         f"     baseline: SELECT count(*)            {result['count_seconds']:7.2f} s",
         f"     ratio results / count(*)             {result['ratio_vs_count']:7.1f}",
+        f"     a guardrail round, every event       {result['guardrail_full_seconds']:7.2f} s   (before)",
+        f"     a guardrail round, kept tally        {result['guardrail_tally_round_seconds']:7.3f} s   "
+        f"(after 1,000 new events; built once in {result['guardrail_tally_build_seconds']:.2f} s), "
+        f"ratio {result['guardrail_full_seconds'] / result['guardrail_tally_round_seconds']:.0f}x",
         f"     users {control['users']:,} / {treatment['users']:,}, conversions {control['conversions']:,} / "
         f"{treatment['conversions']:,}",
     ]

@@ -1,0 +1,131 @@
+"""Guardrail counts kept up to date from the events stored since the last look, not recomputed.
+
+What a guardrail needs of a running experiment is, per variant, how many users were exposed
+(counted in the variant of their first exposure) and how many of them had at least one event
+of each guardrail metric at or after that first exposure: the same numbers as
+``results.aggregate`` (tested against it). A ``Tally`` keeps each exposed user's first
+exposure and the guardrail metrics they hit, and each round reads only the event rows stored
+after the highest id it has seen:
+
+- a new exposure of a user not seen yet, or earlier than their first one, makes them *dirty*:
+  their guardrail events are read again (a handful of index lookups), since events they had
+  before may count from the new first exposure on;
+- a new guardrail event of a user already exposed counts when it is at or after their first
+  exposure; one of a user not exposed yet is left for the exposure that may come later (that
+  makes the user dirty, and the read finds it).
+
+On PostgreSQL a transaction may commit rows with lower ids after rows with higher ones were
+read, so every ``REBUILD_EVERY`` rounds the tally is rebuilt from all the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from podium.experiments.models import EventType, Experiment, ExperimentEvent
+
+REBUILD_EVERY = 30
+"""Rounds between two full rebuilds of a tally (what a late-committed row can be missed for, at most)."""
+
+_CHUNK = 500  # users per lookup of their guardrail events
+
+
+@dataclass(slots=True)
+class _User:
+    at: datetime  # first exposure
+    order: int  # its row id: the first stored wins a tie
+    variant: int
+    hits: int = 0  # bit i: had guardrail metric i at or after ``at``
+
+
+@dataclass
+class Tally:
+    """One running experiment's guardrail counts, brought up to date by ``update``."""
+
+    experiment_id: int
+    environment_id: int
+    key: str
+    variants: tuple[str, ...]
+    metrics: tuple[str, ...]
+    seen: int = 0  # the highest event row id read
+    rounds: int = 0
+    users: dict[str, _User] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> Tally:
+        names = tuple(g for g in experiment.guardrails if isinstance(g, str))
+        return cls(experiment.id, experiment.environment_id, experiment.key, tuple(experiment.variants), names)
+
+    def fits(self, experiment: Experiment) -> bool:
+        """Whether this tally still counts ``experiment`` as it is now (same variants and guardrails)."""
+        names = tuple(g for g in experiment.guardrails if isinstance(g, str))
+        return (self.variants, self.metrics) == (tuple(experiment.variants), names)
+
+    def update(self, session: Session) -> None:
+        """Read the event rows stored since the last update (all of them on the first, and every so often)."""
+        self.rounds += 1
+        if self.rounds % REBUILD_EVERY == 0:
+            self.users, self.seen = {}, 0
+        top = session.scalar(select(func.max(ExperimentEvent.id))) or 0
+        if top <= self.seen:
+            return
+        e = ExperimentEvent
+        window = (e.environment_id == self.environment_id, e.id > self.seen, e.id <= top)
+        index = {name: i for i, name in enumerate(self.variants)}
+        dirty: set[str] = set()
+        exposures = session.execute(
+            select(e.user_id, e.at, e.id, e.variant)
+            .where(*window, e.type == EventType.EXPOSURE, e.experiment == self.key, e.variant.in_(self.variants))
+        )
+        for user_id, at, row_id, variant in exposures:
+            known = self.users.get(user_id)
+            if known is None or (at, row_id) < (known.at, known.order):
+                self.users[user_id] = _User(at, row_id, index[str(variant)])
+                dirty.add(user_id)
+        if self.metrics:
+            bits = {name: 1 << i for i, name in enumerate(self.metrics)}
+            events = session.execute(
+                select(e.user_id, e.name, e.at).where(*window, e.type == EventType.METRIC, e.name.in_(self.metrics))
+            )
+            for user_id, name, at in events:
+                user = self.users.get(user_id)
+                if user is not None and user_id not in dirty and at >= user.at:
+                    user.hits |= bits[str(name)]
+            self._reread(session, sorted(dirty), bits)
+        self.seen = top
+
+    def _reread(self, session: Session, user_ids: Sequence[str], bits: dict[str, int]) -> None:
+        """Each dirty user's guardrail hits, from all their events."""
+        e = ExperimentEvent
+        for start in range(0, len(user_ids), _CHUNK):
+            chunk = user_ids[start:start + _CHUNK]
+            for user_id in chunk:
+                self.users[user_id].hits = 0
+            rows = session.execute(
+                select(e.user_id, e.name, e.at).where(
+                    e.environment_id == self.environment_id, e.name.in_(self.metrics), e.user_id.in_(chunk),
+                    e.type == EventType.METRIC,
+                )
+            )
+            for user_id, name, at in rows:
+                user = self.users[user_id]
+                if at >= user.at:
+                    user.hits |= bits[str(name)]
+
+    def counts(self) -> tuple[list[int], dict[str, list[int]]]:
+        """Users per variant, and per guardrail metric the users per variant who had one."""
+        users = [0] * len(self.variants)
+        hits = {name: [0] * len(self.variants) for name in self.metrics}
+        masks = [(name, 1 << i) for i, name in enumerate(self.metrics)]
+        for user in self.users.values():
+            users[user.variant] += 1
+            if user.hits:
+                for name, mask in masks:
+                    if user.hits & mask:
+                        hits[name][user.variant] += 1
+        return users, hits
