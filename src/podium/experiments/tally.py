@@ -8,11 +8,11 @@ exposure and the guardrail metrics they hit, and each round reads only the event
 after the highest id it has seen:
 
 - a new exposure of a user not seen yet, or earlier than their first one, makes them *dirty*:
-  their guardrail events are read again (a handful of index lookups), since events they had
-  before may count from the new first exposure on;
-- a new guardrail event of a user already exposed counts when it is at or after their first
+  their guardrail events stored before are read again (a handful of index lookups), since
+  they may count from the new first exposure on;
+- a new guardrail event counts when its user is exposed and it is at or after their first
   exposure; one of a user not exposed yet is left for the exposure that may come later (that
-  makes the user dirty, and the read finds it).
+  makes the user dirty, and the read finds it). The first update reads every event once.
 
 On PostgreSQL a transaction may commit rows with lower ids after rows with higher ones were
 read, so every ``REBUILD_EVERY`` rounds the tally is rebuilt from all the events.
@@ -89,18 +89,19 @@ class Tally:
                 dirty.add(user_id)
         if self.metrics:
             bits = {name: 1 << i for i, name in enumerate(self.metrics)}
+            if self.seen:  # events stored before this window may count from a new first exposure
+                self._reread(session, sorted(dirty), bits)
             events = session.execute(
                 select(e.user_id, e.name, e.at).where(*window, e.type == EventType.METRIC, e.name.in_(self.metrics))
             )
             for user_id, name, at in events:
                 user = self.users.get(user_id)
-                if user is not None and user_id not in dirty and at >= user.at:
+                if user is not None and at >= user.at:
                     user.hits |= bits[str(name)]
-            self._reread(session, sorted(dirty), bits)
         self.seen = top
 
     def _reread(self, session: Session, user_ids: Sequence[str], bits: dict[str, int]) -> None:
-        """Each dirty user's guardrail hits, from all their events."""
+        """Each dirty user's guardrail hits from the events read before (the window's come after)."""
         e = ExperimentEvent
         for start in range(0, len(user_ids), _CHUNK):
             chunk = user_ids[start:start + _CHUNK]
@@ -109,7 +110,7 @@ class Tally:
             rows = session.execute(
                 select(e.user_id, e.name, e.at).where(
                     e.environment_id == self.environment_id, e.name.in_(self.metrics), e.user_id.in_(chunk),
-                    e.type == EventType.METRIC,
+                    e.type == EventType.METRIC, e.id <= self.seen,
                 )
             )
             for user_id, name, at in rows:
