@@ -15,19 +15,22 @@ after the highest id it has seen:
   makes the user dirty, and the read finds it). The first update reads every event once.
 
 On PostgreSQL a transaction may commit rows with lower ids after rows with higher ones were
-read, so every ``REBUILD_EVERY`` rounds the tally is rebuilt from all the events.
+read, so there every ``REBUILD_EVERY`` rounds the tally is rebuilt from all the events (on
+SQLite, one writer at a time, ids become visible in order).
+
+The reads name only columns of the covering indexes (only exposures have an experiment,
+only metric events a name; the row id is in every index), so SQLite never visits the table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from podium.experiments.models import EventType, Experiment, ExperimentEvent
+from podium.experiments.models import Experiment, ExperimentEvent
 
 REBUILD_EVERY = 30
 """Rounds between two full rebuilds of a tally (what a late-committed row can be missed for, at most)."""
@@ -69,7 +72,8 @@ class Tally:
     def update(self, session: Session) -> None:
         """Read the event rows stored since the last update (all of them on the first, and every so often)."""
         self.rounds += 1
-        if self.rounds % REBUILD_EVERY == 0:
+        # SQLite has one writer at a time, so row ids become visible in order: no rebuild needed there.
+        if self.rounds % REBUILD_EVERY == 0 and session.get_bind().dialect.name != "sqlite":
             self.users, self.seen = {}, 0
         top = session.scalar(select(func.max(ExperimentEvent.id))) or 0
         if top <= self.seen:
@@ -80,7 +84,7 @@ class Tally:
         dirty: set[str] = set()
         exposures = session.execute(
             select(e.user_id, e.at, e.id, e.variant)
-            .where(*window, e.type == EventType.EXPOSURE, e.experiment == self.key, e.variant.in_(self.variants))
+            .where(*window, e.experiment == self.key, e.variant.in_(self.variants))
         )
         for user_id, at, row_id, variant in exposures:
             known = self.users.get(user_id)
@@ -88,35 +92,33 @@ class Tally:
                 self.users[user_id] = _User(at, row_id, index[str(variant)])
                 dirty.add(user_id)
         if self.metrics:
-            bits = {name: 1 << i for i, name in enumerate(self.metrics)}
             if self.seen:  # events stored before this window may count from a new first exposure
-                self._reread(session, sorted(dirty), bits)
-            events = session.execute(
-                select(e.user_id, e.name, e.at).where(*window, e.type == EventType.METRIC, e.name.in_(self.metrics))
-            )
-            for user_id, name, at in events:
-                user = self.users.get(user_id)
-                if user is not None and at >= user.at:
-                    user.hits |= bits[str(name)]
+                ordered = sorted(dirty)
+                for start in range(0, len(ordered), _CHUNK):
+                    chunk = ordered[start:start + _CHUNK]
+                    for user_id in chunk:
+                        self.users[user_id].hits = 0
+                    self._hits(session, e.id <= self.seen, e.user_id.in_(chunk))
+            self._hits(session, *window[1:])
         self.seen = top
 
-    def _reread(self, session: Session, user_ids: Sequence[str], bits: dict[str, int]) -> None:
-        """Each dirty user's guardrail hits from the events read before (the window's come after)."""
+    def _hits(self, session: Session, *where: ColumnElement[bool]) -> None:
+        """Mark the users with a guardrail event at or after their first exposure, among the rows ``where`` picks.
+
+        A user had one exactly when their latest such event is at or after it: one GROUP BY per
+        metric over the covering index, a row per user back.
+        """
         e = ExperimentEvent
-        for start in range(0, len(user_ids), _CHUNK):
-            chunk = user_ids[start:start + _CHUNK]
-            for user_id in chunk:
-                self.users[user_id].hits = 0
+        for bit, name in enumerate(self.metrics):
             rows = session.execute(
-                select(e.user_id, e.name, e.at).where(
-                    e.environment_id == self.environment_id, e.name.in_(self.metrics), e.user_id.in_(chunk),
-                    e.type == EventType.METRIC, e.id <= self.seen,
-                )
+                select(e.user_id, func.max(e.at))
+                .where(e.environment_id == self.environment_id, e.name == name, *where)
+                .group_by(e.user_id)
             )
-            for user_id, name, at in rows:
-                user = self.users[user_id]
-                if at >= user.at:
-                    user.hits |= bits[str(name)]
+            for user_id, latest in rows:
+                user = self.users.get(user_id)
+                if user is not None and latest >= user.at:
+                    user.hits |= 1 << bit
 
     def counts(self) -> tuple[list[int], dict[str, list[int]]]:
         """Users per variant, and per guardrail metric the users per variant who had one."""
