@@ -17,6 +17,9 @@ Run it with ``.venv/bin/python bench/experiments.py [--quick] [--json PATH] [--r
    Then the stored count must equal the sent count, and one batch sent again must add 0.
    Baseline in the same run: the same rows inserted straight into a fresh store of the same
    schema with a SQLAlchemy ``executemany`` (no HTTP, no checks, no duplicate handling).
+   Also the store side alone (checks and insert, in process, CPU time so that a loaded
+   machine weighs on both alike): today's ``ingest`` against the SQLAlchemy insert it used
+   before, batch by batch in turn.
 3. Results of an experiment with ``--results-events`` events (default 10,000,000), written
    straight into SQLite with one ``INSERT … SELECT`` over a recursive counter (secondary
    indexes dropped during the load and rebuilt after): seconds for ``ResultsService.results``
@@ -64,7 +67,7 @@ from podium.catalog.auth import Actor, authenticate
 from podium.config import Settings
 from podium.core import Podium
 from podium.experiments.assign import CompiledExperiment, assign
-from podium.experiments.events import EVENTS, EventService, parse_event
+from podium.experiments.events import EVENTS, EventService, ingest, insert_ignoring_duplicates, parse_event
 from podium.experiments.guardrails import metric_trip
 from podium.experiments.models import Experiment as ExperimentRow
 from podium.experiments.results import ResultsService
@@ -438,6 +441,45 @@ def direct_insert(batches: list[list[dict[str, Any]]]) -> float:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def sqlalchemy_ingest(session: Any, environment_id: int, events: list[dict[str, Any]]) -> int:
+    """How ``ingest`` stored a batch before: SQLAlchemy's multi-row INSERT … ON CONFLICT … RETURNING."""
+    moment = datetime.now(UTC)
+    rows = [parse_event(raw, environment_id, moment) for raw in events]
+    return len(session.execute(insert_ignoring_duplicates(session).returning(EVENTS.c.id), rows).all())
+
+
+def ingest_cpu(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """CPU seconds of the store side of ingestion, checks included, old and new way, batch by batch in turn.
+
+    Measured in process time, so a loaded machine changes both the same way. Each way writes
+    into a fresh store of its own.
+    """
+    spent = {"before": 0.0, "after": 0.0}
+    stored = {"before": 0, "after": 0}
+    with tempfile.TemporaryDirectory(prefix="pd-bench-cpu-") as root:
+        stores = {}
+        for way in spent:
+            stores[way] = Store(f"sqlite:///{root}/{way}.db")
+            stores[way].migrate()
+        for batch in batches:
+            for way, store in stores.items():
+                with store.session() as session:
+                    session.execute(text("PRAGMA foreign_keys=OFF"))  # no service rows in these stores
+                    started = time.process_time()
+                    if way == "before":
+                        stored[way] += sqlalchemy_ingest(session, 1, batch)
+                    else:
+                        stored[way] += ingest(session, 1, batch).accepted
+                    spent[way] += time.process_time() - started
+        for store in stores.values():
+            store.dispose()
+    if stored["before"] != stored["after"]:
+        raise BenchFailed(f"the two ways stored {stored['before']:,} and {stored['after']:,} events")
+    events = sum(len(b) for b in batches)
+    return {"cpu_events_per_second_before": events / spent["before"],
+            "cpu_events_per_second_after": events / spent["after"]}
+
+
 def bench_ingestion(count: int = INGEST_EVENTS, clients: int = INGEST_CLIENTS) -> dict[str, Any]:
     """Part 2: events/s through POST /api/v1/events, the stored count, a resent batch; beside direct inserts."""
     run = uuid.uuid4().hex[:8]
@@ -456,8 +498,10 @@ def bench_ingestion(count: int = INGEST_EVENTS, clients: int = INGEST_CLIENTS) -
         if resent["accepted"] != 0 or resent["duplicates"] != len(batches[0]) or server.stored() != stored:
             raise BenchFailed(f"a batch sent again was not all duplicates: {resent}")
     baseline = direct_insert(batches[: len(latencies)])
+    cpu = ingest_cpu(batches[: len(latencies)])
     latencies.sort()
     return {
+        **cpu,
         "events": sent, "batch": INGEST_BATCH, "clients": clients, "seconds": seconds,
         "events_per_second": sent / seconds, "stored": stored, "accepted": accepted,
         "resent_batch": resent, "batch_seconds_p50": latencies[len(latencies) // 2],
@@ -477,6 +521,9 @@ def report_ingestion(result: dict[str, Any]) -> list[str]:
         f"     baseline: direct executemany   {result['baseline_events_per_second']:>12,.0f} events/s  "
         f"({result['baseline_seconds']:.1f} s)",
         f"     ratio API / direct insert      {result['ratio_vs_direct_insert']:6.2f}",
+        f"     store side, per CPU-second:    {result['cpu_events_per_second_after']:>12,.0f} events/s  (now: one "
+        f"executemany) against {result['cpu_events_per_second_before']:,.0f} (before: SQLAlchemy's insert), "
+        f"ratio {result['cpu_events_per_second_after'] / result['cpu_events_per_second_before']:.2f}",
         f"     stored {result['stored']:,} = sent {result['events']:,}; a batch sent again: "
         f"accepted {result['resent_batch']['accepted']}, duplicates {result['resent_batch']['duplicates']:,}",
     ]

@@ -79,12 +79,17 @@ class Tally:
         if top <= self.seen:
             return
         e = ExperimentEvent
-        window = (e.environment_id == self.environment_id, e.id > self.seen, e.id <= top)
+        # After the first update the window is a few new rows: the columns are wrapped so that
+        # the planner walks the row ids from ``seen`` on instead of every row of the environment.
+        later = self.seen > 0
+        environment = (e.environment_id + 0) if later else e.environment_id
+        window = (environment == self.environment_id, e.id > self.seen, e.id <= top)
+        experiment = func.coalesce(e.experiment, "") if later else e.experiment
         index = {name: i for i, name in enumerate(self.variants)}
         dirty: set[str] = set()
         exposures = session.execute(
             select(e.user_id, e.at, e.id, e.variant)
-            .where(*window, e.experiment == self.key, e.variant.in_(self.variants))
+            .where(*window, experiment == self.key, e.variant.in_(self.variants))
         )
         for user_id, at, row_id, variant in exposures:
             known = self.users.get(user_id)
@@ -99,20 +104,22 @@ class Tally:
                     for user_id in chunk:
                         self.users[user_id].hits = 0
                     self._hits(session, e.id <= self.seen, e.user_id.in_(chunk))
-            self._hits(session, *window[1:])
+            self._hits(session, *window[1:], by_id=later)
         self.seen = top
 
-    def _hits(self, session: Session, *where: ColumnElement[bool]) -> None:
+    def _hits(self, session: Session, *where: ColumnElement[bool], by_id: bool = False) -> None:
         """Mark the users with a guardrail event at or after their first exposure, among the rows ``where`` picks.
 
         A user had one exactly when their latest such event is at or after it: one GROUP BY per
         metric over the covering index, a row per user back.
         """
         e = ExperimentEvent
+        environment = (e.environment_id + 0) if by_id else e.environment_id
+        metric = func.coalesce(e.name, "") if by_id else e.name
         for bit, name in enumerate(self.metrics):
             rows = session.execute(
                 select(e.user_id, func.max(e.at))
-                .where(e.environment_id == self.environment_id, e.name == name, *where)
+                .where(environment == self.environment_id, metric == name, *where)
                 .group_by(e.user_id)
             )
             for user_id, latest in rows:
