@@ -17,11 +17,16 @@ Run it with ``.venv/bin/python bench/experiments.py [--quick] [--json PATH] [--r
    Then the stored count must equal the sent count, and one batch sent again must add 0.
    Baseline in the same run: the same rows inserted straight into a fresh store of the same
    schema with a SQLAlchemy ``executemany`` (no HTTP, no checks, no duplicate handling).
+   Also the store side alone (checks and insert, in process, CPU time so that a loaded
+   machine weighs on both alike): today's ``ingest`` against the SQLAlchemy insert it used
+   before, batch by batch in turn.
 3. Results of an experiment with ``--results-events`` events (default 10,000,000), written
    straight into SQLite with one ``INSERT … SELECT`` over a recursive counter (secondary
    indexes dropped during the load and rebuilt after): seconds for ``ResultsService.results``
    (primary metric and one guardrail), and with a segment. Baseline: ``SELECT count(*)``
-   over the same table.
+   over the same table. Then a guardrail round: aggregating every event (what each round
+   did before) against the kept tally (``podium.experiments.tally``) after 1,000 new events,
+   whose counts must equal a tally built from every event.
 
 ``--quick`` runs a smaller version of each part (about a minute in all).
 
@@ -56,15 +61,18 @@ from typing import Any
 
 import httpx
 from growthbook import Experiment, GrowthBook
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from podium.catalog.auth import Actor, authenticate
 from podium.config import Settings
 from podium.core import Podium
 from podium.experiments.assign import CompiledExperiment, assign
-from podium.experiments.events import EVENTS, parse_event
+from podium.experiments.events import EVENTS, EventService, ingest, insert_ignoring_duplicates, parse_event
+from podium.experiments.guardrails import metric_trip
+from podium.experiments.models import Experiment as ExperimentRow
 from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentService
+from podium.experiments.tally import Tally
 from podium.runtime.ports import free_port
 from podium.sdk import Client
 from podium.store.db import Store
@@ -342,7 +350,7 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(self.data_dir), str(self.settings.port)], cwd=ROOT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a shared machine under load can take a minute to start it
         while True:
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
@@ -433,6 +441,45 @@ def direct_insert(batches: list[list[dict[str, Any]]]) -> float:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def sqlalchemy_ingest(session: Any, environment_id: int, events: list[dict[str, Any]]) -> int:
+    """How ``ingest`` stored a batch before: SQLAlchemy's multi-row INSERT … ON CONFLICT … RETURNING."""
+    moment = datetime.now(UTC)
+    rows = [parse_event(raw, environment_id, moment) for raw in events]
+    return len(session.execute(insert_ignoring_duplicates(session).returning(EVENTS.c.id), rows).all())
+
+
+def ingest_cpu(batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """CPU seconds of the store side of ingestion, checks included, old and new way, batch by batch in turn.
+
+    Measured in process time, so a loaded machine changes both the same way. Each way writes
+    into a fresh store of its own.
+    """
+    spent = {"before": 0.0, "after": 0.0}
+    stored = {"before": 0, "after": 0}
+    with tempfile.TemporaryDirectory(prefix="pd-bench-cpu-") as root:
+        stores = {}
+        for way in spent:
+            stores[way] = Store(f"sqlite:///{root}/{way}.db")
+            stores[way].migrate()
+        for batch in batches:
+            for way, store in stores.items():
+                with store.session() as session:
+                    session.execute(text("PRAGMA foreign_keys=OFF"))  # no service rows in these stores
+                    started = time.process_time()
+                    if way == "before":
+                        stored[way] += sqlalchemy_ingest(session, 1, batch)
+                    else:
+                        stored[way] += ingest(session, 1, batch).accepted
+                    spent[way] += time.process_time() - started
+        for store in stores.values():
+            store.dispose()
+    if stored["before"] != stored["after"]:
+        raise BenchFailed(f"the two ways stored {stored['before']:,} and {stored['after']:,} events")
+    events = sum(len(b) for b in batches)
+    return {"cpu_events_per_second_before": events / spent["before"],
+            "cpu_events_per_second_after": events / spent["after"]}
+
+
 def bench_ingestion(count: int = INGEST_EVENTS, clients: int = INGEST_CLIENTS) -> dict[str, Any]:
     """Part 2: events/s through POST /api/v1/events, the stored count, a resent batch; beside direct inserts."""
     run = uuid.uuid4().hex[:8]
@@ -451,8 +498,10 @@ def bench_ingestion(count: int = INGEST_EVENTS, clients: int = INGEST_CLIENTS) -
         if resent["accepted"] != 0 or resent["duplicates"] != len(batches[0]) or server.stored() != stored:
             raise BenchFailed(f"a batch sent again was not all duplicates: {resent}")
     baseline = direct_insert(batches[: len(latencies)])
+    cpu = ingest_cpu(batches[: len(latencies)])
     latencies.sort()
     return {
+        **cpu,
         "events": sent, "batch": INGEST_BATCH, "clients": clients, "seconds": seconds,
         "events_per_second": sent / seconds, "stored": stored, "accepted": accepted,
         "resent_batch": resent, "batch_seconds_p50": latencies[len(latencies) // 2],
@@ -472,6 +521,9 @@ def report_ingestion(result: dict[str, Any]) -> list[str]:
         f"     baseline: direct executemany   {result['baseline_events_per_second']:>12,.0f} events/s  "
         f"({result['baseline_seconds']:.1f} s)",
         f"     ratio API / direct insert      {result['ratio_vs_direct_insert']:6.2f}",
+        f"     store side, per CPU-second:    {result['cpu_events_per_second_after']:>12,.0f} events/s  (now: one "
+        f"executemany) against {result['cpu_events_per_second_before']:,.0f} (before: SQLAlchemy's insert), "
+        f"ratio {result['cpu_events_per_second_after'] / result['cpu_events_per_second_before']:.2f}",
         f"     stored {result['stored']:,} = sent {result['events']:,}; a batch sent again: "
         f"accepted {result['resent_batch']['accepted']}, duplicates {result['resent_batch']['duplicates']:,}",
     ]
@@ -560,6 +612,35 @@ def timed_median(rounds: int, run: Callable[[], object]) -> tuple[float, Any]:
     return statistics.median(samples), value
 
 
+def bench_guardrail_round(core: Podium, admin: Actor, rounds: int) -> dict[str, Any]:
+    """A guardrail round's seconds: aggregating every event (before) against the kept tally after 1,000 new events."""
+    with core.store.session() as session:
+        experiment = session.scalars(select(ExperimentRow).where(ExperimentRow.key == KEY)).one()
+        full, _ = timed_median(rounds, lambda: metric_trip(session, experiment, 0.01))
+        tally = Tally.of(experiment)
+        started = time.perf_counter()
+        metric_trip(session, experiment, 0.01, tally)
+        built = time.perf_counter() - started
+    sender, samples = EventService(core.store), []
+    for round_ in range(rounds):
+        batch = [{"id": f"late-{round_}-{i}", "type": "metric" if i % 4 else "exposure", "user_id": f"late-{i}",
+                  "name": "error", "experiment": KEY, "variant": VARIATIONS[i % 2]} for i in range(1_000)]
+        sender.record(admin, "shop", "production", batch)
+        with core.store.session() as session:
+            experiment = session.scalars(select(ExperimentRow).where(ExperimentRow.key == KEY)).one()
+            started = time.perf_counter()
+            metric_trip(session, experiment, 0.01, tally)
+            samples.append(time.perf_counter() - started)
+    with core.store.session() as session:
+        experiment = session.scalars(select(ExperimentRow).where(ExperimentRow.key == KEY)).one()
+        expected = Tally.of(experiment)
+        expected.update(session)
+    if expected.counts() != tally.counts():
+        raise BenchFailed("the kept guardrail tally differs from one built from every event")
+    return {"guardrail_full_seconds": full, "guardrail_tally_build_seconds": built,
+            "guardrail_tally_round_seconds": statistics.median(samples)}
+
+
 def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> dict[str, Any]:
     """Part 3: seconds to compute an experiment's results over ``total`` events, beside SELECT count(*)."""
     data_dir = Path(tempfile.mkdtemp(prefix="pd-bench-exp-"))
@@ -590,6 +671,7 @@ def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> 
             rounds, lambda: results.results("shop", "production", KEY, segment="profession=marketing"))
         numeric_seconds, _ = timed_median(
             rounds, lambda: results.results("shop", "production", KEY, metric="pageview"))
+        guardrails = bench_guardrail_round(core, admin, rounds)
         core.close()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -599,6 +681,7 @@ def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> 
     return {
         **generated, "rounds": rounds, "seconds": seconds, "segment_seconds": segment_seconds,
         "other_metric_seconds": numeric_seconds, "count_seconds": baseline, "ratio_vs_count": seconds / baseline,
+        **guardrails,
         "variants": [{k: v[k] for k in ("name", "users", "conversions", "rate", "lift", "p_value")}
                      for v in document["variants"]],
         "segment_users": [v["users"] for v in segmented["segment"]["segment"]["variants"]],
@@ -616,6 +699,10 @@ def report_results(result: dict[str, Any]) -> list[str]:
         f"     another metric (pageview)            {result['other_metric_seconds']:7.2f} s",
         f"     baseline: SELECT count(*)            {result['count_seconds']:7.2f} s",
         f"     ratio results / count(*)             {result['ratio_vs_count']:7.1f}",
+        f"     a guardrail round, every event       {result['guardrail_full_seconds']:7.2f} s   (before)",
+        f"     a guardrail round, kept tally        {result['guardrail_tally_round_seconds']:7.3f} s   "
+        f"(after 1,000 new events; built once in {result['guardrail_tally_build_seconds']:.2f} s), "
+        f"ratio {result['guardrail_full_seconds'] / result['guardrail_tally_round_seconds']:.0f}x",
         f"     users {control['users']:,} / {treatment['users']:,}, conversions {control['conversions']:,} / "
         f"{treatment['conversions']:,}",
     ]

@@ -68,9 +68,10 @@ class Podium:
         self.app_tokens = AppTokenService(settings, self.store)
         self.watcher = Watcher(settings, self.store, self.runtime)  # this server's rollouts, once it runs
         self.crashes = CrashCounter(self.store, self.runtime)  # every live release's, on the leader
+        self.billing = BillingService(settings, self.store)
         self.deploys = DeployService(
             settings, self.store, self.runtime, app_token=self.app_tokens.token_for,
-            sdk_path=install_bundle(data_dir / "sdk"), watch=self.watcher, server=self.cluster,
+            sdk_path=install_bundle(data_dir / "sdk"), watch=self.watcher, server=self.cluster, builds=self.billing,
         )
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
@@ -81,7 +82,6 @@ class Podium:
         self.checks = CheckService(settings, self.store)
         self.maintenance = MaintenanceService(self.store)
         self.incidents = IncidentService(settings, self.store, pager=self.pager)
-        self.billing = BillingService(settings, self.store)
         self.addons = AddonService(settings, self.store, self.deploys, self.incidents)
         self.addon_care = Caretaker(self.addons)
         self.experiments = ExperimentService(settings, self.store)

@@ -217,7 +217,8 @@ def test_a_running_experiment_changes_only_what_keeps_its_results_sound(growth: 
     refused = growth.patch(f"{SHOP}/experiments/k", json={"weights": [0.4, 0.3, 0.3]})
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
-        "experiment 'k' is running: only conditions, coverage, guardrails, hypothesis may change, not weights"
+        "experiment 'k' is running: only conditions, coverage, cuped, guardrails, hypothesis, sequential may change, "
+        "not weights"
     )
     edited = growth.patch(
         f"{SHOP}/experiments/k",

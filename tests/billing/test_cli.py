@@ -74,6 +74,8 @@ def test_usage_and_an_invoice_as_json_table_and_csv(cli: dict[str, str]) -> None
     shown = run(cli, "invoice", "--team", "checkout", "--month", "2026-01").stdout
     assert f"{invoice['total_cents'] // 100}.{invoice['total_cents'] % 100:02d} USD" in shown
     assert "process_seconds (web:standard)" in shown
+    assert "how it was shared" in shown
+    assert "shared in proportion to each team's usage cost this month" in " ".join(shown.split())
 
 
 def test_a_team_is_refused_another_teams_bill_and_bad_months_are_errors(cli: dict[str, str]) -> None:

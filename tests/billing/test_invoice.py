@@ -71,6 +71,66 @@ def test_the_platform_cost_is_shared_in_proportion_and_adds_up_to_the_cent() -> 
         assert invoice.total_cents == sum(line.amount_cents for line in invoice.lines) + invoice.shared_cents
 
 
+def with_rule(table: str) -> str:
+    """The round sheet's first period with a ``shared_cost`` line."""
+    return FLAT.replace("platform_monthly = 100.00", "platform_monthly = 100.00\n" + table)
+
+
+def test_the_shared_cost_rule_is_the_price_sheets_choice_and_each_team_sees_its_computation() -> None:
+    # One team used 4 cents of the platform; two others used nothing.
+    records = [usage("tiny", 40, "2026-01-05 00:00:00", "2026-01-05 00:00:40")]
+    teams = ["idle", "other", "tiny"]
+    by_usage = bill_month(records, ROUND, JANUARY, teams=teams).invoices
+    assert by_usage["tiny"].total_cents == 4 + 10000  # alone in using it, it pays all of it: the rule says so
+    assert by_usage["tiny"].shared_basis[0].share == 1
+
+    even = parse_sheet(sheet(with_rule('shared_cost = { rule = "even" }')))
+    invoices = bill_month(records, even, JANUARY, teams=teams).invoices
+    shares = {team: invoice.shared_cents for team, invoice in invoices.items()}
+    assert shares == {"idle": 3334, "other": 3333, "tiny": 3333}  # thirds; the odd cent by name
+    tiny = bill_month(records, even, JANUARY, teams=teams).invoices["tiny"].as_dict()
+    assert tiny["total_cents"] == 4 + 3333
+    (basis,) = tiny["shared_basis"]
+    weights = (basis["rule"], basis["team_weight"], basis["total_weight"], basis["platform_cents"])
+    assert weights == ("even", 1, 3, 10000)
+    assert basis["share"] == pytest.approx(1 / 3)
+    explained = tiny["shared_explanation"]
+    assert "10000 cents shared evenly across every team; this team: 1 of 3 teams = 33.3333%" in explained
+    assert tiny["shared_explanation"].endswith("rounded to 3333 cents (largest remainder)")
+
+    weighted = parse_sheet(sheet(with_rule('shared_cost = { rule = "weights", weights = { other = 3, tiny = 1 } }')))
+    bill = bill_month(records, weighted, JANUARY, teams=teams).invoices
+    assert {team: invoice.shared_cents for team, invoice in bill.items()} == {"idle": 0, "other": 7500, "tiny": 2500}
+
+
+def test_a_rule_that_changes_mid_month_shares_each_part_by_its_own_rule() -> None:
+    changed = parse_sheet(sheet(FLAT, 'from = 2026-01-17\nshared_cost = { rule = "even" }'))
+    records = [usage("a", 100, "2026-01-05 00:00:00", "2026-01-05 00:01:40")]  # only "a" used anything
+    bill = bill_month(records, changed, JANUARY, teams=["a", "b"])
+    # 16 of 31 days by usage (all to "a"), then 15 days evenly.
+    first, second = Decimal(10000) * 16 / 31, Decimal(10000) * 15 / 31
+    assert bill.invoices["b"].shared_cents == round(second / 2)
+    assert bill.invoices["a"].shared_cents + bill.invoices["b"].shared_cents == bill.platform_cents == 10000
+    assert [part.rule for part in bill.invoices["a"].shared_basis] == ["usage", "even"]
+    assert first + second == 10000
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('shared_cost = { rule = "by-vibes" }', "rule must be one of usage, even, weights"),
+        ('shared_cost = { rule = "weights" }', "must name at least one team"),
+        ('shared_cost = { rule = "even", weights = { a = 1 } }', 'only for rule = "weights"'),
+        ('shared_cost = { rule = "weights", weights = { Bad_Team = 1 } }', "is not a team name"),
+        ('shared_cost = { rule = "weights", weights = { a = 0 } }', "must not all be 0"),
+        ('shared_cost = "even"', "must be a table"),
+    ],
+)
+def test_a_bad_shared_cost_rule_is_refused_with_the_reason(table: str, message: str) -> None:
+    with pytest.raises(Invalid, match=message):
+        parse_sheet(sheet(with_rule(table)))
+
+
 def test_without_usage_nobody_pays_the_platform_cost() -> None:
     bill = bill_month([], ROUND, JANUARY, teams=["a", "b"])
     assert [invoice.total_cents for invoice in bill.invoices.values()] == [0, 0]

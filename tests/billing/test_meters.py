@@ -11,7 +11,9 @@ from tests.billing.support import actor_of, at, go_live
 
 from podium.billing.models import Meter, UsageRecord
 from podium.billing.service import BillingService
+from podium.catalog.models import Environment, Service
 from podium.core import Podium
+from podium.errors import NotFound
 
 
 def records(core: Podium, meter: Meter) -> list[tuple[str, str, str, str, Decimal, str, str]]:
@@ -149,3 +151,46 @@ def test_api_requests_are_counted_per_team_service_and_hour(
             UsageRecord.meter == "api_requests", UsageRecord.service == "cart", UsageRecord.environment == "")).all()
     assert len(hours) == 1
     assert (hours[0][1] - hours[0][0]).total_seconds() == 3600
+
+
+def test_requests_made_with_an_app_token_are_metered_for_the_owning_team(
+    core: Podium, teams: dict[str, TestClient], admin: TestClient
+) -> None:
+    with core.store.session() as session:
+        environment = session.scalar(select(Environment).join(Service).where(
+            Service.name == "cart", Environment.name == "production"))
+        assert environment is not None
+        environment_id = environment.id
+    app = {"Authorization": f"Bearer {core.app_tokens.token_for(environment_id)}"}
+    env = "/api/v1/services/cart/environments/production"
+    assert admin.get(env + "/definitions", headers=app).status_code == 200
+    assert admin.get(env + "/evaluate", params={"user_id": "u1"}, headers=app).status_code == 200
+    batch = {"service": "cart", "env": "production",
+             "events": [{"id": "e1", "type": "metric", "user_id": "u1", "name": "signup"}]}
+    assert admin.post("/api/v1/events", json=batch, headers=app).status_code == 200
+    assert admin.get("/api/v1/services/cart/environments/staging/definitions", headers=app).status_code == 403
+    core.billing.close()
+    answer = teams["checkout"].get("/api/v1/billing/usage").json()
+    requests = {(row["service"], row["env"]): row["quantity"] for row in answer["usage"]
+                if row["meter"] == "api_requests"}
+    # Three requests of the app in its own environment (the one refused for another is not metered).
+    assert requests == {("cart", "production"): 3}
+
+
+def test_build_seconds_are_recorded_per_build_and_split_at_midnight(
+    core: Podium, teams: dict[str, TestClient]
+) -> None:
+    core.billing.record_build("cart", "production", at("2026-01-31 23:59:20.700"), at("2026-02-01 00:00:50.200"))
+    core.billing.record_build("cart", "staging", at("2026-02-01 10:00:00"), at("2026-02-01 10:01:30"))
+    assert records(core, Meter.BUILD_SECONDS) == [
+        ("cart", "production", "", "", Decimal(40), "01-31 23:59:20", "02-01 00:00:00"),
+        ("cart", "production", "", "", Decimal(51), "02-01 00:00:00", "02-01 00:00:51"),
+        ("cart", "staging", "", "", Decimal(90), "02-01 10:00:00", "02-01 10:01:30"),
+    ]
+    february = core.billing.invoice(actor_of(core, "checkout"), "checkout", "2026-02", now=at("2026-03-02 00:00:00"))
+    builds = [(line["env"], line["quantity"], line["amount_cents"]) for line in february["lines"]
+              if line["meter"] == "build_seconds"]
+    assert builds == [("production", 51, 10), ("staging", 90, 18)]  # at 0.002 a second, each started one
+    with pytest.raises(NotFound):
+        core.billing.record_build("no-such-service", "production", at("2026-02-01 10:00:00"),
+                                  at("2026-02-01 10:00:01"))

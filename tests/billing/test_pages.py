@@ -62,6 +62,13 @@ def test_a_team_page_stacks_cost_per_day_and_shows_the_invoice(
     assert re.search(rf'data-testid="billing-total"><strong>{re.escape(total)}</strong>', html)
     assert "closed" in html
     assert "search-api" not in html
+    # How the team's share of the platform's cost was computed, as the invoice says.
+    (basis,) = invoice["shared_basis"]
+    assert basis["rule"] == "usage"
+    share = f"{basis['share'] * 100:.2f}%"
+    used = f"{invoice['usage_cents'] / 100:,.2f}"
+    assert re.search(r"shared in proportion to each team&#39;s usage cost this month;\s+this team used "
+                     rf"{re.escape(used)} of [\d,.]+ in usage = {re.escape(share)}", html)
 
 
 @settings(max_examples=100, deadline=None)  # a loaded machine must not fail it on time

@@ -226,7 +226,8 @@ def test_numeric_results_and_guardrails(live_server: Any, podium_cli: Invoke, sh
     table = podium_cli("experiments", "results", "free-shipping", *WHERE, token=shop).stdout
     assert re.search(r"variant\s+users\s+mean\s+lift\s+95% interval\s+p-value\s+chance to beat control\n", table)
     assert re.search(rf"control\s+300\s+{control['mean']:.4g}\s+-", table)
-    assert re.search(r"\nguardrail error \(more is worse\)\nvariant\s+users\s+conversions\s+rate", table)
+    assert re.search(r"\nguardrail error \(more is worse: the chance to beat control is the chance of fewer\)\n"
+                     r"variant\s+users\s+conversions\s+rate", table)
 
 
 def test_results_show_a_sample_ratio_mismatch(live_server: Any, podium_cli: Invoke, shop: str) -> None:

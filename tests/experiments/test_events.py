@@ -186,3 +186,27 @@ def test_a_full_batch_goes_in_at_once(store: Store, teams: dict[str, Actor]) -> 
     assert (again.accepted, again.duplicates) == (1, 5000)
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(ExperimentEvent)) == MAX_BATCH + 1
+
+
+def test_events_read_back_exactly_as_sent(store: Store, teams: dict[str, Actor]) -> None:
+    """The store's fast insert writes what SQLAlchemy reads back: UTC times to the microsecond, attributes, none."""
+    at = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    batch = [
+        {"id": "a", "type": "exposure", "user_id": "u1", "experiment": "e", "variant": "control",
+         "attributes": {"plan": "pro", "seats": 3, "trial": False}, "at": "2026-03-01T11:00:00.123456+01:00"},
+        {"id": "b", "type": "metric", "user_id": "u1", "name": "revenue", "value": 12.5,
+         "at": "2026-03-01T10:00:00Z"},
+    ]  # fmt: skip
+    assert EventService(store).record(teams["shop-team"], "shop", "production", batch).accepted == 2
+    with store.session() as session:
+        rows = {row.event_id: row for row in session.scalars(select(ExperimentEvent))}
+        exposure, metric = rows["a"], rows["b"]
+        assert exposure.at == at
+        assert metric.at == at.replace(microsecond=0)
+        assert exposure.attributes == {"plan": "pro", "seats": 3, "trial": False}
+        assert metric.attributes is None
+        assert (metric.value, metric.name, metric.experiment) == (12.5, "revenue", None)
+        assert exposure.received_at.tzinfo is not None
+        newest = session.scalar(select(ExperimentEvent).order_by(ExperimentEvent.at.desc()).limit(1))
+        assert newest is not None
+        assert newest.event_id == "a"

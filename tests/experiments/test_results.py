@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.proportion import proportions_ztest
+from statsmodels.stats.weightstats import _tstat_generic, _zstat_generic
 from tests.experiments import test_events
 
 from podium.catalog.auth import Actor
@@ -99,9 +100,10 @@ def test_binomial_results_match_statsmodels_on_generated_events(
     nc, nt, cc, ct = users["control"], users["treatment"], converted["control"], converted["treatment"]
     pc, pt = cc / nc, ct / nt
     assert treatment["rate"] == pytest.approx(pt)
-    _, p_value = proportions_ztest([ct, cc], [nt, nc])
-    assert treatment["p_value"] == pytest.approx(p_value, rel=1e-9)
     lift_se = math.sqrt(pt * (1 - pt) / nt / pc**2 + pt**2 * pc * (1 - pc) / nc / pc**4)
+    _, p_value = _zstat_generic(pt / pc - 1, 0.0, lift_se, "two-sided")  # the same inference as the interval
+    assert treatment["p_value"] == pytest.approx(p_value, rel=1e-9)
+    assert (document["cuped"], document["sequential"]) == (False, False)
     assert treatment["lift"] == pytest.approx(pt / pc - 1)
     assert treatment["ci_low"] == pytest.approx(pt / pc - 1 - 1.959964 * lift_se, rel=1e-5)
     assert treatment["ci_high"] == pytest.approx(pt / pc - 1 + 1.959964 * lift_se, rel=1e-5)
@@ -116,6 +118,10 @@ def test_binomial_results_match_statsmodels_on_generated_events(
     assert [v["conversions"] for v in guardrail["variants"]] == [errors["control"], errors["treatment"]]
     _, p_worse = proportions_ztest([errors["treatment"], errors["control"]], [nt, nc], alternative="larger")
     assert guardrail["variants"][1]["p_worse"] == pytest.approx(p_worse, rel=1e-9)
+    # More errors in the treatment: its chance to beat control reads in the guardrail's direction.
+    assert errors["treatment"] > errors["control"]
+    assert guardrail["higher_is_better"] is False
+    assert guardrail["variants"][1]["chance_to_beat_control"] < 0.5
 
 
 def test_numeric_results_are_the_mean_of_each_users_total(
@@ -144,8 +150,47 @@ def test_numeric_results_are_the_mean_of_each_users_total(
     assert "conversions" not in control
     assert control["mean"] == pytest.approx(np.mean(totals["control"]))
     assert treatment["mean"] == pytest.approx(np.mean(totals["treatment"]))
-    welch = scipy_stats.ttest_ind(totals["treatment"], totals["control"], equal_var=False)
-    assert treatment["p_value"] == pytest.approx(welch.pvalue, rel=1e-6)
+    c, t = np.array(totals["control"]), np.array(totals["treatment"])
+    vc, vt = c.var(ddof=1) / len(c), t.var(ddof=1) / len(t)
+    se = math.sqrt(vt / c.mean() ** 2 + t.mean() ** 2 * vc / c.mean() ** 4)
+    df = (vc + vt) ** 2 / (vc**2 / (len(c) - 1) + vt**2 / (len(t) - 1))
+    _, expected = _tstat_generic(t.mean() / c.mean() - 1, 0.0, se, df, "two-sided")
+    assert treatment["p_value"] == pytest.approx(expected, rel=1e-6)
+    assert (treatment["p_value"] < 0.05) == (treatment["ci_low"] > 0 or treatment["ci_high"] < 0)
+
+
+def test_cuped_uses_each_users_metric_before_exposure(store: Store, teams: dict[str, Actor]) -> None:
+    results = experiment(store, teams["admin"], metric="revenue", metric_kind="numeric", cuped=True)
+    app = App(store, teams["shop-team"])
+    rng = np.random.default_rng(3)
+    before: dict[str, list[float]] = {"control": [], "treatment": []}
+    after: dict[str, list[float]] = {"control": [], "treatment": []}
+    for i in range(800):
+        variant = ("control", "treatment")[i % 2]
+        habit = float(rng.gamma(2.0, 20.0))  # what the user spends anyway
+        app.track(f"u{i}", "revenue", 1, round(habit, 2))  # before exposure: the covariate
+        app.expose(f"u{i}", variant, 10)
+        spend = round(max(0.0, habit * (1.05 if variant == "treatment" else 1.0) + float(rng.normal(0, 5))), 2)
+        app.track(f"u{i}", "revenue", 30, spend)
+        before[variant].append(round(habit, 2))
+        after[variant].append(spend)
+    app.flush()
+
+    adjusted = results.results("shop", "production", "big-button")
+    plain = results.results("shop", "production", "big-button", cuped=False)
+    assert (adjusted["cuped"], plain["cuped"]) == (True, False)
+    assert adjusted["variants"][1]["mean"] == pytest.approx(np.mean(after["treatment"]))  # raw means shown
+    a, p = adjusted["variants"][1], plain["variants"][1]
+    assert a["ci_high"] - a["ci_low"] < 0.5 * (p["ci_high"] - p["ci_low"])
+    x = np.array(before["control"] + before["treatment"])
+    y = np.array(after["control"] + after["treatment"])
+    theta = np.cov(x, y)[0, 1] / x.var(ddof=1)
+    means = {v: np.mean(after[v]) - theta * (np.mean(before[v]) - x.mean()) for v in after}
+    assert a["lift"] == pytest.approx(means["treatment"] / means["control"] - 1, rel=1e-6)
+    sequential = results.results("shop", "production", "big-button", sequential=True)
+    assert (sequential["cuped"], sequential["sequential"]) == (True, True)
+    s = sequential["variants"][1]
+    assert s["ci_high"] - s["ci_low"] > a["ci_high"] - a["ci_low"]  # a confidence sequence is wider
 
 
 def test_a_user_counts_in_the_variant_of_their_first_exposure(

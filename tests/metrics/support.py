@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -30,9 +30,14 @@ class Seed:
             self.clients[name] = self.team_client(name)
         return self.clients[name]
 
-    def service(self, name: str, owner: str) -> None:
+    def service(self, name: str, owner: str, created: datetime | None = None) -> None:
+        """A service of team ``owner`` that has existed since ``created`` (default: 2020, before any seeded time)."""
         self.team(owner)
         self.admin.post("/api/v1/services", json={"name": name, "owner": owner}).raise_for_status()
+        with self.core.store.session() as session:
+            service = session.scalar(select(Service).where(Service.name == name))
+            assert service is not None
+            service.created_at = created or datetime(2020, 1, 1, tzinfo=UTC)
 
     def _service(self, name: str) -> tuple[int, int]:
         with self.core.store.session() as session:

@@ -128,7 +128,10 @@ def test_dora_of_a_team(seed: Seed, now: datetime) -> None:
     answer = seed.team("checkout").get("/api/v1/metrics/dora", params={"team": "checkout", "since": "30d"}).json()
     assert answer["deploys"] == 5
     assert answer["deployment_frequency_per_day"] == pytest.approx(5 / 30)
-    assert answer["lead_time_seconds"] == pytest.approx(2 * 3600)  # median of 1 d, 2 h, 30 min
+    # Podium knows commit ids, not commit times: lead time is unknown, and says why; upload → live is measured.
+    assert answer["lead_time_seconds"] is None
+    assert answer["lead_time_reason"].startswith("no commit time is known for the 3 new changes shipped")
+    assert answer["upload_to_live_seconds"] == pytest.approx(2 * 3600)  # median of 1 d, 2 h, 30 min
     assert answer["failed_changes"] == 2  # v4 rolled back automatically, v6 caused an incident
     assert answer["change_failure_rate"] == pytest.approx(2 / 5)
     assert answer["time_to_restore_seconds"] == pytest.approx(30 * MIN)
@@ -141,9 +144,25 @@ def test_dora_with_no_deploys_is_null_but_frequency_zero(seed: Seed) -> None:
     assert answer["deploys"] == 0
     assert answer["deployment_frequency_per_day"] == 0
     assert answer["lead_time_seconds"] is None
+    assert answer["lead_time_reason"] == "no deploy went live in production in this period"
     assert answer["change_failure_rate"] is None
     assert answer["time_to_restore_seconds"] is None
     assert seed.admin.get("/api/v1/metrics/dora").status_code == 422
+
+
+def test_a_team_created_minutes_ago_is_measured_from_then(seed: Seed, now: datetime) -> None:
+    """Not 100% over 30 days beside minutes of downtime: the time before the service existed is no data."""
+    seed.service("new", "fresh", created=now - timedelta(minutes=10))
+    seed.incident("new", now - timedelta(minutes=8), now - timedelta(minutes=7))
+    seed.incident("new", now - timedelta(minutes=5), now - timedelta(minutes=4, seconds=37))
+    answer = seed.team("fresh").get("/api/v1/metrics/availability", params={"team": "fresh", "since": "12w"}).json()
+    assert answer["observed_seconds"] == pytest.approx(10 * MIN, abs=5)
+    assert answer["downtime_seconds"] == pytest.approx(83)
+    assert answer["availability"] == pytest.approx(1 - 83 / (10 * MIN), abs=1e-3)
+    weeks = answer["weekly"]
+    assert len(weeks) >= 12
+    assert all(week["availability"] is None and week["observed_seconds"] == 0 for week in weeks[:-1])
+    assert weeks[-1]["availability"] is not None
 
 
 def test_slo_set_by_the_owner_read_by_anyone_audited(cart: Seed) -> None:

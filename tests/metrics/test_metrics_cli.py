@@ -71,7 +71,7 @@ def test_availability_as_a_table_and_as_json(cart: Seed, podium_cli: Invoke) -> 
     assert re.search(r"downtime\s+50m 0s", shown)
     assert re.search(r"MTTR\s+50m 0s \(median 50m 0s\)", shown)
     assert re.search(r"MTTA\s+5m 0s", shown)
-    assert re.search(r"MTBF\s+-", shown)
+    assert re.search(r"MTBF\s+no data", shown)
     assert re.search(r"\d{4}-W\d\d\s+1\s+99\.\d{3}%", shown)  # the week of the incident
     answer = json.loads(podium_cli("metrics", "availability", "--team", "checkout", "--json").stdout)
     for key in ("incidents", "mttr_seconds", "mtta_seconds", "mtbf_seconds", "availability", "weighted_availability"):
@@ -86,7 +86,8 @@ def test_dora_as_json(cart: Seed, podium_cli: Invoke) -> None:
     assert answer["change_failure_rate"] is None
     assert answer["time_to_restore_seconds"] == 50 * 60
     table = podium_cli("metrics", "dora", "--team", "checkout").stdout
-    assert re.search(r"change failure rate\s+-", table)
+    assert re.search(r"change failure rate\s+no data", table)
+    assert re.search(r"lead time\s+no data: no deploy went live in production in this period", table)
     assert re.search(r"time to restore\s+50m 0s", table)
 
 
@@ -100,7 +101,7 @@ def test_slo_set_by_the_owner_and_shown_to_anyone(cart: Seed, podium_cli: Invoke
     assert re.search(r"objective\s+99\.000% over 30d", shown)
     assert re.search(r"error budget\s+7h 12m", shown)  # 1% of 30 days
     assert re.search(r"consumed\s+50m 0s", shown)
-    assert re.search(r"remaining\s+88\.426%", shown)  # 1 - 50 min / 432 min
+    assert re.search(r"remaining\s+88\.425%", shown)  # 1 - 50 min / 432 min = 88.4259%, rounded down
     assert json.loads(podium_cli("slo", "show", "--service", "cart", "--json").stdout)["objective"] == 0.99
 
 
@@ -163,6 +164,7 @@ def test_the_console_script_prints_one_line_and_exits_2_on_bad_input(live_server
 
 def test_durations_and_percentages_read_the_way_people_say_them() -> None:
     assert [duration(s) for s in (None, 0, 45.4, 60, 2292, 7500, 86400 * 3 + 3600 * 4 + 5)] == [
-        "-", "0s", "45s", "1m 0s", "38m 12s", "2h 5m", "3d 4h",
+        "no data", "0s", "45s", "1m 0s", "38m 12s", "2h 5m", "3d 4h",
     ]
-    assert [percent(p) for p in (None, 1.0, 0.99957, 0.0)] == ["-", "100.000%", "99.957%", "0.000%"]
+    assert [percent(p) for p in (None, 1.0, 0.99957, 0.0)] == ["no data", "100%", "99.957%", "0.000%"]
+    assert percent(0.9999996) == "99.999%"  # never rounded up to 100%

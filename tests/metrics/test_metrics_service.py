@@ -43,7 +43,8 @@ def test_a_manual_rollback_within_the_window_is_a_failed_change(core: Podium, se
     report = watched.dora("checkout", "7d", now=NOW).report
     assert report.deploys == 5
     assert report.failed_changes == 1
-    assert report.lead_time_seconds == 3600  # only v1 shipped the artifact for the first time
+    assert report.lead_time_seconds is None  # no commit time is known
+    assert report.upload_to_live_seconds == 3600  # only v1 shipped the artifact for the first time
     unwatched = MetricsService(core.store, rollback_window=0).dora("checkout", "7d", now=NOW).report
     assert unwatched.failed_changes == 0
 

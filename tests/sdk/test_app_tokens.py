@@ -38,7 +38,7 @@ def test_one_live_token_per_environment_stored_hashed_and_sealed(core: Podium, s
     with core.store.session() as session:
         [row] = session.query(AppToken).filter_by(environment_id=production).all()
         assert token.split("_", 2)[2] not in (row.secret_hash + row.sealed)  # neither holds the secret in clear
-    assert core.app_tokens.authenticate(token) == AppCaller(row.id, production, "shop", "production")
+    assert core.app_tokens.authenticate(token) == AppCaller(row.id, production, "shop", "production", "shop")
 
 
 def test_unknown_or_forged_tokens_are_refused(core: Podium, shop: TestClient) -> None:

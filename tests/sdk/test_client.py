@@ -72,6 +72,27 @@ def test_answers_locally_as_the_definitions_say(live_server: LiveServer, shop: s
         assert len(proxy.seen) == before  # evaluated in process: no request per answer
 
 
+def test_a_new_client_answers_at_once(live_server: LiveServer, shop: str) -> None:
+    """A script that makes a client and asks straight away gets real answers, not None for everyone."""
+    with live_server.client(shop) as team:
+        team.post(ENV + "/experiments", json={"key": "capped", "metric": "signup"}).raise_for_status()
+        team.post(ENV + "/experiments/capped/start", json={}).raise_for_status()
+    with Client(live_server.url, shop, "shop", "production", refresh_interval=60) as client:
+        answers = [client.variant("capped", f"user-{i}") for i in range(20_000)]
+    exposed = sum(answer is not None for answer in answers) / len(answers)
+    assert 0.015 < exposed < 0.025  # the 2% cap, from the first call on
+
+
+def test_a_refused_token_does_not_hold_up_the_constructor(live_server: LiveServer, shop: str) -> None:
+    client = Client(live_server.url, "pdm_0_wrong", "shop", "production", refresh_interval=60, start_timeout=600)
+    try:  # a 401 ends the wait at once (the test would hit its own timeout otherwise)
+        assert not client.ready
+        assert client.variant("big-button", "u1") is None
+        assert "401" in (client.last_error or "")
+    finally:
+        client.close(timeout=0.1)
+
+
 def test_definitions_are_refetched_with_their_etag(live_server: LiveServer, shop: str, proxy: Proxy) -> None:
     with Client(proxy.url, shop, "shop", "production", refresh_interval=60, start=False) as client:
         assert client.refresh()
@@ -143,7 +164,7 @@ def test_unreachable_at_start_gives_none_then_recovers(
 ) -> None:
     proxy.down = True
     caplog.set_level(logging.WARNING, logger="podium.sdk")
-    with Client(proxy.url, shop, "shop", "production", refresh_interval=0.5) as client:
+    with Client(proxy.url, shop, "shop", "production", refresh_interval=0.5, start_timeout=0.5) as client:
         proxy.wait_for(lambda seen: len(seen) >= 2)  # it keeps trying
         assert not client.ready
         assert client.variant("big-button", "u1") is None
@@ -166,7 +187,10 @@ def test_nowhere_to_send_never_raises_into_the_app(monkeypatch: pytest.MonkeyPat
     with Client() as unconfigured:
         assert unconfigured.variant("x", "u1") is None
         unconfigured.track("u1", "signup")
-    client = Client(f"http://127.0.0.1:{closed_port}", "t", "shop", "production", refresh_interval=0.1)
+    client = Client(
+        f"http://127.0.0.1:{closed_port}", "t", "shop", "production", refresh_interval=0.1, start_timeout=0.3
+    )  # waits at most 0.3 s for definitions that never come, and does not raise
+    assert not client.ready
     assert client.variant("x", "u1") is None
     client.track("u1", "signup")
     assert client.flush(timeout=0.3) is False  # still buffered

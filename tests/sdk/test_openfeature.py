@@ -110,7 +110,7 @@ def test_experiments_read_as_string_flags_and_log_exposures(live_server: LiveSer
 
 
 def test_not_ready_gives_defaults(live_server: LiveServer) -> None:
-    client = Client("http://127.0.0.1:9", "t", "shop", "production", refresh_interval=60)
+    client = Client("http://127.0.0.1:9", "t", "shop", "production", refresh_interval=60, start_timeout=0)
     api.set_provider_and_wait(PodiumProvider(client, ready_timeout=0.05))
     details = api.get_client().get_boolean_details("dark-mode", True, context("u1"))
     assert (details.value, details.error_code) == (True, ErrorCode.PROVIDER_NOT_READY)

@@ -67,6 +67,9 @@ class Scene:
 def scene(catalog: None, core: Podium, admin: TestClient, team_client: Callable[[str], TestClient]) -> Scene:
     seed = Seed(core, admin, team_client)
     now = utcnow()
+    with core.store.session() as session:  # the catalog's services have been there all along
+        for service in session.scalars(select(Service)):
+            service.created_at = now - timedelta(days=400)
     artifact = seed.artifact("cart", now - timedelta(days=5))
     seed.release("cart", 1, artifact, now - timedelta(days=4, hours=2))
     v2 = seed.release("cart", 2, artifact, now - timedelta(days=3, minutes=10))
@@ -129,7 +132,7 @@ def test_a_service_with_no_incidents_shows_dashes_not_zeros(signed_in: TestClien
     assert shown["availability"] == "100%"
     assert shown["incidents"] == "0", "no incidents is data: a count of 0"
     for key in ("mttr", "mtta", "mtbf"):
-        assert shown[key] == "—", f"{key} has no data and must not read 0"
+        assert shown[key] == "no data", f"{key} has no data and must not read 0"
     assert "slo" not in shown, "no objective set: no SLO card"
     assert html.count('<svg class="chart') == 2
     assert "No incidents yet." in html
@@ -158,7 +161,7 @@ def test_the_service_page_shows_status_cards_charts_incidents_and_checks(
     assert shown["incidents"] == "4"
     assert shown["mttr"] == "40m 00s"
     assert shown["mtta"] == "5m 00s"
-    assert shown["mtbf"] != "—"
+    assert shown["mtbf"] != "no data"
     assert shown["availability"] == "99.583%"  # 1 - 180 min / 30 days, never rounded up
     assert shown["slo"] == "99.9%"
     assert shown["error_budget"].endswith("%")
@@ -371,8 +374,8 @@ def test_the_team_page_shows_who_is_on_call_cards_and_open_incidents(
 
     search = signed_in.get("/teams/search").text
     assert "None open." in search
-    assert cards(search, "team-cards")["mttr"] == "—"
+    assert cards(search, "team-cards")["mttr"] == "no data"
     platform = signed_in.get("/teams/platform")  # no services at all: nothing measured
     assert platform.status_code == 200
-    assert set(cards(platform.text, "team-cards").values()) == {"—", "0"}
-    assert cards(platform.text, "dora-cards")["lead_time"] == "—"
+    assert set(cards(platform.text, "team-cards").values()) == {"no data", "0"}
+    assert cards(platform.text, "dora-cards")["lead_time"] == "no data"

@@ -82,7 +82,7 @@ def test_nice_steps(span: float, ticks: int, step: float) -> None:
 
 
 def test_percentages_are_never_rounded_up_to_100() -> None:
-    assert percent(None) == "—"
+    assert percent(None) == "no data"
     assert percent(1.0) == "100%"
     assert percent(0.999996) == "99.999%"
     assert percent(0.99952) == "99.952%"
@@ -97,11 +97,11 @@ def test_a_metric_with_no_data_is_a_dash_and_a_count_of_zero_is_zero() -> None:
     assert cards["availability"].value == "100%"
     assert cards["incidents"].value == "0"
     for key in ("mttr", "mtta", "mtbf"):
-        assert cards[key].value == "—"
+        assert cards[key].value == "no data"
         assert cards[key].empty
     dora = {card.key: card.value for card in dora_cards(DoraReport(start, end, 0, 0, 0.0, None, None, None))}
-    assert dora == {"deployment_frequency": "0.00 / day", "lead_time": "—", "change_failure_rate": "—",
-                    "time_to_restore": "—"}
+    assert dora == {"deployment_frequency": "0.00 / day", "lead_time": "no data", "change_failure_rate": "no data",
+                    "time_to_restore": "no data"}
 
 
 def test_trends_start_on_a_monday_eleven_weeks_before_this_weeks() -> None:

@@ -18,6 +18,7 @@ from podium.billing.invoice import invoice_csv
 from podium.billing.meters import RequestCounter
 from podium.billing.prices import PriceSheet
 from podium.catalog.auth import Actor
+from podium.experiments.tokens import AppCaller
 from podium.store.db import utcnow
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
@@ -74,6 +75,10 @@ class InvoiceOut(BaseModel):
     shared_cents: int = Field(description="The team's share of the platform's fixed cost (largest remainder).")
     platform_cents: int = Field(description="The platform's fixed cost for the month, shared by all teams.")
     total_cents: int = Field(description="usage_cents + shared_cents.")
+    shared_basis: list[dict[str, Any]] = Field(
+        [], description="How shared_cents was computed, per price period of the month: from, until, rule "
+        "(usage | even | weights), description, platform_cents, team_weight, total_weight, share, exact_cents.")
+    shared_explanation: str | None = Field(None, description="The same in one sentence.")
     final: bool = Field(description="True once the month is closed: the invoice is frozen and never changes.")
     computed_at: datetime
 
@@ -133,7 +138,11 @@ async def set_prices(request: Request, podium: PodiumDep, actor: ActorDep) -> Pr
 
 
 class RequestMeter:
-    """ASGI middleware: count each API request of an authenticated team, per service, environment and hour."""
+    """ASGI middleware: count each API request of an authenticated team, per service, environment and hour.
+
+    A deployed app's requests (its app token: definitions, evaluate, events) count for the
+    team owning its service, in its service environment.
+    """
 
     def __init__(self, app: ASGIApp, counter: RequestCounter) -> None:
         self.app = app
@@ -155,11 +164,15 @@ class RequestMeter:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            actor = scope.get("state", {}).get("actor")
+            state = scope.get("state", {})
+            actor, app = state.get("actor"), state.get("app_caller")
             if isinstance(actor, Actor):
                 # A path that names a service counts towards it, unless the request failed (a typo).
                 params = scope.get("path_params", {}) if status < 400 else {}
                 self.counter.count(actor.team, str(params.get("service", "")), str(params.get("env", "")), utcnow())
+            elif isinstance(app, AppCaller) and app.team:
+                where = (app.service, app.env) if status < 400 else ("", "")
+                self.counter.count(app.team, *where, utcnow())
 
 
 def install(app: FastAPI) -> None:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, CallerDep, PodiumDep
 from podium.api.schemas import ERROR_RESPONSES
 from podium.experiments.events import MAX_BATCH
-from podium.experiments.tokens import AppCaller
+from podium.experiments.tokens import AppCaller, Caller
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
+
+
+def metered(request: Request, caller: CallerDep) -> Caller:
+    """The caller; a deployed app is left where the request meter (api/billing.py) finds it, to bill its team."""
+    if isinstance(caller, AppCaller):
+        request.state.app_caller = caller
+    return caller
+
+
+MeteredCallerDep = Annotated[Caller, Depends(metered)]
 
 
 class EventsIn(BaseModel):
@@ -37,7 +47,7 @@ class EventsOut(BaseModel):
 
 
 @router.post("/events")
-def post_events(body: EventsIn, podium: PodiumDep, caller: CallerDep) -> EventsOut:
+def post_events(body: EventsIn, podium: PodiumDep, caller: MeteredCallerDep) -> EventsOut:
     """Store a batch of exposures and metric values; bad events are rejected by index, good ones kept.
 
     Sent with the environment's app token (``PODIUM_TOKEN``), or a token of a team that may
@@ -58,6 +68,13 @@ def experiment_results(
                                "(read as binomial: users with at least one event)."),
     segment: str | None = Query(None, max_length=200, description="attribute=value: that segment against "
                                 "everyone else."),
+    cuped: bool | None = Query(None, description="CUPED on the metric before each user's first exposure; "
+                               "default: the experiment's setting."),
+    sequential: bool | None = Query(None, description="Always-valid p-values and confidence sequences; "
+                                    "default: the experiment's setting."),
 ) -> dict[str, Any]:
-    """Per variant: users, conversions or mean, lift with its 95% interval, p-value, chance to beat control."""
-    return podium.results.results(service, env, key, metric=metric, segment=segment)
+    """Per variant: users, conversions or mean, lift with its 95% interval and the p-value of the same inference,
+    chance to beat control; ``cuped`` and ``sequential`` at the top say how they were read."""
+    return podium.results.results(
+        service, env, key, metric=metric, segment=segment, cuped=cuped, sequential=sequential
+    )

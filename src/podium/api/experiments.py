@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from podium.api.deploy import ReleaseOut, render
@@ -23,6 +23,7 @@ from podium.errors import Invalid, NotFound
 from podium.experiments.flags import FlagInfo
 from podium.experiments.rules import KEY_PATTERN
 from podium.experiments.service import ExperimentInfo
+from podium.experiments.tokens import AppCaller, Caller
 
 router = APIRouter(prefix="/api/v1", tags=["experiments"], responses=ERROR_RESPONSES)
 ENV = "/services/{service}/environments/{env}"
@@ -32,7 +33,14 @@ KEY_SCHEMA: dict[str, Any] = {"pattern": KEY_PATTERN, "maxLength": 100}
 ATTRIBUTES_MAX = 10_000
 
 
-ReaderDep = EnvironmentReaderDep  # any team token, or the app token of this service environment
+def metered_reader(request: Request, reader: EnvironmentReaderDep) -> Caller:
+    """Any team token, or the app token of this service environment; an app's request is metered for its team."""
+    if isinstance(reader, AppCaller):
+        request.state.app_caller = reader
+    return reader
+
+
+ReaderDep = Annotated[Caller, Depends(metered_reader)]
 
 
 # Shapes ------------------------------------------------------------------------------------
@@ -75,6 +83,8 @@ class ExperimentOut(BaseModel):
     metric: str
     metric_kind: str = Field(description="binomial | numeric")
     guardrails: list[str]
+    cuped: bool = Field(description="Results use CUPED (each user's metric before their first exposure).")
+    sequential: bool = Field(description="Results give always-valid p-values: look every day without inflating errors.")
     cap_override: CapOverrideOut | None
     started_at: datetime | None
     started_by: str | None
@@ -101,6 +111,8 @@ class ExperimentIn(BaseModel):
     hash_version: int = Field(2, description="GrowthBook hash version: 1 or 2.")
     namespace: tuple[str, float, float] | None = Field(None, description="[id, start, end] for mutual exclusion.")
     conditions: dict[str, Any] = Field({}, description="Targeting, in GrowthBook's condition language.")
+    cuped: bool = Field(False, description="Read results with CUPED variance reduction.")
+    sequential: bool = Field(False, description="Read results with always-valid (sequential) p-values.")
     override_cap: bool = Field(False, description="Allow a coverage above the exposure cap (needs a reason).")
     reason: str | None = Field(None, max_length=500, description="Why the cap is overridden.")
 
@@ -119,6 +131,8 @@ class ExperimentPatch(BaseModel):
     hash_version: int | None = None
     namespace: tuple[str, float, float] | None = None
     conditions: dict[str, Any] | None = None
+    cuped: bool | None = None
+    sequential: bool | None = None
     override_cap: bool = False
     reason: str | None = Field(None, max_length=500)
 

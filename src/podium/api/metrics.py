@@ -64,7 +64,10 @@ class DoraNumbers(BaseModel):
     deploys: int = Field(description="Production releases that went live in the period.")
     failed_changes: int
     deployment_frequency_per_day: float | None
-    lead_time_seconds: float | None = Field(description="Median live - artifact creation, new changes only.")
+    lead_time_seconds: float | None = Field(description="Median live - commit time, new changes only; null when "
+                                            "no commit time is known (lead_time_reason says why).")
+    lead_time_reason: str | None = Field(None, description="Why lead_time_seconds is null.")
+    upload_to_live_seconds: float | None = Field(None, description="Median live - artifact upload, new changes only.")
     change_failure_rate: float | None = Field(description="Failed changes / deploys.")
     time_to_restore_seconds: float | None = Field(description="Median resolved - triggered, production incidents.")
 

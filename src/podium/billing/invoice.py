@@ -9,11 +9,14 @@ How the cents come out, so that they always add up:
    costs and is rounded once to whole cents, half up: ``amount_cents``.
 3. The platform's fixed cost for the month is each period's ``platform_monthly`` times
    the share of the month it covers, rounded once to cents.
-4. That fixed cost is shared out across the teams in proportion to their usage cents by
-   the largest-remainder method: each team first gets the whole cents of its exact share,
-   then the cents left over go one each to the teams with the largest fractions (ties by
-   team name). The shares add up to the fixed cost exactly. With no usage at all in the
-   month, nobody is charged and the fixed cost stays unallocated.
+4. That fixed cost is shared out across the teams by the price sheet's ``shared_cost``
+   rule of each period: in proportion to their usage cost (``usage``), evenly
+   (``even``), or by fixed weights (``weights``). Each team's exact share (summed over the
+   month's price periods) becomes whole cents by the largest-remainder method: each team
+   first gets the whole cents of its exact share, then the cents left over go one each to
+   the teams with the largest fractions (ties by team name). The shares add up to the
+   allocated cost exactly. A period where no team weighs anything (``usage`` and no usage,
+   ``weights`` naming no team billed) leaves its part unallocated.
 5. ``total_cents`` = the sum of the lines' ``amount_cents`` + ``shared_cents``.
 
 Nothing here reads the clock or the store: the same records and sheet give the same cents.
@@ -32,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from podium.billing.prices import PriceSheet
+from podium.billing.prices import PricePeriod, PriceSheet, ShareRule
 from podium.errors import Invalid
 
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
@@ -128,6 +131,33 @@ class Line:
         }
 
 
+@dataclass(frozen=True)
+class SharePart:
+    """How a team's share of the fixed cost was computed over one price period of the month."""
+
+    start: datetime
+    end: datetime
+    rule: str
+    description: str
+    cost: Decimal  # the platform's fixed cost over the part, exact
+    team_weight: Decimal  # usage cents, 1, or the team's weight
+    total_weight: Decimal  # the same over every team
+
+    @property
+    def share(self) -> Decimal | None:
+        return None if self.total_weight == 0 else self.team_weight / self.total_weight
+
+    def as_dict(self) -> dict[str, Any]:
+        share = self.share
+        return {
+            "from": self.start.isoformat(), "until": self.end.isoformat(), "rule": self.rule,
+            "description": self.description, "platform_cents": to_cents(self.cost),
+            "team_weight": json_number(self.team_weight), "total_weight": json_number(self.total_weight),
+            "share": None if share is None else float(share),
+            "exact_cents": None if share is None else float((self.cost * share * 100).quantize(Decimal("0.0001"))),
+        }
+
+
 @dataclass
 class Invoice:
     """A team's invoice for one month."""
@@ -139,6 +169,23 @@ class Invoice:
     lines: list[Line] = field(default_factory=list)
     shared_cents: int = 0
     platform_cents: int = 0
+    shared_basis: list[SharePart] = field(default_factory=list)
+
+    def shared_explanation(self) -> str:
+        """One sentence a team can check its share against."""
+        parts = []
+        for part in self.shared_basis:
+            share = part.share
+            if share is None:
+                parts.append(f"{part.start:%Y-%m-%d} to {part.end:%Y-%m-%d}: shared {part.description}; "
+                             "no team weighed anything, so nobody was charged")
+                continue
+            weight = {"usage": f"{json_number(part.team_weight)} of {json_number(part.total_weight)} usage cents",
+                      "even": f"1 of {json_number(part.total_weight)} teams",
+                      "weights": f"weight {json_number(part.team_weight)} of {json_number(part.total_weight)}"}
+            parts.append(f"{part.start:%Y-%m-%d} to {part.end:%Y-%m-%d}: {to_cents(part.cost)} cents shared "
+                         f"{part.description}; this team: {weight.get(part.rule, '')} = {float(share):.4%}")
+        return "; ".join(parts) + f"; rounded to {self.shared_cents} cents (largest remainder)"
 
     @property
     def usage_cents(self) -> int:
@@ -155,6 +202,8 @@ class Invoice:
             "lines": [line.as_dict() for line in self.lines],
             "usage_cents": self.usage_cents, "shared_cents": self.shared_cents,
             "platform_cents": self.platform_cents, "total_cents": self.total_cents,
+            "shared_basis": [part.as_dict() for part in self.shared_basis],
+            "shared_explanation": self.shared_explanation() if self.shared_basis else None,
         }
 
 
@@ -214,16 +263,43 @@ def pieces(usage: Usage, sheet: PriceSheet, start: datetime, end: datetime) -> I
         yield quantity, quantity * price
 
 
-def platform_cost(sheet: PriceSheet, month: Month) -> Decimal:
-    """The platform's fixed cost for ``month``: each period's monthly cost times the share it covers."""
+def platform_parts(sheet: PriceSheet, month: Month) -> list[tuple[datetime, datetime, Decimal, PricePeriod]]:
+    """(start, end, exact fixed cost, period) of each price period's part of ``month``."""
     whole = Decimal(micros(month.end - month.start))
     cuts = [month.start, *sheet.changes_within(month.start, month.end), month.end]
-    cost = Decimal(0)
+    parts = []
     for start, end in itertools.pairwise(cuts):
         period = sheet.period_at(start)
         if period is not None:
-            cost += period.platform_monthly * micros(end - start) / whole
-    return cost
+            parts.append((start, end, period.platform_monthly * micros(end - start) / whole, period))
+    return parts
+
+
+def platform_cost(sheet: PriceSheet, month: Month) -> Decimal:
+    """The platform's fixed cost for ``month``: each period's monthly cost times the share it covers."""
+    return sum((cost for _, _, cost, _ in platform_parts(sheet, month)), Decimal(0))
+
+
+def team_weights(rule: ShareRule, usage_cents: Mapping[str, int]) -> dict[str, Decimal]:
+    """Each team's weight under ``rule``: its usage cents, 1 each, or its fixed weight (0 when not listed)."""
+    if rule.rule == "even":
+        return {team: Decimal(1) for team in usage_cents}
+    if rule.rule == "weights":
+        weights = rule.weights or {}
+        return {team: weights.get(team, Decimal(0)) for team in usage_cents}
+    return {team: Decimal(cents) for team, cents in usage_cents.items()}
+
+
+def exact_remainder(exact: Mapping[str, Decimal]) -> dict[str, int]:
+    """Exact amounts (currency units) as whole cents adding up to the rounded total: largest remainder."""
+    cents = {name: amount * 100 for name, amount in exact.items()}
+    total = to_cents(sum(exact.values(), Decimal(0)))
+    shares = {name: int(value // 1) for name, value in cents.items()}
+    left = total - sum(shares.values())
+    by_fraction = sorted(cents, key=lambda name: (-(cents[name] - shares[name]), name))
+    for name in by_fraction[:max(0, left)]:
+        shares[name] += 1
+    return shares
 
 
 def largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str, int]:
@@ -260,8 +336,19 @@ def bill_month(usages: Iterable[Usage], sheet: PriceSheet, month: Month, teams: 
                           lines=[by_key[key] for key in sorted(by_key, key=line_order)])
             for team, by_key in sorted(lines.items())
         }
-        platform = to_cents(platform_cost(sheet, month))
-        shares = largest_remainder(platform, {team: invoice.usage_cents for team, invoice in invoices.items()})
+        parts = platform_parts(sheet, month)
+        platform = to_cents(sum((cost for _, _, cost, _ in parts), Decimal(0)))
+        usage_by_team = {team: invoice.usage_cents for team, invoice in invoices.items()}
+        exact = dict.fromkeys(invoices, Decimal(0))
+        for start, end, cost, period in parts:
+            weights = team_weights(period.shared_cost, usage_by_team)
+            total = sum(weights.values(), Decimal(0))
+            for team, invoice in invoices.items():
+                invoice.shared_basis.append(SharePart(start, end, period.shared_cost.rule,
+                                                      period.shared_cost.describe(), cost, weights[team], total))
+                if total > 0:
+                    exact[team] += cost * weights[team] / total
+        shares = exact_remainder(exact) if invoices else {}
         for team, invoice in invoices.items():
             invoice.shared_cents = shares[team]
             invoice.platform_cents = platform

@@ -53,6 +53,11 @@ def floor_second(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
+def ceil_second(moment: datetime) -> datetime:
+    """The second after ``moment``, unless it falls on a whole second."""
+    return floor_second(moment) + timedelta(seconds=1) if moment.microsecond else moment
+
+
 def midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 

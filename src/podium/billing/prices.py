@@ -34,12 +34,35 @@ from importlib import resources
 from typing import Any
 
 from podium.billing.models import Meter
+from podium.catalog.rules import is_name
 from podium.errors import Invalid
 
 DEFAULT_SIZE = "standard"
 SIZE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
-PERIOD_KEYS = {"from", "platform_monthly", "meters"}
+PERIOD_KEYS = {"from", "platform_monthly", "meters", "shared_cost"}
+SHARE_RULES = ("usage", "even", "weights")
+
+
+@dataclass(frozen=True)
+class ShareRule:
+    """How the platform's fixed cost is shared across teams.
+
+    ``usage``: in proportion to each team's usage cost that month; ``even``: the same for
+    every team; ``weights``: in proportion to fixed weights per team (a team not listed
+    weighs 0).
+    """
+
+    rule: str = "usage"
+    weights: Mapping[str, Decimal] | None = None
+
+    def describe(self) -> str:
+        if self.rule == "usage":
+            return "in proportion to each team's usage cost this month"
+        if self.rule == "even":
+            return "evenly across every team"
+        listed = ", ".join(f"{team} {format(weight, 'f')}" for team, weight in sorted((self.weights or {}).items()))
+        return f"by fixed weights ({listed}; a team not listed weighs 0)"
 MAX_SHEET_BYTES = 256 * 1024
 
 
@@ -51,6 +74,7 @@ class PricePeriod:
     platform_monthly: Decimal
     # meter → size → price per unit; meters without sizes use the key "".
     meters: Mapping[str, Mapping[str, Decimal]]
+    shared_cost: ShareRule = ShareRule()
 
     @property
     def starts_at(self) -> datetime:
@@ -95,6 +119,12 @@ class PriceSheet:
                 {
                     "from": period.starts.isoformat(),
                     "platform_monthly": format(period.platform_monthly, "f"),
+                    "shared_cost": {
+                        "rule": period.shared_cost.rule,
+                        "weights": None if period.shared_cost.weights is None else
+                        {team: format(w, "f") for team, w in sorted(period.shared_cost.weights.items())},
+                        "description": period.shared_cost.describe(),
+                    },
                     "meters": {
                         meter: (format(sizes[""], "f") if "" in sizes
                                 else {size: format(price, "f") for size, price in sizes.items()})
@@ -170,7 +200,38 @@ def _period(raw: Any, where: str, previous: PricePeriod | None) -> PricePeriod:
         elif previous is None:
             raise Invalid(f"price sheet: {where} is the first period and must price every meter: "
                           f"{meter.value} is missing")
-    return PricePeriod(starts=starts, platform_monthly=platform, meters=meters)
+    if "shared_cost" in raw:
+        shared = _share_rule(raw["shared_cost"], f"{where}.shared_cost")
+    else:
+        shared = previous.shared_cost if previous is not None else ShareRule()
+    return PricePeriod(starts=starts, platform_monthly=platform, meters=meters, shared_cost=shared)
+
+
+def _share_rule(raw: Any, where: str) -> ShareRule:
+    """``{rule = "usage" | "even" | "weights", weights = {team = number}}``."""
+    if not isinstance(raw, dict):
+        raise Invalid(f"price sheet: {where} must be a table such as {{ rule = \"even\" }}")
+    unknown = set(raw) - {"rule", "weights"}
+    if unknown:
+        raise Invalid(f"price sheet: {where}: unknown key {sorted(unknown)[0]!r} (expected rule and weights)")
+    rule = raw.get("rule")
+    if rule not in SHARE_RULES:
+        raise Invalid(f"price sheet: {where}.rule must be one of {', '.join(SHARE_RULES)}")
+    if rule != "weights":
+        if "weights" in raw:
+            raise Invalid(f"price sheet: {where}.weights is only for rule = \"weights\"")
+        return ShareRule(rule)
+    given = raw.get("weights")
+    if not isinstance(given, dict) or not given:
+        raise Invalid(f"price sheet: {where}.weights must name at least one team: {{ checkout = 2, search = 1 }}")
+    weights: dict[str, Decimal] = {}
+    for team, value in given.items():
+        if not is_name(team):
+            raise Invalid(f"price sheet: {where}.weights: {team[:40]!r} is not a team name")
+        weights[team] = _amount(value, f"{where}.weights.{team}")
+    if sum(weights.values()) <= 0:
+        raise Invalid(f"price sheet: {where}.weights must not all be 0")
+    return ShareRule(rule, weights)
 
 
 def _meter_prices(meter: Meter, raw: Any, where: str) -> dict[str, Decimal]:

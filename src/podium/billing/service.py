@@ -26,6 +26,7 @@ from podium.billing.meters import (
     RequestCounter,
     append_usage,
     by_day,
+    ceil_second,
     floor_second,
     meter_logs,
     meter_releases,
@@ -162,8 +163,9 @@ class BillingService:
         return Collected(sum(counts.values()), releases, log_bytes, storage)
 
     def record_build(self, service: str, env: str, started: datetime, finished: datetime) -> None:
-        """Record the seconds spent building a release's virtualenv (for the deploy to call once it times builds)."""
-        started, finished = floor_second(started), floor_second(finished)
+        """Record the seconds a release's build took (its virtualenv, or its image), each started
+        second counting: a build of 0.3 s is billed 1 s, never nothing."""
+        started, finished = floor_second(started), ceil_second(finished)
         with self.store.session() as session:
             svc = get_service(session, service)
             get_environment(session, svc, env)
@@ -285,7 +287,8 @@ class BillingService:
     def _bill(self, period: Month) -> MonthBill:
         """Every team's invoice of ``period``, computed now from the records and the sheet in force."""
         with self.store.session() as session:
-            teams = list(session.scalars(select(Team.name)))
+            # Every team that existed in the month: under the "even" rule each shares the fixed cost.
+            teams = list(session.scalars(select(Team.name).where(Team.created_at < period.end)))
             return bill_month(load_usages(session, period), self._sheet(session), period, teams)
 
     @staticmethod

@@ -103,6 +103,7 @@ def invoice(
         ("month", answer["month"] + ("" if answer["final"] else " (open: may still change)")),
         ("usage", money(answer["usage_cents"], currency)),
         ("platform share", f"{money(answer['shared_cents'], currency)} of {money(answer['platform_cents'], currency)}"),
+        ("how it was shared", answer.get("shared_explanation") or "-"),
         ("total", money(answer["total_cents"], currency)),
         ("price sheet", answer["price_sheet_version"]),
     ])

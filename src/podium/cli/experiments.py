@@ -177,6 +177,8 @@ def experiment_fields(e: dict[str, Any]) -> list[tuple[str, str]]:
         ("assignment", f"seed {e.get('seed') or e['key']}, hash version {e.get('hash_version', 2)}"),
         ("namespace", f"{namespace[0]} {namespace[1]:g} to {namespace[2]:g}" if namespace else "-"),
         ("conditions", json.dumps(e["conditions"], ensure_ascii=False) if e.get("conditions") else "everyone"),
+        ("results read", ", ".join([*(["CUPED"] if e.get("cuped") else []),
+                                   "sequential (always valid)" if e.get("sequential") else "fixed horizon"])),
     ]
     if e.get("started_at"):
         fields.append(("started", f"{when(e['started_at'])} by {e.get('started_by') or '-'}"))
@@ -237,19 +239,27 @@ def warning_lines(results: dict[str, Any]) -> list[str]:
 
 def print_results(results: dict[str, Any]) -> None:
     """Everyone's table, the sample ratio check and warnings, the guardrails, then a segment."""
+    reading = [word for word in ("cuped", "sequential") if results.get(word)]
     typer.echo(f"{results['experiment']} in {where(results)}: {results['metric']} ({results['kind']}), "
-               f"{results['status']}")
+               f"{results['status']}" + (f"; read with {' and '.join(reading)}" if reading else ""))
     results_table("", results)
     for line in warning_lines(results):
         style = "bold red" if line.startswith("WARNING") else "yellow" if line.startswith("warning") else ""
         render(Text(line, style=style))
     for guardrail in results.get("guardrails") or []:
-        results_table(f"\nguardrail {guardrail['metric']} (more is worse)", guardrail)
+        results_table(f"\nguardrail {guardrail['metric']} (more is worse: the chance to beat control is "
+                      "the chance of fewer)", guardrail)
     segment = results.get("segment")
     if segment:
         label = f"{segment['attribute']} = {segment['value']}"
         results_table(f"\n{label}", segment["segment"])
         results_table(f"\neveryone else ({segment['attribute']} ≠ {segment['value']})", segment["rest"])
+
+
+CupedOpt = Annotated[bool, typer.Option("--cuped", help="Read results with CUPED: each user's metric before "
+                                                        "their first exposure narrows the interval.")]
+SequentialOpt = Annotated[bool, typer.Option("--sequential", help="Always-valid p-values: look every day without "
+                                                                  "inflating false positives.")]
 
 
 # Commands ----------------------------------------------------------------------------
@@ -278,6 +288,8 @@ def create(
     override_cap: Annotated[bool, typer.Option("--override-cap", help="Allow a coverage above the exposure cap "
                                                                        "(needs --reason; recorded).")] = False,
     reason: Annotated[str | None, typer.Option(help="Why the cap is overridden.")] = None,
+    cuped: CupedOpt = False,
+    sequential: SequentialOpt = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Define an experiment as a draft; a coverage above the exposure cap needs --override-cap --reason."""
@@ -290,6 +302,7 @@ def create(
         "guardrails": parse_names("--guardrail", guardrail or []), "seed": seed, "hash_version": hash_version,
         "namespace": parse_namespace(namespace) if namespace else None,
         "conditions": parse_object("--condition", condition) if condition else {},
+        "cuped": cuped, "sequential": sequential,
         **cap_fields(override_cap, reason),
     }
     with connect() as api, cap_words():
@@ -325,9 +338,13 @@ def edit(
     override_cap: Annotated[bool, typer.Option("--override-cap", help="Allow a coverage above the exposure cap "
                                                                        "(needs --reason; recorded).")] = False,
     reason: Annotated[str | None, typer.Option(help="Why the cap is overridden.")] = None,
+    cuped: Annotated[bool | None, typer.Option("--cuped/--no-cuped", help="Read results with CUPED (any time).")]
+    = None,
+    sequential: Annotated[bool | None, typer.Option(
+        "--sequential/--fixed-horizon", help="Always-valid p-values, or one look at the end (any time).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change an experiment; a running one may change only hypothesis, coverage, conditions and guardrails."""
+    """Change an experiment; a running one may change only hypothesis, coverage, conditions, guardrails, reading."""
     names = parse_names("--variants", [variants]) if variants is not None else None
     body: dict[str, Any] = {
         "hypothesis": hypothesis, "variants": names,
@@ -338,6 +355,7 @@ def edit(
         "seed": seed, "hash_version": hash_version,
         "namespace": parse_namespace(namespace) if namespace else None,
         "conditions": parse_object("--condition", condition) if condition is not None else None,
+        "cuped": cuped, "sequential": sequential,
     }
     body = {k: v for k, v in body.items() if v is not None}
     if not body:
@@ -472,12 +490,21 @@ def results(
     segment: Annotated[str | None, typer.Option(metavar="ATTR=VALUE", help="Also break the results down by a user "
                                                                            "attribute, e.g. profession=marketing.")]
     = None,
+    cuped: Annotated[bool | None, typer.Option("--cuped/--no-cuped", help="CUPED or not for this reading "
+                                                                           "(default: the experiment's setting).")]
+    = None,
+    sequential: Annotated[bool | None, typer.Option(
+        "--sequential/--fixed-horizon", help="Always-valid p-values or not (default: the experiment's setting).")]
+    = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Results per variant: lift with its 95% interval, p-value, chance to beat control, the SRM check."""
+    """Results per variant: lift with its 95% interval and p-value (one inference), chance to beat control, SRM."""
     if segment is not None and "=" not in segment.strip("="):
         raise Invalid(f"--segment must be ATTRIBUTE=VALUE, such as profession=marketing, not {segment!r}")
-    params = {k: v for k, v in {"metric": metric, "segment": segment}.items() if v is not None}
+    given = {"metric": metric, "segment": segment,
+             "cuped": None if cuped is None else str(cuped).lower(),
+             "sequential": None if sequential is None else str(sequential).lower()}
+    params = {k: v for k, v in given.items() if v is not None}
     with connect() as api:
         answer = api.get(f"{experiment_path(service, env, key)}/results", params=params)
     if as_json:

@@ -1,12 +1,13 @@
 """Metrics commands: availability, DORA keys, SLOs, hour-of-week weights, CSV exports.
 
 Each command makes one API call and renders the answer: percentages with three decimals,
-durations the way people say them (``38m 12s``), ``-`` where there is no data.
+durations the way people say them (``38m 12s``), ``no data`` where there is none.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ ServiceOpt = Annotated[str | None, typer.Option("--service", "-s", help="One ser
 TeamOpt = Annotated[str | None, typer.Option("--team", "-t", help="Every service of a team.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every service of every team.")]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="staging or production.")]
+NO_DATA = "no data"
 SinceOpt = Annotated[str, typer.Option("--since", help="How far back: 24h, 30d, 12w or an ISO date.")]
 
 metrics_app = typer.Typer(help="Availability, MTTR, MTBF, SLOs and DORA keys, per service or team.",
@@ -30,9 +32,9 @@ slo_app = typer.Typer(help="Service level objectives: availability targets and t
 
 
 def duration(seconds: float | None) -> str:
-    """``38m 12s``, ``2h 5m``, ``3d 4h``, ``45s``: the two largest units; ``-`` for no data."""
+    """``38m 12s``, ``2h 5m``, ``3d 4h``, ``45s``: the two largest units; ``no data`` for none."""
     if seconds is None:
-        return "-"
+        return NO_DATA
     left = round(seconds)
     if left < 60:
         return f"{left}s"
@@ -47,12 +49,16 @@ def duration(seconds: float | None) -> str:
 
 
 def percent(fraction: float | None) -> str:
-    """``99.957%``; ``-`` for no data."""
-    return "-" if fraction is None else f"{fraction * 100:.3f}%"
+    """``99.957%``, rounded down (99.9996% is not 100%); ``no data`` for none."""
+    if fraction is None:
+        return NO_DATA
+    if fraction >= 1:
+        return "100%"
+    return f"{math.floor(fraction * 100_000) / 1000:.3f}%"
 
 
 def number(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    return NO_DATA if value is None else f"{value:.{digits}f}"
 
 
 def scope_params(service: str | None, team: str | None, everything: bool, env: str) -> dict[str, Any]:
@@ -129,7 +135,9 @@ def dora(team: TeamOpt = None, everything: AllOpt = False, since: SinceOpt = "30
         ("period", period_label(answer)),
         ("deploys", str(answer["deploys"])),
         ("deploys per day", number(answer["deployment_frequency_per_day"])),
-        ("lead time", duration(answer["lead_time_seconds"])),
+        ("lead time", duration(answer["lead_time_seconds"]) if answer["lead_time_seconds"] is not None
+         else f"{NO_DATA}: {answer.get('lead_time_reason') or 'no commit time known'}"),
+        ("upload to live", duration(answer.get("upload_to_live_seconds"))),
         ("change failure rate", percent(answer["change_failure_rate"])),
         ("time to restore", duration(answer["time_to_restore_seconds"])),
     ])

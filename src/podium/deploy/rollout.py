@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -75,12 +76,21 @@ def artifact_path(settings: Settings, service: str, digest: str) -> Path:
     return settings.data_dir / "artifacts" / service / f"{digest.removeprefix('sha256:')}.tgz"
 
 
+class BuildMeter(Protocol):
+    """Where the time spent building a release is counted (billing's build seconds)."""
+
+    def record_build(self, service: str, env: str, started: datetime, finished: datetime) -> None:
+        """Count the seconds from ``started`` to ``finished`` (UTC) for the environment; must not
+        fail the rollout: the caller logs what it raises and goes on."""
+
+
 class Rollouts:
     """Runs each release's rollout on a worker thread, so it finishes even if the client goes."""
 
     def __init__(
         self, settings: Settings, store: Store, runtime: Runtime, progress: ProgressBoard, *,
         app_token: Callable[[int], str] | None, sdk_path: Path | None, watch: ReleaseWatch | None,
+        builds: BuildMeter | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -89,6 +99,7 @@ class Rollouts:
         self.app_token = app_token
         self.sdk_path = sdk_path
         self.watch = watch
+        self.builds = builds
         # Each owning team gets at most its share of the workers (deploy/workers.py), so one
         # team's slow rollouts cannot hold every team's deploys.
         self._executor = TeamShares(settings.rollout_workers, settings.rollout_team_share)
@@ -107,7 +118,7 @@ class Rollout:
 
     def __init__(self, rollouts: Rollouts, ref: EnvRef, release_id: int) -> None:
         self.settings, self.store, self.runtime = rollouts.settings, rollouts.store, rollouts.runtime
-        self.progress, self.watch = rollouts.progress, rollouts.watch
+        self.progress, self.watch, self.builds = rollouts.progress, rollouts.watch, rollouts.builds
         self.app_token, self.sdk_path = rollouts.app_token, rollouts.sdk_path
         self.ref = ref
         self.release_id = release_id
@@ -167,8 +178,14 @@ class Rollout:
             )
 
     def prepare(self, spec: ReleaseSpec) -> PreparedRelease:
-        """Unpack and build, or find both done (a rollback)."""
-        return self.runtime.prepare(spec, lambda step, note: self.stage(Stage(step.value), note))
+        """Unpack and build, or find both done (a rollback); the time a build took is metered."""
+        prepared = self.runtime.prepare(spec, lambda step, note: self.stage(Stage(step.value), note))
+        if prepared.built is not None and self.builds is not None:
+            try:
+                self.builds.record_build(spec.service, spec.env, *prepared.built)
+            except Exception:  # a meter's trouble is no reason to stop a deploy
+                log.exception("could not meter the build of %s/%s v%s", spec.service, spec.env, spec.version)
+        return prepared
 
     def release_command(self, prepared: PreparedRelease) -> None:
         """Run the Procfile's ``release`` command; its failure aborts the rollout."""

@@ -39,7 +39,7 @@ from podium.deploy.models import (
     previous_live,
 )
 from podium.deploy.progress import ProgressBoard
-from podium.deploy.rollout import EnvRef, ReleaseWatch, Rollouts, artifact_path
+from podium.deploy.rollout import BuildMeter, EnvRef, ReleaseWatch, Rollouts, artifact_path
 from podium.deploy.source import ReleaseSource, formation_for
 from podium.errors import Conflict, Invalid, NotFound
 from podium.runtime.interface import ReleaseRef, RunningRelease, Runtime
@@ -71,11 +71,12 @@ class DeployService:
     def __init__(
         self, settings: Settings, store: Store, runtime: Runtime, *,
         app_token: Callable[[int], str] | None = None, sdk_path: Path | None = None,
-        watch: ReleaseWatch | None = None, server: Server | None = None,
+        watch: ReleaseWatch | None = None, server: Server | None = None, builds: BuildMeter | None = None,
     ) -> None:
         """``app_token`` gives an environment's ``PODIUM_TOKEN`` by its id, ``sdk_path`` is put
-        on every process's ``PYTHONPATH``, ``watch`` hears of every release that goes live, and
-        ``server`` names this server on the deploy locks it takes."""
+        on every process's ``PYTHONPATH``, ``watch`` hears of every release that goes live,
+        ``server`` names this server on the deploy locks it takes, and ``builds`` counts the
+        time spent building releases."""
         self.settings = settings
         self.store = store
         self.runtime = runtime
@@ -83,7 +84,8 @@ class DeployService:
         self.limits = SlugLimits.from_settings(settings)
         self.progress = ProgressBoard()
         self.rollouts = Rollouts(
-            settings, store, runtime, self.progress, app_token=app_token, sdk_path=sdk_path, watch=watch
+            settings, store, runtime, self.progress, app_token=app_token, sdk_path=sdk_path, watch=watch,
+            builds=builds,
         )
         self.server = server
         self.runtime_started = False

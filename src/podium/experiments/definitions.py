@@ -39,11 +39,11 @@ def experiment_definition(row: Experiment) -> dict[str, Any]:
     """What SDKs get of a started experiment; ``force`` is who gets what once it no longer runs."""
     force: str | None = None
     if row.status == ExperimentStatus.STOPPED or row.decision == Decision.DISCARD:
-        force = row.variations[0]
+        force = row.variants[0]
     elif row.decision == Decision.SHIP:
-        force = row.decided_variation
+        force = row.decided_variant
     return {
-        "key": row.key, "status": row.status, "variants": list(row.variations), "weights": list(row.weights),
+        "key": row.key, "status": row.status, "variants": list(row.variants), "weights": list(row.weights),
         "coverage": row.coverage, "seed": row.seed or row.key, "hash_version": row.hash_version,
         "namespace": list(row.namespace) if row.namespace else None, "conditions": row.conditions,
         "force": force,

@@ -124,6 +124,11 @@ class Evaluator:
         # Running experiments without conditions: a variant is the compiled assignment alone.
         self.direct: dict[str, Callable[[str], str | None]] = {}
         self._flags: dict[str, _Flag] = {}
+        groups = document.get("saved_groups")
+        # Saved groups by id, for $inGroup / $notInGroup (GrowthBook's ``savedGroups``).
+        self._groups: dict[str, list[Any]] = (
+            {str(k): v for k, v in groups.items() if isinstance(v, list)} if isinstance(groups, dict) else {}
+        )
         for entry in document.get("experiments") or ():
             try:
                 compiled = _experiment(entry)
@@ -156,7 +161,9 @@ class Evaluator:
             return Assignment(experiment.force, False)
         if experiment.status != RUNNING:
             return NOT_IN
-        if experiment.conditions and not conditions.matches(experiment.conditions, _with_id(user_id, attributes)):
+        if experiment.conditions and not conditions.matches(
+            experiment.conditions, _with_id(user_id, attributes), self._groups
+        ):
             return NOT_IN
         variant = experiment.compiled.assign(user_id)
         return Assignment(variant, variant is not None)
@@ -189,7 +196,7 @@ class Evaluator:
         if flag.rules:
             seen = _with_id(user_id, attributes)
             for condition, value in flag.rules:
-                if conditions.matches(condition, seen):
+                if conditions.matches(condition, seen, self._groups):
                     return FlagAnswer(value, "rule")
         n = hash(flag.key, user_id, 2)
         if n is not None and n < flag.rollout:

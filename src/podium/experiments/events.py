@@ -10,10 +10,12 @@ executed for the whole batch, so a batch costs one round trip to the store.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table
@@ -82,19 +84,25 @@ def _text(event: Mapping[str, Any], key: str, longest: int) -> str:
     return value
 
 
-def _at(event: Mapping[str, Any], now: datetime) -> datetime:
-    raw = event.get("at")
-    if raw is None:
-        return now
-    if not isinstance(raw, str):
-        raise BadEvent("at must be an ISO-8601 timestamp string with a timezone")
+@lru_cache(maxsize=4096)
+def _parse_at(raw: str) -> datetime:
+    """An ISO-8601 time with a timezone, in UTC (SDKs send many events with the same time)."""
     try:
         at = datetime.fromisoformat(raw)
     except ValueError:
         raise BadEvent(f"at {raw[:40]!r} is not an ISO-8601 timestamp") from None
     if at.tzinfo is None:
         raise BadEvent(f"at {raw[:40]!r} has no timezone: add Z or +00:00")
-    at = at.astimezone(UTC)
+    return at.astimezone(UTC)
+
+
+def _at(event: Mapping[str, Any], now: datetime) -> datetime:
+    raw = event.get("at")
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise BadEvent("at must be an ISO-8601 timestamp string with a timezone")
+    at = _parse_at(raw)
     if at > now + FUTURE_SKEW:
         raise BadEvent(f"at {raw[:40]!r} is more than {FUTURE_SKEW.days} day ahead of the server's clock")
     return at
@@ -192,11 +200,51 @@ def ingest(
         seen.add(row["event_id"])
         rows.append(row)
     stored = 0
-    if rows:
+    if rows and session.get_bind().dialect.name == "sqlite":
+        stored = _insert_sqlite(session, rows)
+    elif rows:
         # RETURNING counts what went in on every driver (executemany's rowcount is -1 on psycopg);
         # SQLAlchemy sends the rows as multi-row VALUES statements, a few per batch.
         stored = len(session.execute(insert_ignoring_duplicates(session).returning(EVENTS.c.id), rows).all())
     return IngestResult(accepted=stored, duplicates=repeated + len(rows) - stored, rejected=rejected)
+
+
+_COLUMNS = ("environment_id", "event_id", "type", "user_id", "experiment", "variant", "name", "value",
+            "attributes", "at", "received_at")
+# Built from the table's own constant names; every value is bound.
+_SQLITE_INSERT = (
+    f"INSERT INTO {EVENTS.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "  # noqa: S608
+    "ON CONFLICT (environment_id, event_id) DO NOTHING"
+)
+
+
+def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> int:
+    """The rows in one ``executemany`` on the session's own SQLite connection; how many went in.
+
+    Values are written as SQLAlchemy writes them on SQLite (times as ``YYYY-MM-DD
+    HH:MM:SS.ffffff`` in UTC, attributes as JSON text, ``null`` for none), so rows read back
+    the same; ``total_changes`` counts the rows the conflict clause let in. It skips
+    SQLAlchemy's statement building and type processing per row, most of an ingest's time.
+    """
+    times: dict[datetime, str] = {}
+
+    def stamp(moment: datetime) -> str:
+        text = times.get(moment)
+        if text is None:
+            text = times[moment] = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return text
+
+    dumps = json.dumps
+    values = [
+        (row["environment_id"], row["event_id"], row["type"], row["user_id"], row["experiment"], row["variant"],
+         row["name"], row["value"], dumps(row["attributes"]), stamp(row["at"]), stamp(row["received_at"]))
+        for row in rows
+    ]
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    before = raw.total_changes
+    raw.executemany(_SQLITE_INSERT, values)
+    return int(raw.total_changes - before)
 
 
 def may_send_events(session: Session, actor: Actor, service: Service) -> None:

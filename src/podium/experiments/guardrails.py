@@ -33,6 +33,7 @@ from podium.experiments import stats
 from podium.experiments.models import Experiment, ExperimentStatus, MetricKind
 from podium.experiments.results import aggregate, binomial_data, one_sided_worse
 from podium.experiments.service import stop_running
+from podium.experiments.tally import Tally
 from podium.health.models import Incident, IncidentState, Notification, Rotation, RotationOverride
 from podium.health.oncall import who_is_on_call
 from podium.health.paging import NO_ROTATION, RECIPIENT_MAX, TITLE_MAX, Pager
@@ -87,16 +88,31 @@ def incident_trip(session: Session, experiment: Experiment, environment: Environ
                 f"while the experiment ran: {incident.summary}", incident.id)
 
 
-def metric_trip(session: Session, experiment: Experiment, p_threshold: float) -> Trip | None:
+def guardrail_data(
+    session: Session, experiment: Experiment, names: list[str], tally: Tally | None
+) -> dict[str, list[stats.VariantData]]:
+    """Per guardrail metric, each variant's users and users with one: from the tally, brought up to date, if given."""
+    if tally is not None:
+        tally.update(session)
+        users, hits = tally.counts()
+        return {name: [stats.VariantData(v, users[i], hits[name][i]) for i, v in enumerate(tally.variants)]
+                for name in names}
+    aggregates = aggregate(session, experiment, dict.fromkeys(names, str(MetricKind.BINOMIAL)))
+    groups = {v: aggregates.everyone(v) for v in aggregates.variants}
+    return {name: binomial_data(groups, aggregates.variants, name) for name in names}
+
+
+def metric_trip(
+    session: Session, experiment: Experiment, p_threshold: float, tally: Tally | None = None
+) -> Trip | None:
     """The guardrail metric and variant most significantly worse than the control, if one is below the threshold."""
     names = [g for g in experiment.guardrails if isinstance(g, str)]
     if not names:
         return None
-    aggregates = aggregate(session, experiment, dict.fromkeys(names, str(MetricKind.BINOMIAL)))
-    groups = {v: aggregates.everyone(v) for v in aggregates.variants}
+    data = guardrail_data(session, experiment, names, tally)
     worst: tuple[float, str] | None = None
     for name in names:
-        control, *treatments = binomial_data(groups, aggregates.variants, name)
+        control, *treatments = data[name]
         for treatment in treatments:
             if control.users < MIN_USERS or treatment.users < MIN_USERS:
                 continue
@@ -145,13 +161,15 @@ def page_team(
     return row
 
 
-def check_experiment(session: Session, experiment: Experiment, settings: Settings, now: datetime) -> Stopped | None:
+def check_experiment(
+    session: Session, experiment: Experiment, settings: Settings, now: datetime, tally: Tally | None = None
+) -> Stopped | None:
     """Stop one running experiment if a guardrail trips, and page its team, in ``session``."""
     environment = session.get(Environment, experiment.environment_id)
     if environment is None or experiment.status != ExperimentStatus.RUNNING:
         return None
     trip = incident_trip(session, experiment, environment) or metric_trip(
-        session, experiment, settings.experiments_guardrail_p
+        session, experiment, settings.experiments_guardrail_p, tally
     )
     if trip is None or not stop_running(session, experiment, GUARDRAIL, trip.reason):
         return None
@@ -161,7 +179,7 @@ def check_experiment(session: Session, experiment: Experiment, settings: Setting
     title = f"[Podium] Experiment {experiment.key} on {where} stopped by a guardrail"
     body = (
         f"Stopped: experiment {experiment.key!r} on {where}; "
-        f"everyone gets the control ({experiment.variations[0]!r}).\n"
+        f"everyone gets the control ({experiment.variants[0]!r}).\n"
         f"Why: {trip.reason}\n\n{link}{experiment.key}\n"
         f"Decide when you know more: podium experiments decide {experiment.key} --service {service.name} "
         f"--env {environment.name}"
@@ -170,11 +188,21 @@ def check_experiment(session: Session, experiment: Experiment, settings: Setting
     return Stopped(service.name, environment.name, experiment.key, trip.reason, trip.incident_id)
 
 
-def check_guardrails(store: Store, settings: Settings, now: datetime | None = None) -> list[Stopped]:
-    """Look at every running experiment once; the ones stopped. Each is checked in its own transaction."""
+def check_guardrails(
+    store: Store, settings: Settings, now: datetime | None = None, tallies: dict[int, Tally] | None = None
+) -> list[Stopped]:
+    """Look at every running experiment once; the ones stopped. Each is checked in its own transaction.
+
+    ``tallies`` keeps each running experiment's guardrail counts from one round to the next,
+    so a round reads only the events stored since the last one; without it, every round
+    aggregates every event.
+    """
     moment = now or utcnow()
     with store.session() as session:
         running = list(session.scalars(select(Experiment.id).where(Experiment.status == ExperimentStatus.RUNNING)))
+    if tallies is not None:
+        for gone in set(tallies) - set(running):
+            del tallies[gone]
     stopped = []
     for experiment_id in running:
         try:
@@ -182,7 +210,12 @@ def check_guardrails(store: Store, settings: Settings, now: datetime | None = No
                 experiment = session.get(Experiment, experiment_id)
                 if experiment is None:
                     continue
-                done = check_experiment(session, experiment, settings, moment)
+                tally = None
+                if tallies is not None:
+                    tally = tallies.get(experiment_id)
+                    if tally is None or not tally.fits(experiment):
+                        tally = tallies[experiment_id] = Tally.of(experiment)
+                done = check_experiment(session, experiment, settings, moment, tally)
         except Exception:  # one experiment's failure must not spare the others
             log.exception("guardrails: checking experiment %s failed", experiment_id)
             continue
@@ -203,10 +236,11 @@ class Guardrails:
         self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.tallies: dict[int, Tally] = {}  # per running experiment, kept between rounds
 
     def check(self) -> list[Stopped]:
         """One look at every running experiment; wakes the pager when a page was written."""
-        stopped = check_guardrails(self.store, self.settings, self.clock())
+        stopped = check_guardrails(self.store, self.settings, self.clock(), self.tallies)
         if stopped and self.pager is not None:
             self.pager.wake()
         return stopped

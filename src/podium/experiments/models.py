@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from podium.store.db import Base, utcnow
@@ -75,7 +75,7 @@ class Experiment(Base):
     key: Mapped[str] = mapped_column(String(100))
     hypothesis: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default=ExperimentStatus.DRAFT)
-    variations: Mapped[list[str]] = mapped_column(JSON)  # the first is the control
+    variants: Mapped[list[str]] = mapped_column(JSON)  # the first is the control
     weights: Mapped[list[float]] = mapped_column(JSON)
     coverage: Mapped[float] = mapped_column(Float)
     seed: Mapped[str | None] = mapped_column(String(100), default=None)  # None: the key
@@ -85,6 +85,9 @@ class Experiment(Base):
     metric: Mapped[str] = mapped_column(String(100))
     metric_kind: Mapped[str] = mapped_column(String(10), default=MetricKind.BINOMIAL)
     guardrails: Mapped[list[str]] = mapped_column(JSON, default=list)  # metric names where more is worse
+    # How results are read: CUPED on the pre-exposure metric, always-valid (sequential) p-values.
+    cuped: Mapped[bool] = mapped_column(default=False, server_default=false())
+    sequential: Mapped[bool] = mapped_column(default=False, server_default=false())
     # A coverage above the exposure cap needs an override: who, why, when.
     cap_override_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     cap_override_by: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -95,7 +98,7 @@ class Experiment(Base):
     stopped_by: Mapped[str | None] = mapped_column(String(40), default=None)  # a team, or "guardrail"
     stop_reason: Mapped[str | None] = mapped_column(Text, default=None)
     decision: Mapped[str | None] = mapped_column(String(10), default=None)
-    decided_variation: Mapped[str | None] = mapped_column(String(100), default=None)  # shipped variation
+    decided_variant: Mapped[str | None] = mapped_column(String(100), default=None)  # the shipped one
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     decided_by: Mapped[str | None] = mapped_column(String(40), default=None)
     decision_reason: Mapped[str | None] = mapped_column(Text, default=None)

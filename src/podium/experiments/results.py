@@ -33,7 +33,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from podium.errors import Invalid
-from podium.experiments import stats
+from podium.experiments import inference, stats
 from podium.experiments.models import Experiment, ExperimentEvent, MetricKind
 from podium.experiments.service import get_experiment_row
 from podium.store.db import Store
@@ -54,11 +54,24 @@ class MetricSums:
 
 
 @dataclass(frozen=True, slots=True)
+class Covariate:
+    """The primary metric before each user's first exposure (``x``): sums of x, x² and x·y (y the metric after)."""
+
+    total: float = 0.0
+    squares: float = 0.0
+    products: float = 0.0
+
+    def __add__(self, other: Covariate) -> Covariate:
+        return Covariate(self.total + other.total, self.squares + other.squares, self.products + other.products)
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     """The users of one variant (in or out of the segment) and their sums per metric."""
 
     users: int
     metrics: dict[str, MetricSums]
+    covariate: Covariate = Covariate()
 
     def __add__(self, other: Group) -> Group:
         names = self.metrics.keys() | other.metrics.keys()
@@ -66,6 +79,7 @@ class Group:
         return Group(
             self.users + other.users,
             {n: self.metrics.get(n, empty) + other.metrics.get(n, empty) for n in names},
+            self.covariate + other.covariate,
         )
 
 
@@ -97,13 +111,16 @@ def aggregate(
     experiment: Experiment,
     metrics: Mapping[str, str],
     segment: tuple[str, str] | None = None,
+    covariate: str | None = None,
 ) -> Aggregates:
     """Users and per-metric sums per variant (and in or out of ``segment``), computed by the store.
 
     ``metrics`` maps each metric name to its kind: a binomial metric gets the number of users
     with an event, a numeric one the sum of the users' totals and of their squares.
+    ``covariate`` names one of them to also sum over the events *before* each user's first
+    exposure (for CUPED), with its squares and its products with the metric after.
     """
-    variants = list(experiment.variations)
+    variants = list(experiment.variants)
     environment_id, key = experiment.environment_id, experiment.key
     e = aliased(ExperimentEvent, name="e")
     x = aliased(ExperimentEvent, name="x")
@@ -143,6 +160,14 @@ def aggregate(
             per_metric.append(total.label(f"m{i}"))
         else:
             per_metric.append(case((exists().where(events), 1), else_=0).label(f"m{i}"))
+        if name == covariate:
+            before = and_(m.environment_id == environment_id, m.name == name, m.user_id == first.c.user_id,
+                          m.at < first.c.at)
+            if kind == MetricKind.NUMERIC:
+                pre = select(func.coalesce(func.sum(m.value), 0.0)).where(before).scalar_subquery()
+                per_metric.append(pre.label("x"))
+            else:
+                per_metric.append(case((exists().where(before), 1), else_=0).label("x"))
     # Materialized, so each user's subqueries run once however often the outer sums name them.
     per_user = (
         select(first.c.variant, first.c.in_segment, first.c.multiple, *per_metric)
@@ -154,6 +179,9 @@ def aggregate(
         column = per_user.c[f"m{i}"]
         squares = column * column if kind == MetricKind.NUMERIC else column
         columns += [func.sum(case((column > 0, 1), else_=0)), func.sum(column), func.sum(squares)]
+    if covariate is not None:
+        x_col, y_col = per_user.c.x, per_user.c[f"m{list(metrics).index(covariate)}"]
+        columns += [func.sum(x_col), func.sum(x_col * x_col), func.sum(x_col * y_col)]
     rows = session.execute(select(*columns).group_by(per_user.c.variant, per_user.c.in_segment)).all()
 
     empty = Group(0, {name: MetricSums() for name in metrics})
@@ -161,10 +189,11 @@ def aggregate(
     outside = dict.fromkeys(variants, empty)
     multiple = 0
     for variant, flag, users, multi, *sums in rows:
+        prior = Covariate(*(float(v or 0.0) for v in sums[3 * len(metrics):])) if covariate else Covariate()
         group = Group(int(users), {
             name: MetricSums(int(sums[3 * i] or 0), float(sums[3 * i + 1] or 0.0), float(sums[3 * i + 2] or 0.0))
             for i, name in enumerate(metrics)
-        })
+        }, prior)
         (inside if flag else outside)[variant] = group
         multiple += int(multi or 0)
     return Aggregates(variants, inside, outside, multiple)
@@ -197,20 +226,49 @@ def one_sided_worse(control: stats.VariantData, treatment: stats.VariantData) ->
     return float(scipy_stats.norm.sf(z))
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How to read results: CUPED on the pre-exposure metric, sequential (always-valid) p-values."""
+
+    cuped: bool = False
+    sequential: bool = False
+
+
+def moments(groups: dict[str, Group], variants: Sequence[str], metric: str) -> list[tuple[str, inference.Moments]]:
+    """Each variant's sums of the metric (y) and of its pre-exposure value (x), for CUPED."""
+    out = []
+    for v in variants:
+        group, sums = groups[v], groups[v].metrics[metric]
+        pre = group.covariate
+        out.append((v, inference.Moments(group.users, sums.total, sums.squares, pre.total, pre.squares, pre.products)))
+    return out
+
+
 def _results(
-    kind: str, groups: dict[str, Group], variants: Sequence[str], metric: str, weights: Sequence[float]
+    kind: str, groups: dict[str, Group], variants: Sequence[str], metric: str, weights: Sequence[float],
+    reading: Reading = Reading(),
 ) -> stats.ExperimentResults:
+    if reading.cuped:
+        shown: stats.MetricKind = "numeric" if kind == MetricKind.NUMERIC else "binomial"
+        data = moments(groups, variants, metric)
+        return stats.cuped_results(shown, data, weights, sequential=reading.sequential)
     if kind == MetricKind.NUMERIC:
-        return stats.numeric_results(numeric_data(groups, variants, metric), weights)
-    return stats.binomial_results(binomial_data(groups, variants, metric), weights)
+        return stats.numeric_results(numeric_data(groups, variants, metric), weights, sequential=reading.sequential)
+    return stats.binomial_results(binomial_data(groups, variants, metric), weights, sequential=reading.sequential)
 
 
-def guardrail_rows(aggregates: Aggregates, metric: str, weights: Sequence[float]) -> dict[str, Any]:
-    """A guardrail metric's results (binomial: users with at least one event), each variant with ``p_worse``."""
+def guardrail_rows(
+    aggregates: Aggregates, metric: str, weights: Sequence[float], sequential: bool = False
+) -> dict[str, Any]:
+    """A guardrail metric's results (binomial: users with at least one event), each variant with ``p_worse``.
+
+    Lower is better for a guardrail, so its chance to beat control is the chance of *fewer* events.
+    """
     variants = aggregates.variants
     groups = {v: aggregates.everyone(v) for v in variants}
     data = binomial_data(groups, variants, metric)
-    row: dict[str, Any] = {"metric": metric, **stats.binomial_results(data, weights).to_dict()}
+    shown = stats.binomial_results(data, weights, higher_is_better=False, sequential=sequential)
+    row: dict[str, Any] = {"metric": metric, "higher_is_better": False, **shown.to_dict()}
     for i, variant_row in enumerate(row["variants"]):
         variant_row["p_worse"] = None if i == 0 else one_sided_worse(data[0], data[i])
     return row
@@ -223,28 +281,35 @@ def experiment_results(
     env: str,
     metric: str | None = None,
     segment: str | None = None,
+    reading: Reading | None = None,
 ) -> dict[str, Any]:
     """The results document of ``docs/experiments.md``: the metric's numbers per variant, SRM, guardrails, segment.
 
     ``metric`` defaults to the experiment's primary metric (with its kind); another metric
-    is read as binomial (users with at least one event).
+    is read as binomial (users with at least one event). ``reading`` defaults to the
+    experiment's own settings.
     """
     name = metric or experiment.metric
     kind = experiment.metric_kind if name == experiment.metric else MetricKind.BINOMIAL
+    if reading is None:
+        reading = Reading(bool(experiment.cuped), bool(experiment.sequential))
     parsed = parse_segment(segment)
     guardrails = [g for g in experiment.guardrails if isinstance(g, str)]
     metrics = {g: str(MetricKind.BINOMIAL) for g in guardrails}
     metrics[name] = kind
-    aggregates = aggregate(session, experiment, metrics, parsed)
+    aggregates = aggregate(session, experiment, metrics, parsed, covariate=name if reading.cuped else None)
     variants, weights = aggregates.variants, list(experiment.weights)
     everyone = {v: aggregates.everyone(v) for v in variants}
-    main = _results(kind, everyone, variants, name, weights)
+    main = _results(kind, everyone, variants, name, weights, reading)
     document: dict[str, Any] = {
         "experiment": experiment.key,
         "service": service,
         "env": env,
         "metric": name,
         "status": experiment.status,
+        "cuped": reading.cuped,
+        "sequential": reading.sequential,
+        "confidence": 0.95,
         **main.to_dict(),
         "multiple_exposures": aggregates.multiple,
     }
@@ -254,15 +319,15 @@ def experiment_results(
             f"{aggregates.multiple} of {users} users were exposed to more than one variant "
             "(each counts in the variant of their first exposure): the assignment or the events are inconsistent"
         )
-    document["guardrails"] = [guardrail_rows(aggregates, g, weights) for g in guardrails]
+    document["guardrails"] = [guardrail_rows(aggregates, g, weights, reading.sequential) for g in guardrails]
     document["segment"] = None
     if parsed is not None:
         attribute, value = parsed
         document["segment"] = {
             "attribute": attribute,
             "value": value,
-            "segment": _results(kind, aggregates.inside, variants, name, weights).to_dict(),
-            "rest": _results(kind, aggregates.outside, variants, name, weights).to_dict(),
+            "segment": _results(kind, aggregates.inside, variants, name, weights, reading).to_dict(),
+            "rest": _results(kind, aggregates.outside, variants, name, weights, reading).to_dict(),
         }
     return document
 
@@ -274,11 +339,19 @@ class ResultsService:
         self.store = store
 
     def results(
-        self, service: str, env: str, key: str, *, metric: str | None = None, segment: str | None = None
+        self, service: str, env: str, key: str, *, metric: str | None = None, segment: str | None = None,
+        cuped: bool | None = None, sequential: bool | None = None,
     ) -> dict[str, Any]:
-        """The results of experiment ``key`` of ``service``'s environment ``env``."""
+        """The results of experiment ``key`` of ``service``'s environment ``env``.
+
+        ``cuped`` and ``sequential`` override the experiment's own settings for this reading.
+        """
         if metric is not None and not 1 <= len(metric) <= 100:
             raise Invalid("metric must be 1 to 100 characters")
         with self.store.session() as session:
             experiment = get_experiment_row(session, service, env, key)
-            return experiment_results(session, experiment, service, env, metric, segment)
+            reading = Reading(
+                bool(experiment.cuped) if cuped is None else cuped,
+                bool(experiment.sequential) if sequential is None else sequential,
+            )
+            return experiment_results(session, experiment, service, env, metric, segment, reading)

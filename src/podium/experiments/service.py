@@ -67,10 +67,12 @@ VERBS = {ExperimentStatus.RUNNING: "start", ExperimentStatus.STOPPED: "stop", Ex
 
 EDITABLE = frozenset({
     "hypothesis", "variants", "weights", "coverage", "metric", "metric_kind", "guardrails", "seed",
-    "hash_version", "namespace", "conditions",
+    "hash_version", "namespace", "conditions", "cuped", "sequential",
 })
-EDITABLE_WHILE_RUNNING = frozenset({"hypothesis", "coverage", "conditions", "guardrails"})
-EDITABLE_WHEN_OVER = frozenset({"hypothesis"})
+# How results are read (CUPED, sequential) changes no user's variant: it may change at any time.
+ANALYSIS = frozenset({"cuped", "sequential"})
+EDITABLE_WHILE_RUNNING = frozenset({"hypothesis", "coverage", "conditions", "guardrails"}) | ANALYSIS
+EDITABLE_WHEN_OVER = frozenset({"hypothesis"}) | ANALYSIS
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class ExperimentInfo:
     metric: str
     metric_kind: str
     guardrails: tuple[str, ...]
+    cuped: bool
+    sequential: bool
     cap_override: CapOverride | None
     started_at: datetime | None
     started_by: str | None
@@ -133,16 +137,17 @@ class ExperimentInfo:
         decision = None
         if row.decision is not None and row.decided_at is not None:
             decision = DecisionInfo(
-                row.decision, row.decided_variation, row.decided_by or "", row.decided_at, row.decision_reason or ""
+                row.decision, row.decided_variant, row.decided_by or "", row.decided_at, row.decision_reason or ""
             )
         ns = row.namespace
         return cls(
             key=row.key, service=service, env=env, hypothesis=row.hypothesis, status=row.status,
-            variants=tuple(row.variations), weights=tuple(row.weights), coverage=row.coverage, cap=cap,
+            variants=tuple(row.variants), weights=tuple(row.weights), coverage=row.coverage, cap=cap,
             seed=row.seed or row.key, hash_version=row.hash_version,
             namespace=(str(ns[0]), float(ns[1]), float(ns[2])) if ns else None,
             conditions=dict(row.conditions), metric=row.metric, metric_kind=row.metric_kind,
-            guardrails=tuple(row.guardrails), cap_override=override,
+            guardrails=tuple(row.guardrails), cuped=bool(row.cuped), sequential=bool(row.sequential),
+            cap_override=override,
             started_at=row.started_at, started_by=row.started_by, stopped_at=row.stopped_at,
             stopped_by=row.stopped_by, stop_reason=row.stop_reason, decision=decision,
             stale=is_stale(row, stale_after), created_by=row.created_by, created_at=row.created_at,
@@ -206,7 +211,7 @@ def transition(
     else:
         if decision is None:
             raise Invalid("a decision is ship or discard")
-        row.decision, row.decided_variation = decision.value, variant
+        row.decision, row.decided_variant = decision.value, variant
         row.decided_at, row.decided_by, row.decision_reason = now, by, reason or ""
     row.status = to.value
     row.updated_at = now
@@ -320,6 +325,7 @@ class ExperimentService:
         coverage: float | None = None, metric_kind: str = MetricKind.BINOMIAL, guardrails: Sequence[str] = (),
         seed: str | None = None, hash_version: int = 2, namespace: Sequence[Any] | None = None,
         conditions: Mapping[str, Any] | None = None, override_cap: bool = False, reason: str | None = None,
+        cuped: bool = False, sequential: bool = False,
     ) -> ExperimentInfo:
         """Create a draft; ``coverage`` defaults to the cap. Above the cap it needs ``override_cap`` and a reason."""
         with self.store.session() as session:
@@ -330,13 +336,14 @@ class ExperimentService:
             names = check_variants(variants)
             row = Experiment(
                 environment_id=environment.id, key=key, hypothesis=check_text("hypothesis", hypothesis, HYPOTHESIS_MAX),
-                status=ExperimentStatus.DRAFT.value, variations=names, weights=check_weights(weights, len(names)),
+                status=ExperimentStatus.DRAFT.value, variants=names, weights=check_weights(weights, len(names)),
                 coverage=check_share("coverage", self.cap if coverage is None else coverage, allow_zero=False),
                 seed=check_label("seed", seed) if seed is not None else None,
                 hash_version=check_hash_version(hash_version), namespace=check_namespace(namespace),
                 conditions=check_conditions("conditions", dict(conditions or {})),
                 metric=check_label("metric", metric), metric_kind=_metric_kind(metric_kind),
                 guardrails=check_names("guardrail", guardrails, GUARDRAILS_MAX), created_by=actor.team,
+                cuped=_flag("cuped", cuped), sequential=_flag("sequential", sequential),
             )
             self._check_cap(row, actor, override_cap, reason, coverage_changed=True)
             exists = select(Experiment.id).where(Experiment.environment_id == environment.id, Experiment.key == key)
@@ -436,8 +443,8 @@ class ExperimentService:
                 raise Invalid("a decision needs a reason: say what the results showed")
             check_text("reason", reason, REASON_MAX)
             row = get_experiment_row(session, service, env, key)
-            if verdict is Decision.SHIP and variant not in row.variations:
-                names = ", ".join(row.variations)
+            if verdict is Decision.SHIP and variant not in row.variants:
+                names = ", ".join(row.variants)
                 what = "ship needs the variant to ship" if variant is None else f"no variant {shown(variant)}"
                 raise Invalid(f"{what}: use one of {names}")
             if verdict is Decision.DISCARD and variant is not None:
@@ -479,10 +486,10 @@ class ExperimentService:
         if "hypothesis" in changes:
             row.hypothesis = check_text("hypothesis", _required(changes, "hypothesis"), HYPOTHESIS_MAX)
         if "variants" in changes:
-            row.variations = check_variants(_required(changes, "variants"))
+            row.variants = check_variants(_required(changes, "variants"))
         if "variants" in changes or "weights" in changes:
             # No weights (or null) with new variants, or weights: null, means equal weights.
-            row.weights = check_weights(changes.get("weights"), len(row.variations))
+            row.weights = check_weights(changes.get("weights"), len(row.variants))
         if "coverage" in changes:
             row.coverage = check_share("coverage", _required(changes, "coverage"), allow_zero=False)
         if "metric" in changes:
@@ -499,6 +506,8 @@ class ExperimentService:
             row.namespace = check_namespace(changes["namespace"])
         if "conditions" in changes:
             row.conditions = check_conditions("conditions", changes["conditions"] or {})
+        for name in ANALYSIS & changes.keys():
+            setattr(row, name, _flag(name, _required(changes, name)))
 
     def _audit(
         self, session: Session, actor: Actor, action: str, svc: Service, env: str, row: Experiment,
@@ -519,13 +528,19 @@ def _required(changes: Mapping[str, Any], name: str) -> Any:
 def _differs(row: Experiment, name: str, value: Any) -> bool:
     """Whether an edit of ``name`` to ``value`` changes anything (so sending a field unchanged is no edit)."""
     current: Any = {
-        "variants": row.variations, "weights": row.weights, "namespace": row.namespace, "seed": row.seed,
+        "variants": row.variants, "weights": row.weights, "namespace": row.namespace, "seed": row.seed,
     }.get(name, getattr(row, name, None))
     if name == "weights" and value is None:
         return True
     if name in ("variants", "weights", "guardrails", "namespace") and value is not None and current is not None:
         return bool(list(value) != list(current))
     return bool(value != current)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"{name} must be true or false")
+    return value
 
 
 def _metric_kind(kind: str) -> str:
@@ -542,13 +557,14 @@ def _target(row: Experiment, env: str) -> str:
 def _snapshot(row: Experiment) -> dict[str, Any]:
     """What the audit log records of an experiment before and after a change."""
     snapshot: dict[str, Any] = _jsonable({
-        "key": row.key, "status": row.status, "hypothesis": row.hypothesis, "variants": row.variations,
+        "key": row.key, "status": row.status, "hypothesis": row.hypothesis, "variants": row.variants,
         "weights": row.weights, "coverage": row.coverage, "seed": row.seed, "hash_version": row.hash_version,
         "namespace": row.namespace, "conditions": row.conditions, "metric": row.metric,
-        "metric_kind": row.metric_kind, "guardrails": row.guardrails,
+        "metric_kind": row.metric_kind, "guardrails": row.guardrails, "cuped": row.cuped,
+        "sequential": row.sequential,
         "cap_override": {"by": row.cap_override_by, "at": row.cap_override_at, "reason": row.cap_override_reason}
         if row.cap_override_at is not None else None,
         "stopped_by": row.stopped_by, "stop_reason": row.stop_reason, "decision": row.decision,
-        "decided_variation": row.decided_variation, "decision_reason": row.decision_reason,
+        "decided_variant": row.decided_variant, "decision_reason": row.decision_reason,
     })
     return snapshot

@@ -7,14 +7,18 @@ Formulas (see ``docs/experiments-statistics.md`` for the worked example):
 
 - Relative lift of a treatment ``t`` over control ``c``: ``lift = m_t / m_c - 1`` where ``m``
   is the conversion rate (binomial metric) or the mean (numeric metric).
-- Its confidence interval, by the delta method for a ratio of two independent means:
+- Its confidence interval and its p-value, both from one estimate (``podium.experiments.inference``):
+  the delta method for a ratio of two independent means,
   ``Var(m_t / m_c) ≈ Var(m_t) / m_c² + m_t² · Var(m_c) / m_c⁴`` with ``Var(m) = p(1 - p) / n``
-  (binomial) or ``s² / n`` (numeric); the interval is ``lift ± z · sqrt(Var)``, ``z = 1.96`` at 95%.
-- p-value: two-sided two-proportion z-test with the pooled rate (binomial, as statsmodels'
-  ``proportions_ztest``), Welch's t-test (numeric, as ``ttest_ind(usevar="unequal")``).
+  (binomial) or ``s² / n`` (numeric); the interval is ``lift ± q · sqrt(Var)`` and the p-value
+  ``2 · P(|Z| > |lift| / sqrt(Var))`` (``q = 1.96`` at 95%; Student's t with Welch's degrees of
+  freedom for a numeric metric), so ``p < 0.05`` exactly when the 95% interval excludes 0.
+  ``sequential=True`` gives the always-valid p-value and confidence sequence instead;
+  ``cuped_results`` the same on CUPED-adjusted means.
 - Chance to beat control: ``P(p_t > p_c)`` for posteriors ``Beta(1 + conversions,
   1 + users - conversions)``, in closed form; for numeric metrics the normal approximation
-  ``Φ((m_t - m_c) / sqrt(s_t²/n_t + s_c²/n_c))``.
+  ``Φ((m_t - m_c) / sqrt(s_t²/n_t + s_c²/n_c))``. For a metric where lower is better (a
+  guardrail such as an error rate), the chance that the treatment's value is lower.
 - Sample ratio mismatch: chi-square goodness of fit of users per variant against the
   configured weights, flagged below ``SRM_P_THRESHOLD``.
 
@@ -34,6 +38,7 @@ from scipy import special
 from scipy import stats as scipy_stats
 
 from podium.errors import Invalid
+from podium.experiments import inference
 
 SRM_P_THRESHOLD = 0.001
 """A sample ratio mismatch is flagged when the chi-square p-value falls below this."""
@@ -185,31 +190,6 @@ def relative_lift(
     return lift, lift - half_width, lift + half_width
 
 
-def proportions_p_value(control: VariantData, treatment: VariantData) -> float | None:
-    """Two-sided p-value of the pooled two-proportion z-test; None without users or with a pooled rate of 0 or 1."""
-    if control.users == 0 or treatment.users == 0:
-        return None
-    pooled = (control.conversions + treatment.conversions) / (control.users + treatment.users)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / control.users + 1 / treatment.users))
-    if se == 0:
-        return None
-    z = (treatment.conversions / treatment.users - control.conversions / control.users) / se
-    return float(2 * scipy_stats.norm.sf(abs(z)))
-
-
-def welch_p_value(control: NumericVariantData, treatment: NumericVariantData) -> float | None:
-    """Two-sided p-value of Welch's t-test; None with fewer than two values per variant or no variance."""
-    if control.n < 2 or treatment.n < 2:
-        return None
-    vc, vt = control.variance / control.n, treatment.variance / treatment.n
-    se2 = vc + vt
-    if se2 == 0:
-        return None
-    t = (treatment.mean - control.mean) / math.sqrt(se2)
-    df = se2**2 / (vc**2 / (control.n - 1) + vt**2 / (treatment.n - 1))
-    return float(2 * scipy_stats.t.sf(abs(t), df))
-
-
 def beta_chance_to_beat(alpha_t: int, beta_t: int, alpha_c: int, beta_c: int) -> float:
     """``P(X_t > X_c)`` for independent ``X_t ~ Beta(alpha_t, beta_t)``, ``X_c ~ Beta(alpha_c, beta_c)``.
 
@@ -251,32 +231,78 @@ def numeric_chance_to_beat(control: NumericVariantData, treatment: NumericVarian
     return float(scipy_stats.norm.cdf((treatment.mean - control.mean) / se))
 
 
-def compare_binomial(control: VariantData, treatment: VariantData, confidence: float = 0.95) -> Comparison:
-    """Lift with its interval, p-value and chance to beat control for a binomial metric."""
+def compare_binomial(
+    control: VariantData,
+    treatment: VariantData,
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    sequential: bool = False,
+) -> Comparison:
+    """Lift with its interval and p-value (one inference), and chance to beat control, for a binomial metric.
+
+    ``higher_is_better=False`` (a guardrail such as an error rate) makes the chance to beat
+    control the chance that the treatment's rate is *lower*.
+    """
     if control.users == 0 or treatment.users == 0:
         return NO_COMPARISON
     pc, pt = control.conversions / control.users, treatment.conversions / treatment.users
-    lift = relative_lift(pc, pc * (1 - pc) / control.users, pt, pt * (1 - pt) / treatment.users, confidence)
-    return _comparison(lift, proportions_p_value(control, treatment), binomial_chance_to_beat(control, treatment))
+    estimates = (
+        inference.Estimate(pc, pc * (1 - pc) / control.users, control.users),
+        inference.Estimate(pt, pt * (1 - pt) / treatment.users, treatment.users),
+    )
+    chance = binomial_chance_to_beat(control, treatment)
+    return _comparison(
+        inference.relative(*estimates, confidence, sequential=sequential), chance, higher_is_better
+    )
 
 
-def compare_numeric(control: NumericVariantData, treatment: NumericVariantData, confidence: float = 0.95) -> Comparison:
-    """Lift with its interval, p-value and chance to beat control for a numeric metric."""
+def compare_numeric(
+    control: NumericVariantData,
+    treatment: NumericVariantData,
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    sequential: bool = False,
+) -> Comparison:
+    """Lift with its interval and p-value (one inference, Welch's degrees of freedom), and chance to beat control."""
     if control.n == 0 or treatment.n == 0:
         return NO_COMPARISON
-    lift = relative_lift(
-        control.mean, control.variance / control.n, treatment.mean, treatment.variance / treatment.n, confidence
-    )
-    return _comparison(lift, welch_p_value(control, treatment), numeric_chance_to_beat(control, treatment))
+    c = inference.Estimate(control.mean, control.variance / control.n, control.n)
+    t = inference.Estimate(treatment.mean, treatment.variance / treatment.n, treatment.n)
+    df = inference.welch_df(c, t)
+    if df is None and not sequential:
+        relative = inference.relative(c, t, confidence)
+        relative = None if relative is None else inference.Inference(relative.lift, None, None, None)
+    else:
+        relative = inference.relative(c, t, confidence, df=df, sequential=sequential)
+    chance = numeric_chance_to_beat(control, treatment)
+    return _comparison(relative, chance, higher_is_better)
+
+
+def compare_estimates(
+    control: inference.Estimate,
+    treatment: inference.Estimate,
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    sequential: bool = False,
+) -> Comparison:
+    """The comparison of two adjusted (CUPED) means: normal inference, normal chance to beat control."""
+    if control.n == 0 or treatment.n == 0:
+        return NO_COMPARISON
+    relative = inference.relative(control, treatment, confidence, sequential=sequential)
+    return _comparison(relative, inference.normal_chance_to_beat(control, treatment), higher_is_better)
 
 
 def _comparison(
-    lift: tuple[float, float, float] | None, p_value: float | None, chance_to_beat_control: float | None
+    relative: inference.Inference | None, chance: float | None, higher_is_better: bool
 ) -> Comparison:
-    if lift is None:
-        return Comparison(None, None, None, p_value, chance_to_beat_control)
-    value, ci_low, ci_high = lift
-    return Comparison(value, ci_low, ci_high, p_value, chance_to_beat_control)
+    if chance is not None and not higher_is_better:
+        chance = 1.0 - chance
+    if relative is None:
+        return Comparison(None, None, None, None, chance)
+    return Comparison(relative.lift, relative.ci_low, relative.ci_high, relative.p_value, chance)
 
 
 def sample_ratio_mismatch(users: Sequence[int], weights: Sequence[float] | None = None) -> SrmCheck:
@@ -316,7 +342,12 @@ def _shares(count: int, weights: Sequence[float] | None) -> list[float]:
 
 
 def binomial_results(
-    variants: Sequence[VariantData], weights: Sequence[float] | None = None, confidence: float = 0.95
+    variants: Sequence[VariantData],
+    weights: Sequence[float] | None = None,
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    sequential: bool = False,
 ) -> ExperimentResults:
     """Results of a binomial metric; ``variants[0]`` is the control, ``weights`` as configured."""
     _check_variants(variants)
@@ -327,7 +358,9 @@ def binomial_results(
             users=v.users,
             conversions=v.conversions,
             mean=v.conversions / v.users if v.users else None,
-            comparison=NO_COMPARISON if i == 0 else compare_binomial(control, v, confidence),
+            comparison=NO_COMPARISON if i == 0 else compare_binomial(
+                control, v, confidence, higher_is_better=higher_is_better, sequential=sequential
+            ),
         )
         for i, v in enumerate(variants)
     )
@@ -337,7 +370,12 @@ def binomial_results(
 
 
 def numeric_results(
-    variants: Sequence[NumericVariantData], weights: Sequence[float] | None = None, confidence: float = 0.95
+    variants: Sequence[NumericVariantData],
+    weights: Sequence[float] | None = None,
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    sequential: bool = False,
 ) -> ExperimentResults:
     """Results of a numeric metric; ``variants[0]`` is the control, ``weights`` as configured."""
     _check_variants(variants)
@@ -348,13 +386,57 @@ def numeric_results(
             users=v.n,
             conversions=None,
             mean=v.mean if v.n else None,
-            comparison=NO_COMPARISON if i == 0 else compare_numeric(control, v, confidence),
+            comparison=NO_COMPARISON if i == 0 else compare_numeric(
+                control, v, confidence, higher_is_better=higher_is_better, sequential=sequential
+            ),
         )
         for i, v in enumerate(variants)
     )
     srm = sample_ratio_mismatch([v.n for v in variants], weights)
     warnings = [*_srm_warnings(srm), *_sample_warnings(variants)]
     return ExperimentResults("numeric", rows, srm, tuple(warnings))
+
+
+def cuped_results(
+    kind: MetricKind,
+    variants: Sequence[tuple[str, inference.Moments]],
+    weights: Sequence[float] | None = None,
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = True,
+    sequential: bool = False,
+) -> ExperimentResults:
+    """Results with CUPED: raw rates or means shown, lift, interval and p-value on the adjusted means.
+
+    Each variant is ``(name, Moments)`` with ``y`` the metric (0/1 for a binomial metric) and
+    ``x`` the same metric before the user's first exposure.
+    """
+    plain = (
+        [VariantData(name, m.n, round(m.sum_y)) for name, m in variants] if kind == "binomial"
+        else [NumericVariantData(name, m.n, *_mean_variance(m)) for name, m in variants]
+    )
+    _check_variants(plain)
+    adjusted = inference.cuped([m for _, m in variants])
+    rows = tuple(
+        VariantResult(
+            name=name,
+            users=m.n,
+            conversions=round(m.sum_y) if kind == "binomial" else None,
+            mean=m.sum_y / m.n if m.n else None,
+            comparison=NO_COMPARISON if i == 0 else compare_estimates(
+                adjusted[0], adjusted[i], confidence, higher_is_better=higher_is_better, sequential=sequential
+            ),
+        )
+        for i, (name, m) in enumerate(variants)
+    )
+    srm = sample_ratio_mismatch([m.n for _, m in variants], weights)
+    warnings = [*_srm_warnings(srm), *_sample_warnings(plain)]
+    return ExperimentResults(kind, rows, srm, tuple(warnings))
+
+
+def _mean_variance(moments: inference.Moments) -> tuple[float, float]:
+    estimate = inference.plain(moments)
+    return estimate.mean, estimate.var_of_mean * estimate.n
 
 
 def _check_variants(variants: Sequence[VariantData] | Sequence[NumericVariantData]) -> None:

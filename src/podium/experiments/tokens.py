@@ -46,6 +46,7 @@ class AppCaller:
     environment_id: int
     service: str
     env: str
+    team: str = ""  # the team owning the service when the token was checked: who the app's requests bill
 
     def require(self, service: str, env: str) -> None:
         """Forbidden unless this token belongs to ``service``/``env``."""
@@ -130,7 +131,8 @@ class AppTokenService:
             environment = session.get(Environment, token.environment_id)
             if environment is None:
                 raise Unauthorized("invalid app token: the environment is gone")
-            return AppCaller(token.id, environment.id, environment.service.name, environment.name)
+            service = environment.service
+            return AppCaller(token.id, environment.id, service.name, environment.name, service.owner.name)
 
     def show(self, actor: Actor, service: str, env: str) -> AppTokenInfo | None:
         """The environment's live app token (without its secret); None before its first release."""

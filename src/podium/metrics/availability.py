@@ -70,6 +70,7 @@ class Timeline:
     cause_deploy: NDArray[np.bool_] = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
     outages: Intervals = field(default_factory=Intervals.empty)  # merged; open ones run until now
     maintenance: Intervals = field(default_factory=Intervals.empty)
+    since: float = -np.inf  # when the service began to exist: nothing before it is observed
 
     @classmethod
     def from_arrays(
@@ -81,8 +82,13 @@ class Timeline:
         cause_deploy: Sequence[bool] | NDArray[np.bool_] | None = None,
         maintenance_starts: Sequence[float] | FloatArray = (),
         maintenance_ends: Sequence[float] | FloatArray = (),
+        since: float = -np.inf,
     ) -> Timeline:
-        """A timeline from columns of seconds (NaN for "not yet"); the columns need not be sorted."""
+        """A timeline from columns of seconds (NaN for "not yet"); the columns need not be sorted.
+
+        ``since`` is when the service came to exist: the time before it is neither up nor down.
+        An incident recorded earlier moves it back (the service was there to fail).
+        """
         trig, res = as_seconds(triggered), as_seconds(resolved)
         ack = np.full(trig.shape, NAN) if acknowledged is None else as_seconds(acknowledged)
         cause = np.zeros(trig.shape, dtype=np.bool_) if cause_deploy is None else np.asarray(cause_deploy, np.bool_)
@@ -98,11 +104,15 @@ class Timeline:
         ack = np.where(ack <= now, np.maximum(ack, trig), NAN)
         ends = np.where(np.isnan(res), now, res)
         maintenance = union(as_seconds(maintenance_starts), as_seconds(maintenance_ends))
-        return cls(now, trig, res, ack, cause, union(trig, ends), maintenance)
+        if trig.shape[0]:
+            since = min(since, float(trig[0]))
+        return cls(now, trig, res, ack, cause, union(trig, ends), maintenance, float(since))
 
     @classmethod
-    def of(cls, outages: Iterable[Outage], windows: Iterable[Window], now: datetime) -> Timeline:
-        """A timeline from incidents and maintenance windows as dataclasses."""
+    def of(
+        cls, outages: Iterable[Outage], windows: Iterable[Window], now: datetime, since: datetime | None = None
+    ) -> Timeline:
+        """A timeline from incidents and maintenance windows as dataclasses; ``since``: when the service began."""
         rows = list(outages)
         maint = list(windows)
         return cls.from_arrays(
@@ -113,6 +123,7 @@ class Timeline:
             [o.cause_deploy for o in rows],
             [to_seconds(w.start) for w in maint],
             [to_seconds(w.end) for w in maint],
+            since=-np.inf if since is None else to_seconds(since),
         )
 
 
@@ -151,9 +162,10 @@ def combine(tallies: Iterable[Tally]) -> Tally:
 
 
 def tally(timeline: Timeline, start: float, end: float, weights: HourWeights | None = None) -> Tally:
-    """Measure one timeline over ``[start, end)``, cut at the timeline's ``now``."""
+    """Measure one timeline over ``[start, end)``, cut at the timeline's ``now`` and begun at its ``since``."""
     weights = weights or FLAT
     end = max(start, min(end, timeline.now))
+    start = min(max(start, timeline.since), end)
     maintenance = timeline.maintenance.clip(start, end)
     observed = difference(Intervals.single(start, end), maintenance)
     down = difference(timeline.outages.clip(start, end), maintenance)
@@ -275,7 +287,7 @@ def weekly(timelines: Measured, period: Period) -> list[tuple[datetime, Availabi
 
 def availability_report(
     outages: Iterable[Outage], windows: Iterable[Window], period: Period, now: datetime,
-    weights: HourWeights | None = None,
+    weights: HourWeights | None = None, since: datetime | None = None,
 ) -> AvailabilityReport:
     """The report of one service environment, from dataclasses: the simplest way in."""
-    return measure([(Timeline.of(outages, windows, now), weights)], period)
+    return measure([(Timeline.of(outages, windows, now, since), weights)], period)

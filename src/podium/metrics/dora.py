@@ -28,14 +28,16 @@ from podium.metrics.timeline import FloatArray, as_seconds
 class Deploy:
     """A production release that went live.
 
-    ``change_at`` is when its change was made (the commit time if known, else the
-    artifact's creation); None when it ships no new change: a config change, a rollback,
-    an artifact that was live in production before.
+    ``change_at`` is when its change was made (the commit time), None when it is not known
+    or when the deploy ships no new change (a config change, a rollback, an artifact that
+    was live in production before). ``uploaded_at`` is when the artifact of a new change
+    was uploaded to Podium (None when it ships none).
     """
 
     live_at: datetime
     change_at: datetime | None = None
     failed_change: bool = False
+    uploaded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,22 @@ class DeployColumns:
     """Deploys as arrays of seconds, sorted by ``live_at``."""
 
     live_at: FloatArray
-    change_at: FloatArray  # NaN: no new change
+    change_at: FloatArray  # the commit time; NaN: unknown, or no new change
     failed: NDArray[np.bool_]
+    uploaded_at: FloatArray  # NaN: no new change
 
     @classmethod
     def from_arrays(
         cls, live_at: Sequence[float] | FloatArray, change_at: Sequence[float] | FloatArray,
-        failed: Sequence[bool] | NDArray[np.bool_],
+        failed: Sequence[bool] | NDArray[np.bool_], uploaded_at: Sequence[float] | FloatArray | None = None,
     ) -> DeployColumns:
+        """Columns of seconds; ``uploaded_at`` defaults to ``change_at`` (a change is uploaded when made)."""
         live, change, bad = as_seconds(live_at), as_seconds(change_at), np.asarray(failed, dtype=np.bool_)
-        if not live.shape == change.shape == bad.shape:
+        uploaded = change if uploaded_at is None else as_seconds(uploaded_at)
+        if not live.shape == change.shape == bad.shape == uploaded.shape:
             raise ValueError("deploy columns differ in length")
         order = np.argsort(live)
-        return cls(live[order], change[order], bad[order])
+        return cls(live[order], change[order], bad[order], uploaded[order])
 
     @classmethod
     def of(cls, deploys: Iterable[Deploy]) -> DeployColumns:
@@ -64,7 +69,12 @@ class DeployColumns:
             [to_seconds(d.live_at) for d in rows],
             [float("nan") if d.change_at is None else to_seconds(d.change_at) for d in rows],
             [d.failed_change for d in rows],
+            [_seconds_or_nan(d.uploaded_at or d.change_at) for d in rows],
         )
+
+
+def _seconds_or_nan(moment: datetime | None) -> float:
+    return float("nan") if moment is None else to_seconds(moment)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,8 @@ class DoraReport:
     lead_time_seconds: float | None
     change_failure_rate: float | None
     time_to_restore_seconds: float | None
+    lead_time_reason: str | None = None  # why lead time is None
+    upload_to_live_seconds: float | None = None  # median upload → live of the new changes
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +100,8 @@ class DoraReport:
             "failed_changes": self.failed_changes,
             "deployment_frequency_per_day": self.deployment_frequency_per_day,
             "lead_time_seconds": self.lead_time_seconds,
+            "lead_time_reason": self.lead_time_reason,
+            "upload_to_live_seconds": self.upload_to_live_seconds,
             "change_failure_rate": self.change_failure_rate,
             "time_to_restore_seconds": self.time_to_restore_seconds,
         }
@@ -103,6 +117,8 @@ def dora_report(deploys: DeployColumns, incidents: Sequence[Timeline], period: P
     failed = int(np.count_nonzero(deploys.failed[lo:hi]))
     lead = deploys.live_at[lo:hi] - deploys.change_at[lo:hi]
     lead = np.maximum(lead[~np.isnan(lead)], 0.0)
+    upload = deploys.live_at[lo:hi] - deploys.uploaded_at[lo:hi]
+    upload = np.maximum(upload[~np.isnan(upload)], 0.0)
     repairs = combine(tally(t, start, end) for t in incidents).repairs
     return DoraReport(
         period_start=period.start,
@@ -113,7 +129,19 @@ def dora_report(deploys: DeployColumns, incidents: Sequence[Timeline], period: P
         lead_time_seconds=float(np.median(lead)) if lead.shape[0] else None,
         change_failure_rate=failed / count if count else None,
         time_to_restore_seconds=float(np.median(repairs)) if repairs.shape[0] else None,
+        lead_time_reason=None if lead.shape[0] else _no_lead_time(count, upload.shape[0]),
+        upload_to_live_seconds=float(np.median(upload)) if upload.shape[0] else None,
     )
+
+
+def _no_lead_time(deploys: int, changes: int) -> str:
+    """Why a period has no lead time."""
+    if deploys == 0:
+        return "no deploy went live in production in this period"
+    if changes == 0:
+        return "no deploy in this period shipped a new change (config changes, rollbacks and redeploys ship none)"
+    return (f"no commit time is known for the {changes} new change{'s' if changes != 1 else ''} shipped: "
+            "deploys record a commit id but not when it was committed (upload_to_live_seconds gives upload → live)")
 
 
 def dora_weekly(

@@ -270,7 +270,7 @@ class MetricsService:
             rows, spans = incidents.get(service.id, []), windows.get(service.id, [])
             timeline = Timeline.from_arrays(
                 at, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-                [s for s, _ in spans], [e for _, e in spans],
+                [s for s, _ in spans], [e for _, e in spans], since=service.created_at.timestamp(),
             )
             found[service.id] = (timeline, weights.get(service.owner_id))
         return found
@@ -302,11 +302,13 @@ class MetricsService:
         created = {artifact: at for artifact, at in session.execute(
             select(Artifact.id, Artifact.created_at).where(Artifact.id.in_(artifacts))
         )}
+        # Podium knows no commit times: lead time (commit → live) stays unknown, upload → live is measured.
         return DeployColumns.from_arrays(
             [r.live_at.timestamp() for r in live],
+            [NAN] * len(live),
+            [r.id in failed for r in live],
             [created[r.artifact_id].timestamp() if first_live.get(r.artifact_id) == r.live_at else NAN
              for r in live],
-            [r.id in failed for r in live],
         )
 
 

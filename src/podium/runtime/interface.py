@@ -58,6 +58,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -126,6 +127,9 @@ class PreparedRelease:
     spec: ReleaseSpec
     location: str
     venv: Path | None = None
+    # When the runtime built something for this release (a virtualenv, an image), from when
+    # to when (UTC); None when everything was found ready. Billing meters these seconds.
+    built: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from podium.artifacts.build import ensure_venv
@@ -117,12 +118,14 @@ class LocalRuntime:
                 shutil.rmtree(app_dir)
             app_dir.parent.mkdir(parents=True, exist_ok=True)
             unpack_slug(spec.artifact_path, app_dir, self.limits)
-        venv = None
+        venv, built = None, None
         requirements = app / "requirements.txt"
         if requirements.exists():
-            venv, built = ensure_venv(requirements, self.venv_cache)
-            on_step(PrepareStep.BUILDING, "built a virtualenv" if built else "virtualenv cached")
-        return PreparedRelease(spec, str(app), venv)
+            started = datetime.now(UTC)
+            venv, fresh = ensure_venv(requirements, self.venv_cache)
+            built = (started, datetime.now(UTC)) if fresh else None
+            on_step(PrepareStep.BUILDING, "built a virtualenv" if fresh else "virtualenv cached")
+        return PreparedRelease(spec, str(app), venv, built)
 
     def run_release_command(self, prepared: PreparedRelease, timeout: float) -> None:
         spec = prepared.spec

@@ -31,6 +31,7 @@ USER_AGENT = "podium-sdk-python/1"
 RETRYABLE = frozenset({408, 425, 429})
 MAX_REMEMBERED = 1_000_000  # (experiment, user) pairs already exposed in this process
 RETRY_FIRST = 0.2  # seconds before the first retry; doubled each time up to the interval
+START_TIMEOUT = 3.0  # seconds the constructor waits, at most, for the first definitions
 
 
 def _seconds(given: float | None, variable: str, default: float) -> float:
@@ -56,6 +57,11 @@ class Client:
     and every ``refresh_interval`` seconds (default ``PODIUM_REFRESH_INTERVAL`` or 30; with
     an ETag, so unchanged ones cost a 304); events go out every ``flush_interval`` seconds
     (``PODIUM_FLUSH_INTERVAL`` or 5), or as soon as ``batch_size`` wait.
+
+    The constructor waits up to ``start_timeout`` seconds (default 3; 0 to not wait) for the
+    first definitions, so that a script's first answers are real ones. It never raises: when
+    the time runs out (or Podium refuses the request) the client starts answering None and
+    keeps trying in the background.
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class Client:
         timeout: float = 10.0,
         max_buffer: int = 100_000,
         start: bool = True,
+        start_timeout: float = START_TIMEOUT,
     ) -> None:
         self.url = (url or os.environ.get("PODIUM_URL") or "").rstrip("/")
         self.token = token or os.environ.get("PODIUM_TOKEN") or ""
@@ -84,6 +91,7 @@ class Client:
         self._evaluator = Evaluator(None)
         self._etag: str | None = None
         self._ready = threading.Event()
+        self._settled = threading.Event()  # ready, or refused for good: no use waiting longer
         self._closed = threading.Event()
         self._wake_flusher = threading.Event()
         self._buffer: list[dict[str, Any]] = []
@@ -99,6 +107,8 @@ class Client:
             log.warning("podium: PODIUM_URL, PODIUM_SERVICE or PODIUM_ENV not set; every variant is None")
         elif start:
             self.start()
+            if start_timeout > 0:
+                self._settled.wait(start_timeout)
 
     # Lifecycle -----------------------------------------------------------------------
 
@@ -207,10 +217,12 @@ class Client:
             self._note_error(f"definitions: {exc}")
             return False
         if status == 304:
-            self._ready.set()
+            self._mark_ready()
             return True
         if status != 200:
             self._note_error(f"definitions: HTTP {status}: {body[:200]!r}")
+            if status not in RETRYABLE:
+                self._settled.set()  # a 401, 403 or 404 will not turn into definitions while we wait
             return False
         try:
             document = json.loads(body)
@@ -219,9 +231,13 @@ class Client:
             return False
         self._evaluator = Evaluator(document)
         self._etag = reply_headers.get("etag")
-        self._ready.set()
         self.last_error = None
+        self._mark_ready()
         return True
+
+    def _mark_ready(self) -> None:
+        self._ready.set()
+        self._settled.set()
 
     def _refresh_loop(self) -> None:
         delay = RETRY_FIRST

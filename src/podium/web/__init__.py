@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from podium.web import billing as billing_pages
+from podium.web import experiment_forms, health_pages
 from podium.web import experiments as experiment_pages
-from podium.web import health_pages
 from podium.web import people as people_pages
 from podium.web.routes import router
 from podium.web.session import Signer
@@ -34,6 +34,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(billing_pages.router)
     app.include_router(health_pages.router)
+    app.include_router(experiment_forms.router)  # before the experiment pages: .../experiments/new is not a key
     app.include_router(experiment_pages.router)
     app.include_router(people_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

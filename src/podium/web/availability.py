@@ -2,7 +2,7 @@
 
 The view builders here call the core's verbs (``incidents``, ``checks``, ``oncall``,
 ``metrics``) and turn their numbers into the strings and charts the templates print. A
-number with no data behind it (``None`` from the metrics) is shown as ``—``, never as 0.
+number with no data behind it (``None`` from the metrics) is shown as ``no data``, never as 0.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from podium.metrics.period import week_start
 from podium.metrics.service import Scope
 from podium.metrics.slo import SloStatus
 from podium.web.charts import svg_line_chart
-from podium.web.templating import duration
+from podium.web.templating import duration as spoken_duration
 
-NO_DATA = "—"
+NO_DATA = "no data"
 CARD_PERIOD = "30d"
 TREND_WEEKS = 12
 INCIDENTS_SHOWN = 50
@@ -41,7 +41,7 @@ OPEN_STATES = (IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED)
 
 
 def percent(fraction: float | None) -> str:
-    """``0.99952`` → ``99.952%``; never rounded up to 100% unless it is 100%; ``—`` for no data."""
+    """``0.99952`` → ``99.952%``; never rounded up to 100% unless it is 100%; ``no data`` for none."""
     if fraction is None or not math.isfinite(fraction):
         return NO_DATA
     if fraction >= 1:
@@ -52,6 +52,11 @@ def percent(fraction: float | None) -> str:
 def tick_percent(fraction: float) -> str:
     """An axis tick: ``99.5%``, ``100%`` (no trailing zeros)."""
     return f"{fraction * 100:.4f}".rstrip("0").rstrip(".") + "%"
+
+
+def duration(seconds: float | None) -> str:
+    """``38m 12s``, the way people say it; ``no data`` for none."""
+    return NO_DATA if seconds is None else spoken_duration(seconds)
 
 
 def per_day(rate: float | None) -> str:
@@ -101,7 +106,8 @@ def dora_cards(report: DoraReport) -> list[Card]:
     return [
         Card("deployment_frequency", "Deployment frequency", per_day(report.deployment_frequency_per_day),
              f"{report.deploys} deploys"),
-        Card("lead_time", "Lead time", duration(report.lead_time_seconds), "artifact created → live"),
+        Card("lead_time", "Lead time", duration(report.lead_time_seconds),
+             "commit → live" if report.lead_time_seconds is not None else (report.lead_time_reason or "")),
         Card("change_failure_rate", "Change failure rate", percent(report.change_failure_rate),
              f"{report.failed_changes} failed changes"),
         Card("time_to_restore", "Time to restore", duration(report.time_to_restore_seconds),

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import docker
@@ -161,8 +162,9 @@ class SwarmRuntime:
 
     def prepare(self, spec: ReleaseSpec, on_step: Callable[[PrepareStep, str], None]) -> PreparedRelease:
         on_step(PrepareStep.BUILDING, f"image {image_ref(self.registry, spec.service, spec.digest)}")
-        ref, _ = self.images.build(spec, self._labels(spec.ref, spec.environment))
-        return PreparedRelease(spec=spec, location=ref)
+        started = datetime.now(UTC)
+        ref, fresh = self.images.build(spec, self._labels(spec.ref, spec.environment))
+        return PreparedRelease(spec=spec, location=ref, built=(started, datetime.now(UTC)) if fresh else None)
 
     def _labels(self, ref: ReleaseRef, environment: Any = None, process_type: str | None = None) -> dict[str, str]:
         labels = {"podium.service": ref.service, "podium.env": ref.env, "podium.release": f"v{ref.version}"}

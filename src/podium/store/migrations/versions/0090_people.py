@@ -1,7 +1,7 @@
 """people: users, memberships, personal tokens; tokens get a name and a creator; audit names a person
 
 Revision ID: 0090
-Revises: 0070
+Revises: 0080
 Create Date: 2026-12-06 04:45:00
 
 Existing team tokens are named after their description (or ``token-<id>``) and made by
@@ -17,7 +17,7 @@ from alembic import op
 from podium.store.db import UTCDateTime
 
 revision = '0090'
-down_revision = '0070'
+down_revision = '0080'
 branch_labels = None
 depends_on = None
 
