@@ -121,7 +121,7 @@ def main() -> int:
             return 1
     finally:
         core.close()
-        core.node.shutdown()
+        core.runtime.shutdown()
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -154,7 +154,7 @@ def start_servers(port: int, count: int) -> list[subprocess.Popen[bytes]]:
 
 
 def run_checker(core: Podium, seconds: float, expected: int) -> Phase:
-    checker = Checker(core.store, core.settings, core.checks, core.incidents)
+    checker = Checker(core.settings, core.store, core.checks, core.incidents)
     checker.start()
     try:
         if len(checker.slots) != expected:

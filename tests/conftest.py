@@ -68,8 +68,8 @@ def core(settings: Settings) -> Iterator[Podium]:
     podium.start()
     yield podium
     podium.close()
-    if podium.deploys.node_started:
-        podium.node.shutdown()
+    if podium.deploys.runtime_started:
+        podium.runtime.shutdown()
 
 
 @pytest.fixture

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from podium.addons.care import Caretaker
 from podium.addons.service import AddonService
+from podium.artifacts.slug import SlugLimits
 from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
 from podium.catalog.service import CatalogService, authorize, get_service
@@ -26,7 +25,8 @@ from podium.health.maintenance import MaintenanceService
 from podium.health.oncall import OnCallService
 from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
-from podium.runtime.node import LocalNode
+from podium.osutil import write_private
+from podium.runtime.local import LocalRuntime
 from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
 
@@ -41,21 +41,27 @@ class Podium:
         self.settings = settings
         self.store = Store(settings.store_url)
         self.catalog = CatalogService(self.store)
-        self.node = LocalNode(settings.data_dir.absolute() / "node", settings.router_port)
-        self.deploys = DeployService(settings, self.store, self.node)
+        data_dir = settings.data_dir.absolute()
+        self.runtime = LocalRuntime(
+            data_dir / "node", settings.router_port, deploy_root=data_dir / "deploy", venv_cache=data_dir / "venvs",
+            limits=SlugLimits.from_settings(settings), log_max_bytes=settings.log_max_bytes,
+        )
         self.app_tokens = AppTokenService(settings, self.store)
-        self.deploys.app_token = self.app_tokens.token_for  # PODIUM_TOKEN of every release
+        self.watcher = Watcher(settings, self.store, self.runtime)  # watches once start_runtime runs it
+        self.deploys = DeployService(
+            settings, self.store, self.runtime, app_token=self.app_tokens.token_for,
+            sdk_path=install_bundle(data_dir / "sdk"), watch=self.watcher,
+        )
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
         self.guardrails = Guardrails(settings, self.store, self.pager)  # stops experiments that hurt
         self.events = EventService(self.store)  # what apps send: exposures and metric values
         self.results = ResultsService(self.store)
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
-        self.watcher: Watcher | None = None
-        self.checks = CheckService(self.store, settings)
+        self.checks = CheckService(settings, self.store)
         self.maintenance = MaintenanceService(self.store)
-        self.incidents = IncidentService(self.store, settings, pager=getattr(self, "pager", None))
-        self.checker: Checker | None = None
+        self.incidents = IncidentService(settings, self.store, pager=self.pager)
+        self.checker = Checker(settings, self.store, self.checks, self.incidents)
         self.billing = BillingService(settings, self.store)
         self.addons = AddonService(settings, self.store, self.deploys, self.incidents)
         self.addon_care = Caretaker(self.addons)
@@ -65,20 +71,16 @@ class Podium:
         """Prepare the data dir and store, and make sure the admin token exists."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store.migrate()
-        self.deploys.sdk_path = install_bundle(self.settings.data_dir.absolute() / "sdk")
         self.billing.start()
         token = self.catalog.bootstrap_admin()
         if token is not None:
-            write_secret(self.settings.admin_token_path, token)
+            write_private(self.settings.admin_token_path, token + "\n")
 
     def start_runtime(self) -> list[str]:
         """Start the node, settle rollouts a previous run left unfinished, and watch releases."""
         recovered = recover(self.deploys)
-        self.watcher = Watcher(self.deploys, window=self.settings.watch_window)
-        self.deploys.watch = self.watcher
-        self.watcher.run()
+        self.watcher.run(self.deploys)
         self.pager.run()
-        self.checker = Checker(self.store, self.settings, self.checks, self.incidents)
         self.checker.start()
         self.billing.run()
         self.guardrails.start()
@@ -102,21 +104,11 @@ class Podium:
     def close(self) -> None:
         self.guardrails.close()
         self.addon_care.close()
-        if self.checker is not None:
-            self.checker.close()
-        if self.watcher is not None:
-            self.watcher.close()
+        self.checker.close()
+        self.watcher.close()
         self.deploys.close()
+        self.runtime.close()
         self.pager.close()
         self.billing.close()
         self.store.dispose()
 
-
-def write_secret(path: os.PathLike[str], text: str) -> None:
-    """Write a secret to a file only its owner can read (mode 0600), replacing it atomically."""
-    tmp = f"{os.fspath(path)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover .tmp keeps its old mode on open: set it again
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
-    os.replace(tmp, path)

@@ -151,7 +151,7 @@ def test_the_cluster_runs_as_postgres_behind_passwords_and_comes_back_when_it_di
     url = core.deploys.get_config("cart", "staging")["DATABASE_URL"]
     add_items(url, "kept")
     root = settings.data_dir / "postgres"
-    [info] = core.node.supervisor.group_status(GROUP)
+    [info] = core.runtime.supervisor.group_status(GROUP)
     assert info.state in ("STARTING", "RUNNING")  # RUNNING once it has run for a second
     server_uid = pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
     assert os.stat(f"/proc/{info.pid}").st_uid == server_uid  # setpriv execs: supervisord's pid is postgres
@@ -186,7 +186,7 @@ def test_a_down_server_pages_the_platform_team_and_podium_restarts_keep_it(core:
     add_items(url, "survives")
     assert core.addon_care.probe() is True
 
-    core.node.supervisor.stop_process(GROUP, "postgres")
+    core.runtime.supervisor.stop_process(GROUP, "postgres")
     assert core.addon_care.probe() is False
     assert core.incidents.list(service="cart") == []  # one failed probe is not an outage yet
     assert core.addon_care.probe() is False

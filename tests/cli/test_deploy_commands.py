@@ -171,7 +171,7 @@ def test_a_directory_without_a_procfile_is_refused_before_anything_is_sent(
     assert isinstance(result.exception, Invalid)
     assert "no Procfile" in result.exception.detail
     assert json.loads(podium_cli("releases", "--service", hello, "--json").stdout) == []
-    assert not live_server.core.deploys.node_started
+    assert not live_server.core.deploys.runtime_started
 
 
 def test_bad_arguments_fail_with_one_line(console: Console, hello: str) -> None:

@@ -54,7 +54,7 @@ def test_scale_to_zero_and_back(
     assert (stopped.release["status"], stopped.release["formation"]) == ("live", {"web": 0})
     assert through_router(settings.router_port, host).status_code == 404
     assert admin.get(f"{staging}/ps").json() == []
-    assert [g for g in core.node.supervisor.groups() if g.startswith(f"{service}_")] == []
+    assert [g for g in core.runtime.supervisor.groups() if g.startswith(f"{service}_")] == []
 
     again = await_change(admin.post(f"{staging}/scale", json={"web": 1}), admin, service, "staging")
 

@@ -30,7 +30,6 @@ from podium.config import Settings
 from podium.core import Podium
 from podium.runtime.node import LocalNode
 from podium.runtime.ports import free_port
-from podium.runtime.supervisor import Supervisor
 
 SERVICE = "crash"
 STAGING = env_path(SERVICE, "staging")
@@ -179,7 +178,7 @@ def test_killed_during_a_stage_serves_old_or_new_and_recovers(
             releases = client.get(f"{STAGING}/releases").json()
             live = [r["version"] for r in releases if r["status"] == "live"]
             unsettled = [r["version"] for r in releases if r["status"] in ("pending", "deploying")]
-            groups = Supervisor(server.data_dir / "node" / "supervisor").groups()
+            groups = LocalNode(server.data_dir / "node", server.router_port).supervisor.groups()
             leftovers = {pid: rel for pid, rel in release_processes(server).items() if rel not in live}
             accepted = upload(client, SERVICE, "staging", slugs["old"])
             assert accepted.status_code == 202, accepted.text

@@ -27,7 +27,7 @@ from tests.deploy.support import (
 from podium.config import Settings
 from podium.core import Podium
 from podium.runtime import RuntimeFailure
-from podium.runtime.router import Switch
+from podium.runtime.interface import Draining, RunningRelease
 
 
 def serves(settings: Settings, service: str, marker: str) -> bool:
@@ -36,7 +36,7 @@ def serves(settings: Settings, service: str, marker: str) -> bool:
 
 
 def groups_of(core: Podium, service: str) -> list[str]:
-    return [g for g in core.node.supervisor.groups() if g.startswith(f"{service}_")]
+    return [g for g in core.runtime.supervisor.groups() if g.startswith(f"{service}_")]
 
 
 def live_v1(admin: TestClient, service: str, tmp_path: Path) -> None:
@@ -145,15 +145,15 @@ def test_switch_that_fails_after_reloading_routes_back_to_the_old_release(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     live_v1(admin, service, tmp_path)
-    router = core.node.router
-    switch_route = router.switch_route
+    runtime = core.runtime
+    switch = runtime.switch
 
-    def reloads_then_fails(name: str, hostnames: list[str], ports: list[int]) -> Switch:
-        switch_route(name, hostnames, ports)
-        monkeypatch.setattr(router, "switch_route", switch_route)  # only the switch to v2 misbehaves
+    def reloads_then_fails(running: RunningRelease) -> Draining:
+        switch(running)
+        monkeypatch.setattr(runtime, "switch", switch)  # only the switch to v2 misbehaves
         raise RuntimeFailure("nginx started no worker with the new configuration within 20s")
 
-    monkeypatch.setattr(router, "switch_route", reloads_then_fails)
+    monkeypatch.setattr(runtime, "switch", reloads_then_fails)
 
     v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
 
@@ -168,19 +168,19 @@ def test_old_router_workers_that_linger_keep_the_old_release_running(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     live_v1(admin, service, tmp_path)
-    router = core.node.router
-    switch_route = router.switch_route
+    runtime = core.runtime
+    switch = runtime.switch
 
-    def lingering(name: str, hostnames: list[str], ports: list[int]) -> Switch:
-        switched = switch_route(name, hostnames, ports)
+    def lingering(running: RunningRelease) -> Draining:
+        switched = switch(running)
 
         def still_running() -> None:
             switched.wait_drained()
             raise RuntimeFailure("nginx workers from before the reload still run after 20s")
 
-        return cast(Switch, SimpleNamespace(old_workers=switched.old_workers, wait_drained=still_running))
+        return cast(Draining, SimpleNamespace(wait_drained=still_running))
 
-    monkeypatch.setattr(router, "switch_route", lingering)
+    monkeypatch.setattr(runtime, "switch", lingering)
 
     v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
 
@@ -197,10 +197,10 @@ def test_trouble_after_going_live_never_takes_the_new_release_down(
 ) -> None:
     live_v1(admin, service, tmp_path)
 
-    def disk_trouble(ref: object) -> None:
+    def disk_trouble(service: str, env: str, keep_digests: set[str]) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(core.deploys, "_prune", disk_trouble)
+    monkeypatch.setattr(core.runtime, "prune", disk_trouble)
 
     v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from podium.deploy.rollout import RELEASE_COMMAND_GATE
+from podium.runtime.release_command import RELEASE_COMMAND_GATE
 
 
 def gated(command: str, tmp_path: Path, stdin: bytes) -> int:

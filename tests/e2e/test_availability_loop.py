@@ -19,7 +19,7 @@ from tests.support.receiver import Receiver
 from typer.testing import CliRunner
 
 from podium.cli.main import app
-from podium.deploy.rollout import group_name
+from podium.runtime.naming import group_name
 
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello"
 FAST = {
@@ -65,7 +65,7 @@ def test_down_incident_page_ack_resolve_and_mttr(
 
     wait_for(lambda: web_check()["state"] == "up", 20, "the web check to say up")
     group = group_name("hello", "production", 1)
-    live_server.core.node.supervisor.stop_process(group, "web-1")  # down, and it stays down
+    live_server.core.runtime.supervisor.stop_process(group, "web-1")  # down, and it stays down
 
     def open_incidents() -> list[dict[str, Any]]:
         found = cli(live_server, "incidents", "list", "--service", "hello", "--json")
@@ -79,7 +79,7 @@ def test_down_incident_page_ack_resolve_and_mttr(
     assert f"podium incidents ack {incident['id']}" in page.message
 
     cli(live_server, "incidents", "ack", str(incident["id"]), token=token)
-    live_server.core.node.supervisor.start_process(group, "web-1")
+    live_server.core.runtime.supervisor.start_process(group, "web-1")
 
     def resolved() -> dict[str, Any] | None:
         [shown] = [i for i in cli(live_server, "incidents", "list", "--service", "hello", "--json")

@@ -22,7 +22,7 @@ HEALTH_APP = {"healthchecks": {"web": [{"type": "startup", "path": "/health"}]}}
 
 @pytest.fixture
 def checker(core: Podium) -> Iterator[Checker]:
-    running = Checker(core.store, core.settings, core.checks, core.incidents, flush_seconds=0.05)
+    running = Checker(core.settings, core.store, core.checks, core.incidents, flush_seconds=0.05)
     running.start()
     yield running
     running.close()
@@ -101,13 +101,13 @@ def test_a_check_down_when_the_checker_starts_gets_its_incident(
 ) -> None:
     live_release(core, "hello", "production")
     endpoint.status = 503
-    first = Checker(core.store, core.settings, core.checks, core.incidents, flush_seconds=0.05)
+    first = Checker(core.settings, core.store, core.checks, core.incidents, flush_seconds=0.05)
     first.start()
     incident = wait_for(lambda: open_incidents(core), 10, "an incident")[0]
     first.close()
     core.incidents.resolve(actor_of(core, "web"), incident.id)  # by hand, though it is still down
 
-    second = Checker(core.store, core.settings, core.checks, core.incidents, flush_seconds=0.05)
+    second = Checker(core.settings, core.store, core.checks, core.incidents, flush_seconds=0.05)
     second.start()
     try:
         reopened = wait_for(lambda: open_incidents(core), 10, "a new incident")[0]

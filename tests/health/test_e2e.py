@@ -11,7 +11,7 @@ from tests.deploy.support import HELLO, create_service, deploy, slug_of
 from tests.health.support import wait_for
 
 from podium.core import Podium
-from podium.deploy.rollout import group_name
+from podium.runtime.naming import group_name
 
 FAST = {"check_interval": 0.2, "check_timeout": 1.0, "check_sync_interval": 0.2}
 
@@ -34,7 +34,7 @@ def test_a_stopped_app_opens_an_incident_that_resolves_when_it_is_back(
     assert (check["target"], check["interval"]) == ("GET /health", 0.2)  # app.json's healthchecks.web
 
     group = group_name("hello", "production", 1)
-    core.node.supervisor.stop_process(group, "web-1")
+    core.runtime.supervisor.stop_process(group, "web-1")
 
     def open_incident() -> dict[str, Any] | None:
         found = admin.get("/api/v1/incidents", params={"service": "hello", "state": "triggered"}).json()
@@ -44,7 +44,7 @@ def test_a_stopped_app_opens_an_incident_that_resolves_when_it_is_back(
     assert incident["summary"] == "hello/production is down: GET /health answered 502"
     assert (incident["source"], incident["team"], incident["cause_deploy"]) == ("check", "web", "v1")
 
-    core.node.supervisor.start_process(group, "web-1")
+    core.runtime.supervisor.start_process(group, "web-1")
 
     def resolved() -> dict[str, Any] | None:
         shown = admin.get(f"/api/v1/incidents/{incident['id']}").json()

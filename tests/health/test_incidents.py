@@ -49,7 +49,7 @@ def pager() -> RecordingPager:
 
 @pytest.fixture
 def incidents(core: Podium, pager: RecordingPager) -> IncidentService:
-    return IncidentService(core.store, core.settings, pager=pager)
+    return IncidentService(core.settings, core.store, pager=pager)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from podium.catalog.models import Environment, Service
 from podium.core import Podium
-from podium.deploy.models import Artifact, Release, ReleaseStatus
+from podium.deploy.models import Artifact, Release, ReleaseCause, ReleaseStatus
 from podium.health.models import Incident, IncidentState, MaintenanceWindow
 
 
@@ -75,6 +75,7 @@ class Seed:
     def release(
         self, service: str, version: int, artifact: int, live: datetime | None, *, env: str = "production",
         created: datetime | None = None, rollback_of: int | None = None, failure_reason: str | None = None,
+        cause: str = ReleaseCause.DEPLOY,
     ) -> int:
         service_id, _ = self._service(service)
         with self.core.store.session() as session:
@@ -87,7 +88,7 @@ class Seed:
                 environment_id=environment.id, version=version, artifact_id=artifact, config={}, formation={},
                 description=f"v{version}", created_by="test", created_at=made,
                 status=ReleaseStatus.SUPERSEDED if live else ReleaseStatus.FAILED, live_at=live,
-                rollback_of=rollback_of, failure_reason=failure_reason,
+                rollback_of=rollback_of, failure_reason=failure_reason, cause=cause,
             )
             session.add(row)
             session.flush()

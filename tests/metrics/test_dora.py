@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from podium.deploy.models import ReleaseCause
 from podium.metrics import (
     Deploy,
     DeployColumns,
@@ -70,9 +71,9 @@ def test_weekly_dora() -> None:
 
 
 def release(id: int, version: int, live: float | None, *, env: int = 1, created: float | None = None,
-            rollback_of: int | None = None, reason: str | None = None) -> ReleaseFacts:
+            rollback_of: int | None = None, cause: str = ReleaseCause.DEPLOY) -> ReleaseFacts:
     made = at(created if created is not None else (live if live is not None else 0) - 0.01)
-    return ReleaseFacts(id, env, version, made, None if live is None else at(live), rollback_of, reason)
+    return ReleaseFacts(id, env, version, made, None if live is None else at(live), rollback_of, cause)
 
 
 def test_failed_changes_rolled_back_within_the_window_auto_rolled_back_or_causing_an_incident() -> None:
@@ -83,8 +84,8 @@ def test_failed_changes_rolled_back_within_the_window_auto_rolled_back_or_causin
         release(3, 3, 1 + 2 * minute, created=1 + minute, rollback_of=1),  # v2 rolled back after a minute
         release(4, 4, 5),
         release(5, 5, 7, created=7, rollback_of=3),  # two hours after v4: outside the window
-        release(6, 6, 8, reason="rolled back automatically: 3 failed health checks within 60s of going live"),
-        release(7, 7, 9, reason="health_check: slow"),  # live; a reason other than an auto-rollback
+        release(6, 6, 8),  # rolled back by Podium an hour later, outside the window: failed all the same
+        release(7, 7, 9, created=9, rollback_of=5, cause=ReleaseCause.AUTO_ROLLBACK),  # itself no failure
         release(8, 8, None),  # never went live
         release(9, 9, 10, rollback_of=7, created=10),  # below it: v8 never live, nothing else in range
         release(10, 1, 1, env=2),  # another environment, untouched by env 1's rollbacks

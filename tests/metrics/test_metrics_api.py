@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.metrics.support import Seed
 
+from podium.deploy.models import ReleaseCause
+
 MIN = 60.0
 DAY = 86400.0
 MONTH = 30 * DAY
@@ -117,7 +119,7 @@ def test_dora_of_a_team(seed: Seed, now: datetime) -> None:
     a2 = seed.artifact("cart", now - timedelta(days=7, hours=2))
     auto = "rolled back automatically: 3 failed health checks within 60s of going live (503)"
     seed.release("cart", 4, a2, now - timedelta(days=7), failure_reason=auto)  # lead time 2 h, failed
-    seed.release("cart", 5, a1, now - timedelta(days=7, minutes=-2), rollback_of=3)
+    seed.release("cart", 5, a1, now - timedelta(days=7, minutes=-2), rollback_of=3, cause=ReleaseCause.AUTO_ROLLBACK)
     a3 = seed.artifact("cart", now - timedelta(days=3, minutes=30))
     v6 = seed.release("cart", 6, a3, now - timedelta(days=3))  # lead time 30 min
     seed.release("cart", 7, a3, None)  # never went live

@@ -8,7 +8,7 @@ from collections import Counter
 
 import httpx
 
-from podium.runtime.node import LocalNode, Node
+from podium.runtime.node import LocalNode
 
 from .conftest import StartApp
 
@@ -18,10 +18,9 @@ MAX_REQUESTS = 50_000  # per client: the load loop's hard caps
 MAX_SECONDS = 40.0
 
 
-def test_local_node_is_a_node(node: LocalNode) -> None:
-    typed: Node = node
+def test_local_node_hands_out_fresh_ports(node: LocalNode) -> None:
     node.ensure_running()  # idempotent
-    ports = {typed.allocate_port() for _ in range(50)}
+    ports = {node.allocate_port() for _ in range(50)}
     assert len(ports) == 50
     assert node.router.port not in ports
 

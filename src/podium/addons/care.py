@@ -23,7 +23,8 @@ from sqlalchemy import select
 from podium.addons import backups as files
 from podium.addons.models import Addon, AddonBackup, AddonState, AddonStorageSample, BackupKind
 from podium.addons.postgres import database_size
-from podium.addons.service import PODIUM, AddonService, BackupInfo
+from podium.addons.service import AddonService, BackupInfo
+from podium.catalog.auth import Actor
 from podium.catalog.models import PLATFORM_TEAM
 from podium.errors import Conflict, NotFound, PodiumError
 from podium.runtime import RuntimeFailure
@@ -131,7 +132,7 @@ class Caretaker:
                 if addon is None or addon.incident_id is not None:
                     continue
             summary = f"the database server of {service}/{env} is down ({self.addons.server.label}): {reason}"
-            incident = self.addons.incidents.open(PODIUM, service, env, summary[:500], team=PLATFORM_TEAM)
+            incident = self.addons.incidents.open(Actor.system(), service, env, summary[:500], team=PLATFORM_TEAM)
             with self.store.session() as session:
                 addon = session.get(Addon, addon_id)
                 if addon is not None:
@@ -144,7 +145,7 @@ class Caretaker:
         for addon_id, incident_id in open_ones:
             assert incident_id is not None
             with contextlib.suppress(Conflict, NotFound):  # resolved by a person already, or gone
-                self.addons.incidents.resolve(PODIUM, incident_id)
+                self.addons.incidents.resolve(Actor.system(), incident_id)
             with self.store.session() as session:
                 addon = session.get(Addon, addon_id)
                 if addon is not None:

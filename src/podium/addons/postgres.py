@@ -35,10 +35,11 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from podium.errors import Invalid, NotFound, PodiumError
+from podium.errors import Invalid, PodiumError
+from podium.osutil import write_private
 from podium.runtime import RuntimeFailure
+from podium.runtime.interface import PlatformProcess, Runtime
 from podium.runtime.ports import free_port
-from podium.runtime.supervisor import ProcessSpec, Supervisor
 
 GROUP = "podium-postgres"
 PROCESS = "postgres"
@@ -167,7 +168,7 @@ class ExternalServer:
 
 
 class EmbeddedCluster:
-    """A cluster in ``root`` (``<data dir>/postgres``), run by the node's supervisord.
+    """A cluster in ``root`` (``<data dir>/postgres``), run by the runtime as a platform process.
 
     ``root`` holds ``data/`` (the cluster, the ``postgres`` user's when Podium is root),
     ``sock/`` (its unix socket), ``logs/``, the superuser's password and the port chosen
@@ -177,7 +178,7 @@ class EmbeddedCluster:
     label = "embedded"
 
     def __init__(
-        self, root: Path, supervisor: Supervisor, ensure_node: Callable[[], None], port: int | None = None
+        self, root: Path, runtime: Runtime, ensure_runtime: Callable[[], None], port: int | None = None
     ) -> None:
         self.root = root.absolute()
         self.data = self.root / "data"
@@ -185,8 +186,8 @@ class EmbeddedCluster:
         self.log_file = self.root / "logs" / "postgres.log"
         self.password_file = self.root / "superuser.password"
         self.port_file = self.root / "port"
-        self.supervisor = supervisor
-        self.ensure_node = ensure_node
+        self.runtime = runtime
+        self.ensure_runtime = ensure_runtime
         self.fixed_port = port
         self._lock = threading.Lock()
 
@@ -205,7 +206,7 @@ class EmbeddedCluster:
         except FileNotFoundError:
             chosen = free_port()
             self.root.mkdir(parents=True, exist_ok=True)
-            _write_private(self.port_file, f"{chosen}\n", mode=0o644)
+            write_private(self.port_file, f"{chosen}\n", mode=0o644)
             return chosen
 
     def ensure_running(self) -> Endpoint:
@@ -214,8 +215,8 @@ class EmbeddedCluster:
             new = not self.exists()
             if new:
                 self._initialise()
-            self.ensure_node()
-            self._start()
+            self.ensure_runtime()
+            self.runtime.run_platform(self.process())
             endpoint = self.superuser()
             self._wait_ready(endpoint)
             if new:
@@ -240,7 +241,7 @@ class EmbeddedCluster:
                 shutil.chown(folder, SYSTEM_USER, SYSTEM_USER)
         password = _new_password()
         pwfile = self.root / ".initdb-password"
-        _write_private(pwfile, password + "\n")
+        write_private(pwfile, password + "\n")
         if as_root:
             shutil.chown(pwfile, SYSTEM_USER, SYSTEM_USER)
         try:
@@ -256,31 +257,22 @@ class EmbeddedCluster:
             pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             raise RuntimeFailure(f"initdb failed: {(done.stderr or done.stdout).strip()[-500:]}")
-        _write_private(self.password_file, password + "\n")
+        write_private(self.password_file, password + "\n")
 
     # Running ---------------------------------------------------------------------------
 
-    def spec(self) -> ProcessSpec:
-        """The supervised ``postgres`` process: on 127.0.0.1 and its own socket directory only."""
+    def process(self) -> PlatformProcess:
+        """The ``postgres`` process: on 127.0.0.1 and its own socket directory only."""
         command = [
             pg_binary("postgres"), "-D", str(self.data), "-p", str(self.port()), "-k", str(self.sockets),
             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_permissions=0700",
         ]
         if os.geteuid() == 0:  # setpriv execs, so supervisord's signals reach postgres itself
             command = ["setpriv", f"--reuid={SYSTEM_USER}", f"--regid={SYSTEM_USER}", "--init-groups", *command]
-        return ProcessSpec(
-            name=PROCESS, command=shlex.join(command), directory=self.root, environment={"LANG": "C.UTF-8"},
-            log_file=self.log_file, stopwaitsecs=STOP_WAIT_SECONDS,
+        return PlatformProcess(
+            name=GROUP, process_name=PROCESS, command=shlex.join(command), directory=self.root,
+            environment={"LANG": "C.UTF-8"}, log_file=self.log_file, stop_wait_seconds=STOP_WAIT_SECONDS,
         )
-
-    def _start(self) -> None:
-        try:
-            [info] = self.supervisor.group_status(GROUP)
-        except NotFound:
-            self.supervisor.add_group(GROUP, [self.spec()])
-            return
-        if info.state in ("STOPPED", "EXITED", "FATAL"):
-            self.supervisor.start_process(GROUP, PROCESS)
 
     def _wait_ready(self, endpoint: Endpoint) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -289,7 +281,8 @@ class EmbeddedCluster:
                 with endpoint.connect():
                     return
             except DatabaseUnavailable as exc:
-                states = [info.state for info in self.supervisor.group_status(GROUP)]
+                status = self.runtime.platform_status(GROUP)
+                states = [status.state] if status is not None else ["not running"]
                 if "FATAL" in states or time.monotonic() >= deadline:
                     raise DatabaseUnavailable(
                         f"the embedded PostgreSQL did not start ({', '.join(states)}): {exc.detail}; "
@@ -387,15 +380,6 @@ def harden(endpoint: Endpoint) -> None:
 
 def _new_password() -> str:
     return secrets.token_urlsafe(32)
-
-
-def _write_private(path: Path, text: str, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    os.fchmod(fd, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _as_system_user(argv: list[str]) -> list[str]:

@@ -42,7 +42,7 @@ from podium.addons.postgres import (
 )
 from podium.catalog import audit
 from podium.catalog.auth import Actor
-from podium.catalog.models import PLATFORM_TEAM, Environment, Right, Service
+from podium.catalog.models import Environment, Right, Service
 from podium.catalog.rules import ID_MAX
 from podium.catalog.service import authorize, get_environment, get_service
 from podium.config import Settings
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 KINDS = ("postgres",)
 URL_VAR = "DATABASE_URL"
 ENV_CODES = {"staging": "stg", "production": "prod"}
-PODIUM = Actor(team=PLATFORM_TEAM, team_id=0, token_id=None)  # Podium acting by itself
 GB = 1_000_000_000
 
 
@@ -182,7 +181,7 @@ class AddonService:
         data_dir = settings.data_dir.absolute()
         self.server: DatabaseServer = (
             ExternalServer(settings.addons_postgres_url) if settings.addons_postgres_url
-            else EmbeddedCluster(data_dir / "postgres", deploys.node.supervisor, deploys.ensure_node,
+            else EmbeddedCluster(data_dir / "postgres", deploys.runtime, deploys.ensure_runtime,
                                  settings.addons_postgres_port)
         )
         self.sealer = Sealer(data_dir / "addons.key", settings.addons_key)

@@ -16,8 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, PodiumDep
-from podium.deploy.logs import follow_logs, read_logs
-from podium.deploy.models import Release
+from podium.deploy.models import Release, ReleaseCause
 from podium.deploy.service import parse_version
 from podium.errors import Invalid, TooLarge
 
@@ -44,18 +43,34 @@ class ReleaseOut(BaseModel):
     rollback_of: str | None
     crashes: int = Field(description="Restarts of its processes after crashes, all processes together.")
     ports: dict[str, int]
+    cause: ReleaseCause = Field(description="What made it: deploy, config, rollback, auto_rollback (by Podium)…")
 
     @classmethod
-    def of(cls, release: Release, digest: str) -> ReleaseOut:
+    def of(cls, release: Release) -> ReleaseOut:
         return cls(
             version=f"v{release.version}", status=release.status, stage=release.stage,
             description=release.description, created_by=release.created_by, created_at=release.created_at,
             started_at=release.started_at, live_at=release.live_at, finished_at=release.finished_at,
             failure_reason=release.failure_reason, log_tail=release.log_tail,
-            config_keys=sorted(release.config), formation=release.formation, digest=digest, commit=release.commit,
-            rollback_of=f"v{release.rollback_of}" if release.rollback_of else None, crashes=release.crashes,
-            ports=release.ports,
+            config_keys=sorted(release.config), formation=release.formation, digest=release.artifact.digest,
+            commit=release.commit, rollback_of=f"v{release.rollback_of}" if release.rollback_of else None,
+            crashes=release.crashes, ports=release.ports, cause=ReleaseCause(release.cause),
         )
+
+
+class ProcessOut(BaseModel):
+    """One process of the live release, as the runtime sees it now."""
+
+    process: str = Field(description="Its name in the release: web-1, worker-2…")
+    type: str = Field(description="Its Procfile process type.")
+    state: str = Field(description="RUNNING, STARTING, BACKOFF, EXITED, FATAL, STOPPED…")
+    pid: int | None
+    port: int | None = Field(description="Where a web process listens.")
+    release: str
+    node: str = Field(description="The machine it runs on ('local' for the local runtime).")
+    user: str | None = Field(description="The operating-system user it runs as.")
+    uptime_seconds: int | None
+    restarts: int = Field(description="Restarts after crashes that Podium counted.")
 
 
 class ConfigPatch(BaseModel):
@@ -80,8 +95,7 @@ class ChangeOut(BaseModel):
 
 
 def render(podium: Any, release: Release) -> ReleaseOut:
-    artifact = podium.deploys.artifact_of(release)
-    return ReleaseOut.of(release, artifact.digest)
+    return ReleaseOut.of(release)
 
 
 async def _receive(request: Request, limit: int, folder: Path) -> Path:
@@ -112,7 +126,7 @@ async def deploy(
 ) -> ReleaseOut:
     """Upload a slug (``application/gzip`` body) and roll it out; follow it with ``.../events``."""
     # 404 or 403 before a byte of the body is read
-    await run_in_threadpool(podium.deploys.authorize, actor, service, env)
+    await run_in_threadpool(podium.deploys.check_access, actor, service, env)
     upload = await _receive(request, podium.settings.slug_max_bytes, podium.deploys.uploads)
     try:
         release = await run_in_threadpool(
@@ -184,8 +198,9 @@ def scale(service: str, env: str, body: dict[str, int], podium: PodiumDep, actor
 
 
 @router.get(ENV + "/ps")
-def processes(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> list[dict[str, Any]]:
-    return podium.deploys.processes(service, env)
+def processes(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> list[ProcessOut]:
+    """The live release's processes: state, pid, port, node, user, uptime, restarts."""
+    return [ProcessOut.model_validate(row) for row in podium.deploys.processes(service, env)]
 
 
 @router.get(ENV + "/logs")
@@ -196,14 +211,13 @@ async def logs(
     follow: bool = Query(False, description="Keep the stream open and send new lines."),
 ) -> StreamingResponse:
     """The last lines of every process's log, oldest first; ``follow`` streams new ones."""
-    files = await run_in_threadpool(podium.deploys.log_files, service, env, process)
-    head = await run_in_threadpool(read_logs, files, lines)
+    head = await run_in_threadpool(podium.deploys.read_logs, service, env, lines, process)
 
     async def stream() -> AsyncIterator[str]:
         for line in head:
             yield line
         if follow:
-            async for line in follow_logs(lambda: podium.deploys.log_files(service, env, process)):
+            async for line in podium.deploys.follow_logs(service, env, process):
                 yield line
                 await asyncio.sleep(0)
 

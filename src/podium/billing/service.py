@@ -36,7 +36,7 @@ from podium.billing.models import ClosedMonth, FrozenInvoice, Meter, PriceSheetV
 from podium.billing.prices import PriceSheet, default_sheet_text, parse_sheet
 from podium.catalog import audit
 from podium.catalog.auth import Actor
-from podium.catalog.models import PLATFORM_TEAM, Environment, Service, Team
+from podium.catalog.models import Environment, Service, Team
 from podium.catalog.service import get_environment, get_service, get_team, require_admin
 from podium.config import Settings
 from podium.errors import Forbidden, Invalid, NotFound
@@ -45,7 +45,6 @@ from podium.store.db import Store, UTCDateTime, utcnow
 log = logging.getLogger(__name__)
 
 # Podium acting on its own (loading the sheet at start, closing a month) acts as the platform team.
-SYSTEM = Actor(team=PLATFORM_TEAM, team_id=0, token_id=None)
 FILE, UPLOAD = "file", "upload"
 
 # The platform services counted on the platform page: name → (table, count only rows made in the month).
@@ -117,7 +116,7 @@ class BillingService:
             )
             if last_from_file is None or last_from_file.text != text:
                 # A changed file is a change like an upload: the newest of the two applies.
-                self._add_sheet(session, SYSTEM, sheet, FILE)
+                self._add_sheet(session, Actor.system(), sheet, FILE)
 
     def run(self) -> None:
         """Meter in the background: now (catching up after a restart), then every ``billing_meter_interval``."""
@@ -311,7 +310,7 @@ class BillingService:
                     for name in bill.invoices:
                         document = self._document(bill, name, final=True, now=now)
                         session.add(FrozenInvoice(team=name, month=key, document=document))
-                    audit.record(session, SYSTEM, "billing.month.close", target=key,
+                    audit.record(session, Actor.system(), "billing.month.close", target=key,
                                  after={"price_sheet_version": bill.price_sheet_version,
                                         "platform_cents": bill.platform_cents, "teams": len(bill.invoices)})
             except IntegrityError:  # closed at the same moment by another request: read theirs

@@ -33,6 +33,12 @@ class Actor:
     def is_admin(self) -> bool:
         return self.team == PLATFORM_TEAM
 
+    @classmethod
+    def system(cls) -> Actor:
+        """Podium acting by itself (an auto-rollback, a month closed, a backup taken): the
+        platform team, with no token."""
+        return cls(team=PLATFORM_TEAM, team_id=0, token_id=None)
+
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -6,8 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from podium.errors import Conflict
 from podium.store.db import Base, utcnow
@@ -25,6 +25,24 @@ class Stage(StrEnum):
     SWITCHING = "switching"
     DRAINING = "draining"
     DONE = "done"
+
+
+class ReleaseCause(StrEnum):
+    """Why a release was made: the verb that made it. DORA counts ``AUTO_ROLLBACK`` releases
+    as the change failures they answer."""
+
+    DEPLOY = "deploy"  # a new slug
+    CONFIG = "config"  # config vars changed
+    REDEPLOY = "redeploy"  # the live release again, for what Podium gives every release (a new app token)
+    ROLLBACK = "rollback"  # an older release's artifact and config, by a person
+    AUTO_ROLLBACK = "auto_rollback"  # the same, by Podium, after failed health checks
+    PROMOTE = "promote"  # another environment's live artifact
+    SCALE = "scale"  # the formation changed
+
+    @property
+    def audit_action(self) -> str:
+        """The audit log's name for it (``release.<action>``), as it was before causes were kept."""
+        return {ReleaseCause.REDEPLOY: "config", ReleaseCause.AUTO_ROLLBACK: "rollback"}.get(self, self.value)
 
 
 class ReleaseStatus(StrEnum):
@@ -90,6 +108,8 @@ class Release(Base):
     environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id", ondelete="CASCADE"), index=True)
     version: Mapped[int]
     artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"))
+    # Loaded with the release, in the same query: listing releases costs one query, not one per release.
+    artifact: Mapped[Artifact] = relationship(lazy="joined", innerjoin=True)
     # The commit the slug was built from, and when the slug was uploaded: given by a deploy,
     # carried over by the releases that reuse its artifact (config, scale, rollback, promote).
     commit: Mapped[str | None] = mapped_column(String(80), default=None)
@@ -97,6 +117,9 @@ class Release(Base):
     config: Mapped[dict[str, str]] = mapped_column(JSON)
     formation: Mapped[dict[str, int]] = mapped_column(JSON)
     description: Mapped[str] = mapped_column(String(500))
+    cause: Mapped[str] = mapped_column(
+        String(20), default=ReleaseCause.DEPLOY, server_default=ReleaseCause.DEPLOY.value
+    )
     created_by: Mapped[str] = mapped_column(String(40))
     token_id: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -131,3 +154,28 @@ class DeployState(Base):
     lock_holder: Mapped[str | None] = mapped_column(String(80), default=None)
     lock_release_id: Mapped[int | None] = mapped_column(default=None)
     locked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+def previous_live(session: Session, environment_id: int, below: int) -> Release | None:
+    """The newest release before version ``below`` that went live: where a rollback goes."""
+    return session.scalar(
+        select(Release)
+        .where(Release.environment_id == environment_id, Release.version < below, Release.live_at.is_not(None))
+        .order_by(Release.version.desc())
+        .limit(1)
+    )
+
+
+def mark_live(session: Session, environment_id: int, release_id: int) -> None:
+    """Release ``release_id`` is what the router serves: make the store say so."""
+    state = session.get(DeployState, environment_id)
+    assert state is not None
+    release = session.get(Release, release_id)
+    assert release is not None
+    if state.live_release_id is not None and state.live_release_id != release_id:
+        previous = session.get(Release, state.live_release_id)
+        if previous is not None and previous.status == ReleaseStatus.LIVE:
+            transition(previous, ReleaseStatus.SUPERSEDED)
+    transition(release, ReleaseStatus.LIVE)
+    release.live_at = utcnow()
+    state.live_release_id = release_id

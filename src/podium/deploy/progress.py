@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from podium.deploy.models import ReleaseStatus, Stage
 from podium.store.db import utcnow
 
 # A finished rollout's events stay this long for a client that comes to follow it late
@@ -36,14 +37,16 @@ class ProgressBoard:
         self._keep_done = keep_done
         self._clock = clock
 
-    def post(self, release_id: int, *, stage: str, status: str, message: str = "", done: bool = False) -> None:
+    def post(
+        self, release_id: int, *, stage: Stage, status: ReleaseStatus, message: str = "", done: bool = False
+    ) -> None:
         """Record an event and wake every follower."""
         with self._changed:
             now = self._clock()
             self._forget_done(now)
             feed = self._feeds.setdefault(release_id, _Feed())
             feed.events.append(
-                {"at": utcnow().isoformat(), "stage": stage, "status": status, "message": message}
+                {"at": utcnow().isoformat(), "stage": str(stage), "status": str(status), "message": message}
             )
             if done and not feed.done:
                 self._done.append((now, release_id))

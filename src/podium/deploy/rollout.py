@@ -1,368 +1,315 @@
-"""The rollout of one release on the local node, stage by stage.
+"""The rollout of one release, in the background, as a story in stages.
 
-unpack → build venv → release command → start on fresh ports → health gate → switch
-the router (live) → drain the old processes once no router worker can reach them. Any
-failure before the switch stops the new processes and leaves the old release serving: a
-broken release never takes traffic.
+1. **prepare** — the runtime unpacks the slug (``unpacking``) and builds its virtualenv
+   (``building``), both cached, so a rollback prepares nothing;
+2. **release command** — the Procfile's ``release`` runs once; its failure ends the rollout;
+3. **start** — the formation's processes start beside the live release (``starting``);
+4. **health** — every new web process must pass the health gate (``health_check``);
+5. **switch** — the router sends new requests to the new processes (``switching``), and
+   the release is recorded live;
+6. **drain** — once no request can reach the previous release, it stops (``draining``);
+   the release is watched for a while (auto-rollback).
+
+Any failure before the release is recorded live puts the route back and stops the new
+processes: the old release never stopped, so a broken release never takes traffic. The
+runtime (``podium.runtime.interface``) does each step; this module decides the order and
+records it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import subprocess
+import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import httpx
+from sqlalchemy import select, update
 
 from podium.artifacts.appjson import AppJson
-from podium.artifacts.build import ensure_venv
-from podium.artifacts.slug import SlugLimits, unpack_slug
-from podium.deploy.health import Gate, wait_healthy
+from podium.config import Settings
+from podium.deploy.gate import health_check
+from podium.deploy.models import Artifact, DeployState, Release, ReleaseStatus, Stage, mark_live, transition
+from podium.deploy.progress import ProgressBoard
 from podium.errors import PodiumError
-from podium.runtime.node import Node
-from podium.runtime.router import Switch
-from podium.runtime.stamp import StampedOutput
-from podium.runtime.supervisor import ProcessInfo, ProcessSpec
+from podium.runtime.interface import (
+    Draining,
+    PreparedRelease,
+    ReleaseFailed,
+    ReleaseSpec,
+    RouteState,
+    RunningRelease,
+    Runtime,
+)
+from podium.store.db import Store, utcnow
 
 RELEASE_COMMAND_TIMEOUT = 300.0
-# Run "$0" (the release command) once Podium says "go" on stdin; the command gets stdin at its end.
-RELEASE_COMMAND_GATE = 'read -r go && [ "$go" = go ] && exec /bin/sh -c "$0"'
-DEAD_STATES = {"FATAL", "EXITED", "BACKOFF", "STOPPED", "UNKNOWN"}
-LOG_TAIL_LINES = 20
+WORKERS = 4
 
-
-class RolloutFailed(PodiumError):
-    """A rollout stage failed; ``log_tail`` holds the last lines the app printed."""
-
-    status_code = 422
-
-    def __init__(self, detail: str, log_tail: str = "") -> None:
-        super().__init__(detail)
-        self.log_tail = log_tail
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Target:
-    """Everything a rollout needs to know about the release it rolls out."""
+class EnvRef:
+    """A service environment named by the user, resolved to its ids."""
 
     service: str
     env: str
-    version: int
-    artifact_path: Path
-    digest: str
-    processes: dict[str, str]
-    app_json: AppJson
-    config: dict[str, str]
-    formation: dict[str, int]
-    public_url: str
-    podium_token: str = ""  # the environment's app token: definitions, evaluate and events only
-    sdk_path: str = ""  # where ``import podium.sdk`` finds the application SDK (podium.sdk.bundle)
+    service_id: int
+    environment_id: int
 
 
-def group_name(service: str, env: str, version: int) -> str:
-    """The supervisord group of release vN of a service environment."""
-    return f"{service}_{env}_v{version}"
+class ReleaseWatch(Protocol):
+    """What a rollout tells the watch of live releases (``podium.deploy.watch``)."""
+
+    def cancel(self, environment_id: int) -> None:
+        """A newer release is about to take over the environment: stop watching the old one
+        (it must not be rolled back to while it is being replaced)."""
+
+    def start(self, ref: EnvRef, release_id: int, running: RunningRelease, app_json: AppJson) -> None:
+        """The release just went live: watch its health for a while. Must return at once."""
 
 
-def route_name(service: str, env: str) -> str:
-    return f"{service}_{env}"
+def artifact_path(settings: Settings, service: str, digest: str) -> Path:
+    """Where a service's slug with ``digest`` is kept."""
+    return settings.data_dir / "artifacts" / service / f"{digest.removeprefix('sha256:')}.tgz"
 
 
-def hostnames(service: str, env: str) -> list[str]:
-    """``<service>.<env>.localhost``, and ``<service>.localhost`` for production."""
-    names = [f"{service}.{env}.localhost"]
-    if env == "production":
-        names.append(f"{service}.localhost")
-    return names
+class Rollouts:
+    """Runs each release's rollout on a worker thread, so it finishes even if the client goes."""
 
+    def __init__(
+        self, settings: Settings, store: Store, runtime: Runtime, progress: ProgressBoard, *,
+        app_token: Callable[[int], str] | None, sdk_path: Path | None, watch: ReleaseWatch | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.runtime = runtime
+        self.progress = progress
+        self.app_token = app_token
+        self.sdk_path = sdk_path
+        self.watch = watch
+        self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="rollout")
 
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 64 * 1024))
-            text = handle.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    def submit(self, ref: EnvRef, release_id: int) -> None:
+        self._executor.submit(Rollout(self, ref, release_id).run)
 
-
-class EnvLayout:
-    """Where a service environment keeps its unpacked apps and logs on the node."""
-
-    def __init__(self, root: Path, service: str, env: str) -> None:
-        self.base = root / service / env
-        self.apps = self.base / "apps"
-        self.logs = self.base / "logs"
-
-    def app_dir(self, digest: str) -> Path:
-        return self.apps / digest.removeprefix("sha256:")[:16]
-
-    def log_file(self, version: int, process: str) -> Path:
-        return self.logs / f"v{version}.{process}.log"
-
-    def release_log(self, version: int) -> Path:
-        return self.logs / f"v{version}.release.log"
-
-    @property
-    def release_pid(self) -> Path:
-        """``<pid> <start time>`` of the release command while it runs."""
-        return self.base / "release.pid"
+    def close(self) -> None:
+        """Wait for the rollouts under way to end."""
+        self._executor.shutdown(wait=True, cancel_futures=False)
 
 
 class Rollout:
-    """The stages of one rollout; ``on_stage`` is told as each one begins."""
+    """One release's rollout; each stage is told to followers as it begins."""
 
-    def __init__(
-        self,
-        node: Node,
-        layout: EnvLayout,
-        target: Target,
-        *,
-        limits: SlugLimits,
-        venv_cache: Path,
-        health_deadline: float,
-        log_max_bytes: int,
-        on_stage: Callable[[str, str], None],
-        probes: httpx.Client,
-    ) -> None:
-        self.node = node
-        self.layout = layout
-        self.target = target
-        self.limits = limits
-        self.venv_cache = venv_cache
-        self.health_deadline = health_deadline
-        self.log_max_bytes = log_max_bytes
-        self.on_stage = on_stage
-        self.probes = probes
-        self.group = group_name(target.service, target.env, target.version)
+    def __init__(self, rollouts: Rollouts, ref: EnvRef, release_id: int) -> None:
+        self.r = rollouts
+        self.ref = ref
+        self.release_id = release_id
+        self.spec: ReleaseSpec | None = None
+        self.running: RunningRelease | None = None  # set once processes may have started
+        self.routed_before: RouteState | None = None  # set once the route may have changed
 
-    # Stages ----------------------------------------------------------------------------
-
-    def unpack(self) -> Path:
-        """Unpack the slug, unless this environment has it unpacked already (rollbacks)."""
-        app_dir = self.layout.app_dir(self.target.digest)
-        if (app_dir / "app" / "Procfile").exists():
-            self.on_stage("unpacking", "already unpacked")
-            return app_dir / "app"
-        self.on_stage("unpacking", "")
-        if app_dir.exists():
-            shutil.rmtree(app_dir)
-        app_dir.parent.mkdir(parents=True, exist_ok=True)
-        unpack_slug(self.target.artifact_path, app_dir, self.limits)
-        return app_dir / "app"
-
-    def build(self, app: Path) -> Path | None:
-        """The release's virtualenv, built once per requirements file content."""
-        requirements = app / "requirements.txt"
-        if not requirements.exists():
-            return None
-        venv, built = ensure_venv(requirements, self.venv_cache)
-        self.on_stage("building", "built a virtualenv" if built else "virtualenv cached")
-        return venv
-
-    def environment(self, venv: Path | None, port: int | None) -> dict[str, str]:
-        """Config vars over app.json defaults, plus what Podium tells every process."""
-        env = {**self.target.app_json.env_defaults(), **self.target.config}
-        env.update(
-            PODIUM_SERVICE=self.target.service,
-            PODIUM_ENV=self.target.env,
-            PODIUM_RELEASE=f"v{self.target.version}",
-            PODIUM_URL=self.target.public_url,
-            PYTHONUNBUFFERED="1",
-        )
-        if self.target.podium_token:
-            env["PODIUM_TOKEN"] = self.target.podium_token
-        if self.target.sdk_path:  # after the app's own PYTHONPATH, so a vendored copy wins
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), self.target.sdk_path) if p)
-        if venv is not None:
-            env["VIRTUAL_ENV"] = str(venv)
-            env["PATH"] = f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-        if port is not None:
-            env["PORT"] = str(port)
-        return env
-
-    def release_command(self, app: Path, venv: Path | None) -> None:
-        """Run the Procfile's ``release`` command; its failure aborts the rollout."""
-        command = self.target.processes.get("release")
-        if command is None:
-            return
-        self.on_stage("releasing", command)
-        log = self.layout.release_log(self.target.version)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(app)}
-        env.update(self.environment(venv, None))
-        # The command runs in a session of its own, so that it can be killed with every
-        # process it started: on a timeout here, or by start-up recovery (through the pid
-        # file) if Podium itself dies meanwhile. It starts only once the pid file is written:
-        # until then it waits for "go" on its stdin, and a Podium that dies first closes the
-        # pipe, so the command never runs. Nothing of it runs on unwatched.
-        # Its output is stamped line by line, like every process's log.
-        with StampedOutput(log, self.log_max_bytes) as sink:
-            process = subprocess.Popen(
-                ["/bin/sh", "-c", RELEASE_COMMAND_GATE, command], cwd=app, env=env, stdin=subprocess.PIPE,
-                stdout=sink.fileno(), stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        assert process.stdin is not None
-        pid_file = self.layout.release_pid
+    def run(self) -> None:
+        """Roll the release out; whatever happens, the environment's lock is released at the end."""
         try:
-            with process.stdin:
-                _atomic_write(pid_file, f"{process.pid} {_start_time(process.pid)}\n")
-                process.stdin.write(b"go\n")
-            try:
-                returncode = process.wait(timeout=RELEASE_COMMAND_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                _kill_group(process.pid)
-                process.wait()
-                sink.drain(5)
-                raise RolloutFailed(
-                    f"release command timed out after {RELEASE_COMMAND_TIMEOUT:.0f}s", tail(log)
-                ) from None
+            switched = self.roll_out()
+            if switched is not None:
+                self.after_switch(switched)
         finally:
-            pid_file.unlink(missing_ok=True)
-        sink.drain(5)  # every line written before the log is read or the next stage starts
-        if returncode != 0:
-            raise RolloutFailed(f"release command exited with status {returncode}", tail(log))
+            self.unlock()
 
-    def specs(self, app: Path, venv: Path | None, ports: dict[str, int]) -> list[ProcessSpec]:
-        """One process spec per formation slot: ``web-1``, ``web-2``, ``worker-1``…"""
-        specs = []
-        for kind, quantity in sorted(self.target.formation.items()):
-            if kind == "release":
-                continue
-            for index in range(1, quantity + 1):
-                name = f"{kind}-{index}"
-                specs.append(
-                    ProcessSpec(
-                        name=name,
-                        command=self.target.processes[kind],
-                        directory=app,
-                        environment=self.environment(venv, ports.get(name)),
-                        log_file=self.layout.log_file(self.target.version, name),
-                        log_max_bytes=self.log_max_bytes,
-                    )
-                )
-        return specs
+    def roll_out(self) -> Draining | None:
+        """Every stage up to going live; None when the rollout failed (and was undone)."""
+        try:
+            self.spec = self.release_spec()
+            prepared = self.prepare(self.spec)
+            self.release_command(prepared)
+            self.running = self.start(prepared)
+            self.health(self.running)
+            switched = self.switch(self.running)
+            self.go_live()
+            return switched
+        except Exception as exc:  # every failure ends the rollout the same safe way
+            reason = exc.detail if isinstance(exc, PodiumError) else f"{type(exc).__name__}: {exc}"
+            self.undo()
+            self.fail(reason, exc.log_tail if isinstance(exc, ReleaseFailed) else "")
+            return None
 
-    def web_ports(self) -> dict[str, int]:
-        """A fresh port for every web process of the formation."""
-        return {
-            f"web-{i}": self.node.allocate_port() for i in range(1, self.target.formation.get("web", 0) + 1)
-        }
+    # The stages ----------------------------------------------------------------------------
 
-    def start(self, specs: list[ProcessSpec]) -> None:
-        """Start the formation's processes as one group; a formation scaled to zero starts none."""
-        self.on_stage("starting", f"{len(specs)} process(es)")
-        if not specs:
-            return
-        self.layout.logs.mkdir(parents=True, exist_ok=True)
-        self.node.supervisor.add_group(self.group, specs)
-
-    def _why_dead(self) -> str | None:
-        for info in self.node.supervisor.group_status(self.group):
-            if info.state in DEAD_STATES:
-                # supervisord knows the exit status only of a process that had reached RUNNING;
-                # for one that exited too quickly (BACKOFF, FATAL) it says so in the description.
-                known = info.state == "EXITED" and info.exit_status is not None
-                why = f"exit status {info.exit_status}" if known else info.description or "no details"
-                return f"process {info.name} is {info.state} ({why})"
-        return None
-
-    def health_gate(self, ports: dict[str, int], specs: list[ProcessSpec]) -> None:
-        """Wait until every new web process answers its health check, or fail the rollout."""
-        if ports:
-            gate = Gate.from_app_json(self.target.app_json, self.health_deadline)
-            self.on_stage("health_check", f"GET {gate.path} on {len(ports)} process(es)")
-            problem = wait_healthy(self.probes, list(ports.values()), gate, still_running=self._why_dead)
-            if problem is not None:
-                raise RolloutFailed(problem, self.logs_of(specs))
-        elif specs:
-            self.on_stage("health_check", "waiting for the processes to stay up")
-            try:
-                self.node.supervisor.wait_running(self.group, timeout=self.health_deadline)
-            except PodiumError as exc:
-                raise RolloutFailed(exc.detail, self.logs_of(specs)) from None
-
-    def switch(self, ports: dict[str, int]) -> Switch | None:
-        """Point the router at the new web processes (a graceful nginx reload). Returns once
-        nginx routes new connections to them, with the reload whose old workers may still be
-        finishing requests to the previous release (None when there is nothing to wait for)."""
-        name = route_name(self.target.service, self.target.env)
-        self.on_stage("switching", "")
-        if ports:
-            return self.node.router.switch_route(
-                name, hostnames(self.target.service, self.target.env), list(ports.values())
+    def release_spec(self) -> ReleaseSpec:
+        """What the runtime runs: the artifact, the formation, and every process's environment."""
+        ref, settings = self.ref, self.r.settings
+        token = self.r.app_token(ref.environment_id) if self.r.app_token is not None else ""
+        with self.r.store.session() as session:
+            release = session.get(Release, self.release_id)
+            assert release is not None
+            artifact = release.artifact
+            app_json = AppJson.model_validate(artifact.app_json)
+            environment = {**app_json.env_defaults(), **release.config}
+            environment.update(
+                PODIUM_SERVICE=ref.service, PODIUM_ENV=ref.env, PODIUM_RELEASE=f"v{release.version}",
+                PODIUM_URL=settings.base_url, PYTHONUNBUFFERED="1",
             )
-        self.node.router.remove_route(name)
-        return None
+            if token:
+                environment["PODIUM_TOKEN"] = token
+            return ReleaseSpec(
+                service=ref.service, env=ref.env, version=release.version,
+                artifact_path=artifact_path(settings, ref.service, artifact.digest), digest=artifact.digest,
+                processes=dict(artifact.processes), app_json=app_json, formation=dict(release.formation),
+                environment=environment, sdk_path=self.r.sdk_path,
+            )
 
-    def routed(self) -> list[int] | None:
-        """The ports the router sends this environment's hostnames to now; None if it has no route."""
-        return self.node.router.routes().get(route_name(self.target.service, self.target.env))
+    def prepare(self, spec: ReleaseSpec) -> PreparedRelease:
+        """Unpack and build, or find both done (a rollback)."""
+        return self.r.runtime.prepare(spec, lambda step, note: self.stage(Stage(step.value), note))
 
-    def switch_back(self, ports: list[int] | None) -> None:
-        """Undo a switch: route to ``ports`` again (those routed before it), or to nothing."""
-        name = route_name(self.target.service, self.target.env)
-        if ports:
-            self.node.router.set_route(name, hostnames(self.target.service, self.target.env), ports)
-        else:
-            self.node.router.remove_route(name)
+    def release_command(self, prepared: PreparedRelease) -> None:
+        """Run the Procfile's ``release`` command; its failure aborts the rollout."""
+        command = prepared.spec.processes.get("release")
+        if command is not None:
+            self.stage(Stage.RELEASING, command)
+            self.r.runtime.run_release_command(prepared, RELEASE_COMMAND_TIMEOUT)
 
-    def stop_new(self) -> None:
-        """Undo a failed rollout: its processes go, the old release never stopped."""
-        self.node.supervisor.remove_group(self.group)
+    def start(self, prepared: PreparedRelease) -> RunningRelease:
+        """Start the formation beside the live release, and record where its web processes listen."""
+        count = sum(n for kind, n in prepared.spec.formation.items() if kind != "release")
+        self.stage(Stage.STARTING, f"{count} process(es)")
+        self.running = RunningRelease(prepared.spec.ref, {})  # undo stops whatever did start
+        running = self.r.runtime.start(prepared)
+        with self.r.store.session() as session:
+            release = session.get(Release, self.release_id)
+            assert release is not None
+            release.ports = dict(running.ports)
+        return running
 
-    def logs_of(self, specs: list[ProcessSpec]) -> str:
-        parts = []
-        for spec in specs[:2]:
-            text = tail(spec.log_file)
-            if text:
-                parts.append(f"--- {spec.name}\n{text}")
-        return "\n".join(parts)
+    def health(self, running: RunningRelease) -> None:
+        """Wait until every new web process passes the health gate (or every process stays up)."""
+        assert self.spec is not None
+        check = health_check(self.spec.app_json, self.r.settings.health_timeout)
+        if running.ports:
+            self.stage(Stage.HEALTH_CHECK, f"GET {check.path} on {len(running.ports)} process(es)")
+        elif any(n for kind, n in self.spec.formation.items() if kind != "release"):
+            self.stage(Stage.HEALTH_CHECK, "waiting for the processes to stay up")
+        self.r.runtime.wait_healthy(running, check)
 
+    def switch(self, running: RunningRelease) -> Draining:
+        """Point the route at the new release; returns once new requests reach it."""
+        if self.r.watch is not None:
+            self.r.watch.cancel(self.ref.environment_id)
+        self.routed_before = self.r.runtime.route(self.ref.service, self.ref.env)
+        self.stage(Stage.SWITCHING, "")
+        return self.r.runtime.switch(running)
 
-def stop_orphan_release_command(layout: EnvLayout) -> int | None:
-    """Kill the release command (and its children) a killed Podium left running; its pid, if one was."""
-    try:
-        pid_text, started_text = layout.release_pid.read_text().split()
-        pid, started = int(pid_text), int(started_text)
-    except (OSError, ValueError):
-        return None
-    finally:
-        layout.release_pid.unlink(missing_ok=True)
-    if _start_time(pid) != started:  # gone, and the pid may belong to another process by now
-        return None
-    _kill_group(pid)
-    return pid
+    def go_live(self) -> None:
+        """The router points at the new release: record it live and the old one superseded."""
+        with self.r.store.session() as session:
+            mark_live(session, self.ref.environment_id, self.release_id)
 
+    def after_switch(self, switched: Draining) -> None:
+        """The release serves: drain and stop the previous one, tidy up, and watch the new one.
 
-def _start_time(pid: int) -> int:
-    """When ``pid`` started, in clock ticks since boot (0 if it does not run): tells a reused pid apart."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
+        Nothing here is undone on failure: the release is live and stays live; processes
+        left running are stopped by the next rollout or by start-up recovery.
+        """
+        assert self.spec is not None
+        assert self.running is not None
+        message = "live"
+        try:
+            self.drain(switched)
+            self.prune()
+        except Exception as exc:
+            log.exception("after v%s of %s/%s went live", self.spec.version, self.ref.service, self.ref.env)
+            message = f"live, but stopping the previous release failed: {exc}"
+        self.finish(message)
+        if self.r.watch is not None and self.running.ports:
+            self.r.watch.start(self.ref, self.release_id, self.running, self.spec.app_json)
 
+    def drain(self, switched: Draining) -> None:
+        """Stop the previous release once no router worker from before the switch is left,
+        so a request one of them still carries reaches a live process."""
+        assert self.spec is not None
+        self.stage(Stage.DRAINING, "stopping the previous release")
+        switched.wait_drained()
+        self.r.runtime.stop_all_but(self.ref.service, self.ref.env, keep=self.spec.version)
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    def prune(self) -> None:
+        """Keep the prepared files of the last K releases that went live, so a rollback needs
+        no unpack; failed releases, which no rollback can pick, do not count."""
+        with self.r.store.session() as session:
+            recent = session.scalars(
+                select(Artifact.digest).join(Release, Release.artifact_id == Artifact.id)
+                .where(Release.environment_id == self.ref.environment_id, Release.live_at.is_not(None))
+                .order_by(Release.version.desc()).limit(self.r.settings.keep_releases)
+            )
+            keep = set(recent)
+        self.r.runtime.prune(self.ref.service, self.ref.env, keep)
 
+    # Undo and the end ------------------------------------------------------------------------
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+    def undo(self) -> None:
+        """Put the route back, then stop the new processes; never the other way round."""
+        try:
+            if self.routed_before is not None:
+                self.r.runtime.switch_back(self.routed_before)
+            if self.running is not None:
+                self.r.runtime.stop(self.running.ref)
+        except Exception:  # whatever is left over, start-up recovery or the next rollout removes
+            log.exception("could not undo the rollout of %s/%s", self.ref.service, self.ref.env)
 
+    def stage(self, stage: Stage, message: str) -> None:
+        """Record the stage the rollout enters (the release is deploying from the first)."""
+        with self.r.store.session() as session:
+            release = session.get(Release, self.release_id)
+            assert release is not None
+            release.stage = stage
+            if release.status == ReleaseStatus.PENDING:
+                transition(release, ReleaseStatus.DEPLOYING)
+                release.started_at = utcnow()
+            status = ReleaseStatus(release.status)
+        self.r.progress.post(self.release_id, stage=stage, status=status, message=message)
 
-def running_group_infos(node: Node, group: str) -> list[ProcessInfo]:
-    try:
-        return node.supervisor.group_status(group)
-    except PodiumError:
-        return []
+    def finish(self, message: str) -> None:
+        try:
+            with self.r.store.session() as session:
+                release = session.get(Release, self.release_id)
+                assert release is not None
+                release.stage = Stage.DONE
+                release.finished_at = utcnow()
+        finally:  # followers of the rollout are told it ended, even if the store was not
+            self.end(Stage.DONE, ReleaseStatus.LIVE, message)
+
+    def fail(self, reason: str, log_tail: str) -> None:
+        stage = Stage.PENDING
+        try:
+            with self.r.store.session() as session:
+                release = session.get(Release, self.release_id)
+                assert release is not None
+                stage = Stage(release.stage)
+                transition(release, ReleaseStatus.FAILED)
+                release.failure_reason = f"{stage}: {reason}"
+                release.log_tail = log_tail or None
+                release.finished_at = utcnow()
+        finally:  # followers of the rollout are told it ended, even if the store was not
+            self.end(stage, ReleaseStatus.FAILED, reason)
+
+    def end(self, stage: Stage, status: ReleaseStatus, message: str) -> None:
+        """Free the environment, then tell followers: one who deploys again at once finds it free."""
+        try:
+            self.unlock()
+        except Exception:  # run() unlocks again; followers must hear of the end regardless
+            log.exception("could not release the deploy lock of %s/%s", self.ref.service, self.ref.env)
+        self.r.progress.post(self.release_id, stage=stage, status=status, message=message, done=True)
+
+    def unlock(self) -> None:
+        with self.r.store.session() as session:
+            session.execute(
+                update(DeployState)
+                .where(
+                    DeployState.environment_id == self.ref.environment_id,
+                    DeployState.lock_release_id == self.release_id,
+                )
+                .values(lock_holder=None, lock_release_id=None, locked_at=None)
+            )

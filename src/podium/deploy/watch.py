@@ -9,54 +9,68 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import select
 
 from podium.artifacts.appjson import AppJson
+from podium.catalog.auth import Actor
 from podium.catalog.models import Environment
-from podium.deploy.health import Gate, probe
-from podium.deploy.models import DeployState, Release, ReleaseStatus
-from podium.deploy.rollout import group_name
+from podium.config import Settings
+from podium.deploy.gate import health_check
+from podium.deploy.models import DeployState, Release, ReleaseCause, ReleaseStatus, previous_live
+from podium.deploy.rollout import EnvRef
 from podium.errors import PodiumError
-from podium.store.db import utcnow
-
-if TYPE_CHECKING:
-    from podium.deploy.service import DeployService, EnvRef
-
-# Podium acting on its own (an auto-rollback) acts as the platform team, with no token.
-from podium.deploy.service import SYSTEM_ACTOR, previous_live
+from podium.runtime.interface import HealthCheck, ReleaseRef, RunningRelease, Runtime
+from podium.store.db import Store, utcnow
 
 log = logging.getLogger(__name__)
 FAILURES_BEFORE_ROLLBACK = 3
-AUTO_ROLLBACK = "Auto-rollback of v"  # how the description of a release made by an auto-rollback starts
-# Each look is a supervisord RPC, which also wakes supervisord to notice (and restart) a
-# dead process at once instead of on its next one-second tick.
+# Each look is a look at the runtime (a supervisord RPC, which also wakes supervisord to
+# notice and restart a dead process at once instead of on its next one-second tick).
 CRASH_POLL_SECONDS = 0.2
 CLOSE_SECONDS = 10.0  # longer than any probe's timeout (app.json's healthchecks allow a few seconds)
 
 
+class Rollbacks(Protocol):
+    """How the watch rolls a release back: the deploy service's verb."""
+
+    def rollback(
+        self, actor: Actor, service: str, env: str, to: str | None = None, reason: str = "", *,
+        cause: ReleaseCause = ReleaseCause.ROLLBACK,
+    ) -> Release:
+        """A new release from an older one's artifact and config; ``PodiumError`` when it
+        cannot start (another rollout holds the environment)."""
+
+
 def is_auto_rollback(release: Release) -> bool:
     """Whether Podium made this release by itself, rolling back one that failed its watch."""
-    return release.rollback_of is not None and release.description.startswith(AUTO_ROLLBACK)
+    return release.cause == ReleaseCause.AUTO_ROLLBACK
 
 
 class Watcher:
-    """Auto-rollback watches, one per environment, and the crash counter of live releases."""
+    """Auto-rollback watches, one per environment, and the crash counter of live releases.
 
-    def __init__(self, deploys: DeployService, window: float, interval: float = 1.0) -> None:
-        self.deploys = deploys
-        self.window = window
+    Inert until ``run``: a rollout tells it of every release that goes live, and only a
+    running watcher watches them."""
+
+    def __init__(self, settings: Settings, store: Store, runtime: Runtime, interval: float = 1.0) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.window = settings.watch_window
         self.interval = interval
+        self.rollbacks: Rollbacks | None = None
         self._watches: dict[int, threading.Event] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._pids: dict[tuple[str, str], int] = {}
+        self._pids: dict[tuple[ReleaseRef, str], int] = {}
         self._crash_thread = threading.Thread(target=self._count_crashes, name="crash-counter", daemon=True)
 
-    def run(self) -> None:
-        """Start counting crashes in the background."""
+    def run(self, rollbacks: Rollbacks) -> None:
+        """Start watching the releases that go live from now on, rolling back through
+        ``rollbacks``, and start counting crashes in the background."""
+        self.rollbacks = rollbacks
         self._crash_thread.start()
 
     def close(self) -> None:
@@ -77,11 +91,11 @@ class Watcher:
         if event is not None:
             event.set()
 
-    def start(self, ref: EnvRef, release_id: int, ports: list[int], app_json: AppJson) -> None:
+    def start(self, ref: EnvRef, release_id: int, running: RunningRelease, app_json: AppJson) -> None:
         """Watch a release that just went live for the watch window (not one Podium rolled back to)."""
-        if self.window <= 0:
+        if self.window <= 0 or self.rollbacks is None or self._stop.is_set():
             return
-        with self.deploys.store.session() as session:
+        with self.store.session() as session:
             release = session.get(Release, release_id)
             if release is None or is_auto_rollback(release):
                 # Podium already acted on its own once: were the trouble outside the app (a
@@ -90,20 +104,22 @@ class Watcher:
         cancelled = threading.Event()
         with self._lock:
             self._watches[ref.environment_id] = cancelled
-        gate = Gate.from_app_json(app_json, deadline=self.window)
+        check = health_check(app_json, deadline=self.window)
         thread = threading.Thread(
-            target=self._watch, args=(ref, release_id, ports, gate, cancelled), name="watch", daemon=True
+            target=self._watch, args=(ref, release_id, running, check, cancelled), name="watch", daemon=True
         )
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _watch(self, ref: EnvRef, release_id: int, ports: list[int], gate: Gate, cancelled: threading.Event) -> None:
-        failures, started, client = 0, utcnow(), self.deploys.probes
+    def _watch(
+        self, ref: EnvRef, release_id: int, running: RunningRelease, check: HealthCheck, cancelled: threading.Event
+    ) -> None:
+        failures, started = 0, utcnow()
         while not cancelled.wait(self.interval) and not self._stop.is_set():
             if (utcnow() - started).total_seconds() > self.window:
                 break
-            problems = [p for p in (probe(client, port, gate) for port in ports) if p is not None]
+            problems = self.runtime.probe(running, check)
             failures = failures + 1 if problems else 0
             if failures >= FAILURES_BEFORE_ROLLBACK:
                 self._auto_rollback(ref, release_id, problems[0])
@@ -113,7 +129,7 @@ class Watcher:
                 del self._watches[ref.environment_id]
 
     def _auto_rollback(self, ref: EnvRef, release_id: int, problem: str) -> None:
-        with self.deploys.store.session() as session:
+        with self.store.session() as session:
             release = session.get(Release, release_id)
             state = session.get(DeployState, ref.environment_id)
             if release is None or state is None or state.live_release_id != release_id:
@@ -122,15 +138,17 @@ class Watcher:
             if previous is None:
                 return
             version, previous_version = release.version, previous.version
+        assert self.rollbacks is not None
         try:
-            rollback = self.deploys.rollback(
-                SYSTEM_ACTOR, ref.service, ref.env, to=f"v{previous_version}", reason=f"{AUTO_ROLLBACK}{version}",
+            rollback = self.rollbacks.rollback(
+                Actor.system(), ref.service, ref.env, to=f"v{previous_version}",
+                reason=f"Auto-rollback of v{version}", cause=ReleaseCause.AUTO_ROLLBACK,
             )
         except PodiumError as exc:  # e.g. a deploy already holds the lock: it replaces v{version} anyway
             log.warning("auto-rollback of %s/%s v%s not started: %s", ref.service, ref.env, version, exc.detail)
             return
         # Said only once the rollback is under way: a release that was not rolled back must not claim it.
-        with self.deploys.store.session() as session:
+        with self.store.session() as session:
             release = session.get(Release, release_id)
             assert release is not None
             release.failure_reason = (
@@ -148,36 +166,39 @@ class Watcher:
                 log.exception("crash counter")
 
     def _poll_crashes(self) -> None:
-        """A process counts as crashed when supervisord restarted it: a new pid, or, for a process
+        """A process counts as crashed when the runtime restarted it: a new pid, or, for a process
         first seen now, a start after its release went live (or after its last recorded crash)."""
-        with self.deploys.store.session() as session:
+        with self.store.session() as session:
             live = list(session.scalars(select(Release).where(Release.status == ReleaseStatus.LIVE)))
-            groups: dict[str, tuple[int, float]] = {}
+            releases: dict[ReleaseRef, tuple[int, float]] = {}
             for release in live:
                 environment = session.get(Environment, release.environment_id)
                 if environment is None or release.live_at is None:
                     continue
                 baseline = max(release.live_at, release.last_crash_at or release.live_at)
-                groups[group_name(environment.service.name, environment.name, release.version)] = (
-                    release.id, baseline.timestamp(),
-                )
-        if not groups:
+                ref = ReleaseRef(environment.service.name, environment.name, release.version)
+                releases[ref] = (release.id, baseline.timestamp())
+        if not releases:
             return
         crashed: dict[int, Counter[str]] = {}
-        for info in self.deploys.node.supervisor.all_status():  # one call, however many releases are live
-            if info.group not in groups or not info.pid:
+        for process in self.runtime.all_live_processes(list(releases)):  # one look, however many are live
+            assert process.service is not None
+            assert process.env is not None
+            assert process.version is not None
+            ref = ReleaseRef(process.service, process.env, process.version)
+            if ref not in releases or not process.pid:
                 continue
-            release_id, since = groups[info.group]
-            key = (info.group, info.name)
+            release_id, since = releases[ref]
+            key = (ref, process.name)
             seen = self._pids.get(key)
             # supervisord reports start times truncated to the second, so a first start never looks
             # later than going live; a restart within that same second goes unnoticed.
-            restarted = info.pid != seen if seen is not None else (info.started_at or 0) > since
+            restarted = process.pid != seen if seen is not None else (process.started_at or 0) > since
             if restarted:
-                crashed.setdefault(release_id, Counter())[info.name] += 1
-            self._pids[key] = info.pid
+                crashed.setdefault(release_id, Counter())[process.name] += 1
+            self._pids[key] = process.pid
         if crashed:
-            with self.deploys.store.session() as session:
+            with self.store.session() as session:
                 for release_id, counts in crashed.items():
                     crashed_release = session.get(Release, release_id)
                     if crashed_release is not None:

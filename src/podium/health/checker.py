@@ -111,7 +111,7 @@ class Checker:
     """Probes every check in the background; ``start`` and ``close`` from any thread."""
 
     def __init__(
-        self, store: Store, settings: Settings, checks: CheckService, incidents: IncidentService, *,
+        self, settings: Settings, store: Store, checks: CheckService, incidents: IncidentService, *,
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.store = store

@@ -24,10 +24,10 @@ from podium.catalog.rules import check_name, check_text, is_name
 from podium.catalog.service import authorize, get_environment, get_service
 from podium.config import Settings
 from podium.deploy.models import Artifact, DeployState, Release
-from podium.deploy.rollout import hostnames
 from podium.errors import Conflict, Invalid, NotFound
 from podium.health.models import Check, CheckKind, CheckState
 from podium.health.probe import Counters, Target
+from podium.runtime.naming import hostnames
 from podium.store.db import Store
 
 WEB = "web"
@@ -182,7 +182,7 @@ def web_path(app_json: dict[str, Any]) -> str:
 class CheckService:
     """Check verbs over one store; ``targets`` tells the checker what to probe."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self.store = store
         self.settings = settings
         self.router_url = f"http://127.0.0.1:{settings.router_port}"

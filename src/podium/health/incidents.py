@@ -32,7 +32,6 @@ LIST_MAX = 1000
 
 # Podium acting by itself (a check opening or resolving an incident) is recorded as the
 # platform team, with no token.
-PODIUM = Actor(team=PLATFORM_TEAM, team_id=0, token_id=None)
 BY_CHECK = "podium (check)"
 
 ALLOWED: dict[IncidentState, frozenset[IncidentState]] = {
@@ -132,7 +131,7 @@ def _check_text(what: str, text: str, longest: int) -> str:
 class IncidentService:
     """The incident verbs over one store; ``pager`` (set later by paging) hears every change."""
 
-    def __init__(self, store: Store, settings: Settings, pager: PagerHooks | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, pager: PagerHooks | None = None) -> None:
         self.store = store
         self.cause_window = timedelta(seconds=settings.incident_cause_window)
         self.pager = pager
@@ -185,7 +184,7 @@ class IncidentService:
             if active_window(session, svc.id, environment.name, moment) is not None:
                 return None
             incident = self._create(
-                session, PODIUM, svc, environment, svc.owner_id, summary[:SUMMARY_MAX], source="check",
+                session, Actor.system(), svc, environment, svc.owner_id, summary[:SUMMARY_MAX], source="check",
                 check_id=check_id, opened_by="podium", at=moment,
             )
             return self._info(session, incident)
@@ -227,7 +226,7 @@ class IncidentService:
             incident = self._open_for_check(session, check_id)
             if incident is None:
                 return []
-            self._move(session, PODIUM, incident, IncidentState.RESOLVED, BY_CHECK, at or utcnow())
+            self._move(session, Actor.system(), incident, IncidentState.RESOLVED, BY_CHECK, at or utcnow())
             return [self._info(session, incident)]
 
     def _act(self, actor: Actor, incident_id: int, to: IncidentState, at: datetime | None) -> IncidentInfo:

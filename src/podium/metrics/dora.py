@@ -18,11 +18,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from podium.deploy.models import ReleaseCause
 from podium.metrics.availability import Timeline, combine, tally
 from podium.metrics.period import Period, iso_weeks, to_seconds
 from podium.metrics.timeline import FloatArray, as_seconds
-
-AUTO_ROLLBACK_PREFIX = "rolled back automatically"  # what the deploy watcher writes as failure_reason
 
 
 @dataclass(frozen=True)
@@ -134,23 +133,21 @@ class ReleaseFacts:
     created_at: datetime
     live_at: datetime | None
     rollback_of: int | None = None
-    failure_reason: str | None = None
+    cause: str = ReleaseCause.DEPLOY
 
 
 def failed_changes(releases: Iterable[ReleaseFacts], incident_causes: Iterable[int], window: timedelta) -> set[int]:
     """The ids of releases that were failed changes.
 
-    A release failed when an incident names it as its cause, when the deploy watcher
-    rolled it back (its ``failure_reason`` says so), or when a later release of the same
-    environment rolled back below it (``rollback_of`` older than it) and was made within
-    ``window`` of it going live.
+    A release failed when an incident names it as its cause, or when a later release of
+    the same environment rolled back below it (``rollback_of`` older than it) and was made
+    within ``window`` of it going live, or at any time when Podium made that rollback by
+    itself (its cause is ``auto_rollback``: the deploy watcher saw the release fail).
     """
     failed = set(incident_causes)
     by_environment: dict[int, list[ReleaseFacts]] = defaultdict(list)
     for release in releases:
         by_environment[release.environment_id].append(release)
-        if (release.failure_reason or "").startswith(AUTO_ROLLBACK_PREFIX):
-            failed.add(release.id)
     for rows in by_environment.values():
         rows.sort(key=lambda r: r.version)
         versions = [r.version for r in rows]
@@ -163,6 +160,6 @@ def failed_changes(releases: Iterable[ReleaseFacts], incident_causes: Iterable[i
                 if replaced.live_at is None:
                     continue
                 waited = rollback.created_at - replaced.live_at
-                if timedelta(0) <= waited <= window:
+                if rollback.cause == ReleaseCause.AUTO_ROLLBACK or timedelta(0) <= waited <= window:
                     failed.add(replaced.id)
     return failed

@@ -282,12 +282,12 @@ class MetricsService:
         )))
         releases = session.execute(select(
             Release.id, Release.environment_id, Release.version, Release.created_at, Release.live_at,
-            Release.rollback_of, Release.failure_reason, Release.artifact_id,
+            Release.rollback_of, Release.cause, Release.artifact_id,
         ).where(
             Release.environment_id.in_(environments), or_(Release.live_at >= start, Release.created_at >= start),
         )).all()
-        facts = [ReleaseFacts(r.id, r.environment_id, r.version, r.created_at, r.live_at, r.rollback_of,
-                              r.failure_reason) for r in releases]
+        facts = [ReleaseFacts(r.id, r.environment_id, r.version, r.created_at, r.live_at, r.rollback_of, r.cause)
+                 for r in releases]
         causes = session.scalars(select(Incident.cause_release_id).where(
             Incident.cause_release_id.in_([r.id for r in releases]))).all()
         failed = failed_changes(facts, [c for c in causes if c is not None], self.rollback_window)

@@ -1,12 +1,11 @@
-"""A node: where releases run. ``LocalNode`` is this machine; a remote node (over SSH)
-will implement the same ``Node`` protocol."""
+"""This machine as the local runtime uses it: one supervisord and one nginx, and the ports
+handed to new processes. Only ``podium.runtime.local`` builds on it."""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Protocol
 
 from podium.runtime.ports import free_port
 from podium.runtime.router import Router
@@ -15,32 +14,6 @@ from podium.runtime.supervisor import Supervisor
 # Ports handed out recently are not handed out again: an app may not have bound its
 # port yet when the next deploy asks for one.
 RECENT_PORTS = 4096
-
-
-class Node(Protocol):
-    """A machine that runs app processes behind a router."""
-
-    @property
-    def supervisor(self) -> Supervisor:
-        """Runs the node's process groups: add, remove, inspect, wait for RUNNING."""
-        ...
-
-    @property
-    def router(self) -> Router:
-        """Routes hostnames to the node's process ports; switches without dropping requests."""
-        ...
-
-    def ensure_running(self) -> None:
-        """Start supervisord and nginx unless they already run; idempotent."""
-        ...
-
-    def allocate_port(self) -> int:
-        """A port on which a new process of this node may listen."""
-        ...
-
-    def shutdown(self) -> None:
-        """Stop the router and every process, then supervisord."""
-        ...
 
 
 class LocalNode:

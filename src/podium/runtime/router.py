@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from podium.errors import Conflict, Invalid
+from podium.osutil import alive, atomic_write, proc_stat
 from podium.runtime import RuntimeFailure
 from podium.runtime.ports import wait_for_port
 
@@ -134,7 +135,7 @@ class Router:
             previous = path.read_text() if path.exists() else None
             if previous == text:
                 return Switch(frozenset(), self._error_log)
-            _atomic_write(path, text)
+            atomic_write(path, text)
             self._test_or_restore(path, previous)
             return Switch(self._reload(master), self._error_log)
 
@@ -164,7 +165,7 @@ class Router:
         workers = _children(master)
         os.kill(master, signal.SIGQUIT)
         deadline = time.monotonic() + RELOAD_TIMEOUT
-        while _alive(master, None):
+        while alive(master, None):
             if time.monotonic() >= deadline:
                 for pid, _ in workers | _children(master):
                     _kill(pid)
@@ -196,7 +197,7 @@ class Router:
         os.kill(master, signal.SIGHUP)
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while not _children(master) - old_workers:
-            if time.monotonic() >= deadline or not _alive(master, None):
+            if time.monotonic() >= deadline or not alive(master, None):
                 raise RuntimeFailure(
                     f"nginx started no worker with the new configuration within {RELOAD_TIMEOUT:g}s; "
                     f"see {self._error_log}"
@@ -209,7 +210,7 @@ class Router:
         # told to stop (its own message reaches them, or a worker already gone), so it
         # never starts a replacement for one: tests/runtime/test_router.py counts workers.
         for pid, started in old_workers:
-            if _alive(pid, started):
+            if alive(pid, started):
                 _signal(pid, signal.SIGQUIT)
         return old_workers
 
@@ -222,7 +223,7 @@ class Router:
             if previous is None:
                 path.unlink(missing_ok=True)
             else:
-                _atomic_write(path, previous)
+                atomic_write(path, previous)
             raise
 
     def _run(
@@ -256,7 +257,7 @@ class Router:
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             return None
-        return pid if comm == "nginx" and _alive(pid, None) else None
+        return pid if comm == "nginx" and alive(pid, None) else None
 
     def _require_master(self) -> int:
         master = self._master_pid()
@@ -391,35 +392,13 @@ def _clean_ports(ports: list[int]) -> list[int]:
 def _write_if_changed(path: Path, text: str) -> bool:
     if path.exists() and path.read_text() == text:
         return False
-    _atomic_write(path, text)
+    atomic_write(path, text)
     return True
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (state is [0], ppid [1], starttime [19])."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, started: int | None) -> bool:
-    """Whether ``pid`` runs (and is the process that started at ``started``); zombies are gone."""
-    fields = _stat_fields(pid)
-    if fields is None or fields[0] in ("Z", "X"):
-        return False
-    return started is None or int(fields[19]) == started
 
 
 def _wait_gone(workers: frozenset[tuple[int, int]], error_log: Path) -> None:
     deadline = time.monotonic() + RELOAD_TIMEOUT
-    while any(_alive(pid, started) for pid, started in workers):
+    while any(alive(pid, started) for pid, started in workers):
         if time.monotonic() >= deadline:
             raise RuntimeFailure(
                 f"nginx workers from before the reload still run after {RELOAD_TIMEOUT:g}s; see {error_log}"
@@ -434,14 +413,14 @@ def _children(parent: int) -> frozenset[tuple[int, int]]:
     except OSError:
         listed = None
     if listed is not None:
-        found = ((int(pid), _stat_fields(int(pid))) for pid in listed)
+        found = ((int(pid), proc_stat(int(pid))) for pid in listed)
         return frozenset(
             (pid, int(fields[19])) for pid, fields in found if fields and fields[0] not in ("Z", "X")
         )
     children = set()
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
+            fields = proc_stat(int(entry.name))
             if fields and fields[0] not in ("Z", "X") and int(fields[1]) == parent:
                 children.add((int(entry.name), int(fields[19])))
     return frozenset(children)

@@ -35,6 +35,7 @@ from typing import Any, cast
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from podium.errors import Conflict, Invalid, NotFound
+from podium.osutil import alive, atomic_write, tail, write_private
 from podium.runtime import RuntimeFailure
 from podium.runtime.sandbox import Confinement, Sandbox, user_of
 from podium.runtime.stamp import BACKUPS, start_command, wait_closed
@@ -127,7 +128,7 @@ class Supervisor:
         with self._lock():
             if self._answers():
                 return
-            _atomic_write(self.conf_path, self._config_text())
+            atomic_write(self.conf_path, self._config_text())
             start_log = self.run_dir / "supervisord.start.log"
             supervisord = [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf_path)]
             with start_log.open("wb") as sink:
@@ -167,7 +168,7 @@ class Supervisor:
             for spec in processes:
                 _write_env_file(group_env / f"{spec.name}.sh", spec)
                 spec.log_file.absolute().parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(conf, self._group_text(group, processes))
+            atomic_write(conf, self._group_text(group, processes))
             try:
                 with self._server() as rpc:
                     rpc.reloadConfig()
@@ -259,7 +260,7 @@ class Supervisor:
             pid = int(rpc.getPID())
             rpc.shutdown()
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT
-        while _pid_alive(pid):
+        while alive(pid):
             if time.monotonic() >= deadline:
                 raise RuntimeFailure(f"supervisord (pid {pid}) still runs {SHUTDOWN_TIMEOUT:g}s after shutdown")
             time.sleep(POLL_INTERVAL)
@@ -458,15 +459,7 @@ def _base_environment() -> dict[str, str]:
 def _write_env_file(path: Path, spec: ProcessSpec) -> None:
     lines = [f"# Written by Podium: the environment of process {spec.name}."]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(spec.environment.items())]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_private(path, "\n".join(lines) + "\n")
 
 
 def _process_info(item: dict[str, Any]) -> ProcessInfo:
@@ -493,20 +486,6 @@ def _describe(infos: list[ProcessInfo]) -> str:
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - 16384))
-            data = handle.read()
-    except OSError:
+    if not path.exists():
         return "(no log)"
-    text = data.decode("utf-8", "replace").splitlines()[-lines:]
-    return "\n".join(f"  | {line}" for line in text) or "  (empty)"
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs; a zombie nobody has reaped yet counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    return "\n".join(f"  | {line}" for line in tail(path, lines)) or "  (empty)"

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
-from podium.deploy import logs
-from podium.deploy.logs import follow_logs, last_lines, read_logs
+from podium.runtime import logs
+from podium.runtime.logs import follow_logs, last_lines, read_logs
 from podium.runtime.stamp import LogFile
 
 

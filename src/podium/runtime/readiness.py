@@ -1,6 +1,7 @@
-"""Health gate of a rollout: probe each new web process until it answers, or give up.
+"""Probing the local runtime's web processes: each new one until it answers (the health
+gate of a rollout), or each live one once (the watch after going live).
 
-Probes go through one ``httpx.Client`` that the deploy service keeps for its lifetime
+Probes go through one ``httpx.Client`` that the local runtime keeps for its lifetime
 (``probe_client``): building one costs tens of milliseconds of CPU (its SSL context), on
 the critical path of every rollout if each made its own. Each probe closes its connection,
 as the router does, so no idle connection to an app outlives the check.
@@ -10,14 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 
-from podium.artifacts.appjson import AppJson
+from podium.runtime.interface import HealthCheck
 from podium.runtime.ports import port_accepts
 
-DEFAULT_PATH = "/"
 PORT_POLL_SECONDS = 0.005  # a refused connect costs microseconds: look for the port often
 CHECK_SECONDS = 0.05  # between probes of a port that answered badly, and between looks at the processes
 
@@ -27,31 +26,7 @@ def probe_client() -> httpx.Client:
     return httpx.Client(trust_env=False, headers={"Connection": "close"})
 
 
-@dataclass(frozen=True)
-class Gate:
-    """What counts as healthy: ``path`` answering below ``max_status`` within ``deadline`` seconds."""
-
-    path: str
-    timeout: float
-    max_status: int
-    deadline: float
-    initial_delay: float = 0.0
-    content: str | None = None
-
-    @classmethod
-    def from_app_json(cls, app_json: AppJson, deadline: float) -> Gate:
-        """app.json's ``healthchecks.web`` asks for a 2xx/3xx; without it, anything below 500 will do."""
-        check = app_json.web_healthcheck()
-        if check is None:
-            return cls(path=DEFAULT_PATH, timeout=5.0, max_status=500, deadline=deadline)
-        budget = max(deadline, check.initial_delay + check.attempts * (check.timeout + check.wait))
-        return cls(
-            path=check.path, timeout=check.timeout, max_status=400, deadline=budget,
-            initial_delay=check.initial_delay, content=check.content,
-        )
-
-
-def probe(client: httpx.Client, port: int, gate: Gate) -> str | None:
+def probe(client: httpx.Client, port: int, gate: HealthCheck) -> str | None:
     """One probe of one process: None when healthy, else why not."""
     try:
         response = client.get(f"http://127.0.0.1:{port}{gate.path}", timeout=gate.timeout)
@@ -65,7 +40,7 @@ def probe(client: httpx.Client, port: int, gate: Gate) -> str | None:
 
 
 def wait_healthy(
-    client: httpx.Client, ports: list[int], gate: Gate, *, still_running: Callable[[], str | None],
+    client: httpx.Client, ports: list[int], gate: HealthCheck, *, still_running: Callable[[], str | None],
     interval: float = CHECK_SECONDS,
 ) -> str | None:
     """Probe every port until all are healthy (None) or the deadline passes (the last reason).
