@@ -27,6 +27,7 @@ from podium.health.paging import Pager
 from podium.metrics.service import MetricsService
 from podium.osutil import write_private
 from podium.runtime.local import LocalRuntime
+from podium.runtime.sandbox import Sandbox
 from podium.sdk.bundle import install_bundle
 from podium.store.db import Store
 
@@ -45,6 +46,7 @@ class Podium:
         self.runtime = LocalRuntime(
             data_dir / "node", settings.router_port, deploy_root=data_dir / "deploy", venv_cache=data_dir / "venvs",
             limits=SlugLimits.from_settings(settings), log_max_bytes=settings.log_max_bytes,
+            sandbox=Sandbox.from_settings(settings),
         )
         self.app_tokens = AppTokenService(settings, self.store)
         self.watcher = Watcher(settings, self.store, self.runtime)  # watches once start_runtime runs it

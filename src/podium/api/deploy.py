@@ -71,6 +71,9 @@ class ProcessOut(BaseModel):
     user: str | None = Field(description="The operating-system user it runs as.")
     uptime_seconds: int | None
     restarts: int = Field(description="Restarts after crashes that Podium counted.")
+    last_exit: str | None = Field(
+        None, description="How it last ended: 'oom' (killed at its size's memory limit), 'exit 1', 'signal 9'."
+    )
 
 
 class ConfigPatch(BaseModel):

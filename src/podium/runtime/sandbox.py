@@ -41,10 +41,12 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from podium.config import Settings
 from podium.errors import Invalid
 from podium.runtime import RuntimeFailure
 
@@ -119,6 +121,20 @@ class Sandbox:
         self.sizes = dict(sizes)
         self.default_size = default_size
         self.cgroups = _cgroup_bases(cgroup_root) if self.enabled else {}
+        # Podium's Python (virtualenvs are built with it) may live under a hidden folder
+        # (a pyenv in /root): bound back read-only, it stays usable by every app.
+        self.interpreter = tuple(dict.fromkeys(Path(p).absolute() for p in (sys.base_prefix, sys.prefix)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sandbox:
+        """The node's sandbox: hides the data dir (and a backup dir outside it) from every app."""
+        data_dir = settings.data_dir.absolute()
+        hidden = [data_dir, *([settings.addons_backup_dir.absolute()] if settings.addons_backup_dir else [])]
+        return cls(
+            enabled=settings.sandbox == "on", hidden=hidden, state_dir=data_dir / "node" / "sandbox",
+            sizes={name: Size(*numbers) for name, numbers in settings.size_table.items()},
+            default_size=settings.default_size,
+        )
 
     # -- what the operator is told ----------------------------------------------------------
 
@@ -271,7 +287,9 @@ class Sandbox:
         for folder in covered:
             args += ["--tmpfs", str(folder)]
         made: set[Path] = set()
-        for path in (*confinement.readable, *confinement.writable):
+        hidden_interpreter = [p for p in self.interpreter if any(p.is_relative_to(c) for c in covered)]
+        readable = (*confinement.readable, *hidden_interpreter)
+        for path in (*readable, *confinement.writable):
             # bwrap makes the folders leading to a bind mount in a tmpfs 0700 (under a
             # umask of 077): the app's user could not reach its own files. Make them 0755.
             under = [c for c in covered if path.is_relative_to(c) and path != c]
@@ -281,7 +299,7 @@ class Sandbox:
                     if parent.is_relative_to(top) and parent != top and parent not in made:
                         made.add(parent)
                         args += ["--perms", "0755", "--dir", str(parent)]
-        for path in confinement.readable:
+        for path in readable:
             args += ["--ro-bind", str(path), str(path)]
         for path in confinement.writable:
             args += ["--bind", str(path), str(path)]
@@ -335,23 +353,6 @@ def router_user() -> str | None:
         return None
     _ensure_system_user(ROUTER_USER)
     return ROUTER_USER
-
-
-def user_of(pid: int | None) -> str | None:
-    """The name of the user ``pid`` runs as, read from /proc; None when it is gone."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Uid:"):
-                uid = int(line.split()[1])
-                try:
-                    return pwd.getpwuid(uid).pw_name
-                except KeyError:
-                    return str(uid)
-    except OSError:
-        return None
-    return None
 
 
 def _cgroup_bases(root: Path) -> dict[str, Path]:

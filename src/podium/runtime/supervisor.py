@@ -37,7 +37,7 @@ from supervisor.xmlrpc import Faults, SupervisorTransport
 from podium.errors import Conflict, Invalid, NotFound
 from podium.osutil import alive, atomic_write, tail, write_private
 from podium.runtime import RuntimeFailure
-from podium.runtime.sandbox import Confinement, Sandbox, user_of
+from podium.runtime.sandbox import Confinement, Sandbox
 from podium.runtime.stamp import BACKUPS, start_command, wait_closed
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -102,7 +102,6 @@ class ProcessInfo:
     exit_status: int | None
     log_file: str
     description: str = field(default="", compare=False)
-    user: str | None = field(default=None, compare=False)  # read from the process
     last_exit: str | None = field(default=None, compare=False)  # "oom", "exit 1", "signal 9"
 
 
@@ -283,11 +282,10 @@ class Supervisor:
             raw = cast(list[dict[str, Any]], rpc.getAllProcessInfo())
         infos = [_process_info(item) for item in raw]
         if self.sandbox is None or not self.sandbox.enabled:
-            return [replace(info, user=user_of(info.pid)) for info in infos]
-        sandbox = self.sandbox
+            return infos
+        sandbox = self.sandbox  # the pid of the app below its keeper, as the host sees it
         return [
-            replace(info, pid=(pid := sandbox.app_pid(info.pid)), user=user_of(pid),
-                    last_exit=sandbox.last_exit(info.group, info.name))
+            replace(info, pid=sandbox.app_pid(info.pid), last_exit=sandbox.last_exit(info.group, info.name))
             for info in infos
         ]
 
