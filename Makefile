@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := nginx chromium
+APT_PACKAGES := nginx chromium bubblewrap
 # Two workers (pytest-xdist), each taking whole files, so a module's fixtures stay in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 

@@ -38,6 +38,7 @@ import hashlib
 import os
 import pwd
 import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -58,6 +59,7 @@ USER_PREFIX = "pd-"
 USER_MAX = 32  # useradd's limit on a user name
 ROUTER_USER = "podium-router"
 ENV_INSIDE = "/run/podium/env"
+ULIMIT_FLAGS = {"nofile": "n", "nproc": "p", "as": "v"}  # dash's ulimit flags (-v in KiB)
 FORWARDED_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "USR1", "USR2")
 CONTROLLERS = ("memory", "cpu", "pids")
 # Hidden from every app in any case: other users' homes and the host's runtime sockets.
@@ -203,11 +205,14 @@ class Sandbox:
         inner = f"exec 3<&-; . {ENV_INSIDE} && {command}"
         sandboxed = [
             SETSID, BWRAP, *self._bwrap_args(confinement), "--",
-            *self._limits(confinement.size, memory is not None), *self._drop(confinement.user),
-            "/usr/bin/env", "--default-signal=INT,QUIT", "/bin/sh", "-c", inner,
+            *self._drop(confinement.user), "/usr/bin/env", "--default-signal=INT,QUIT", "/bin/sh", "-c", inner,
         ]
         q = shlex.quote
         lines = [f"echo $$ > {q(str(path / 'cgroup.procs'))}" for path in cgroups.values()]
+        # The rlimits, set by the keeper's shell (one exec less than prlimit), pass to the app.
+        limits = self._rlimits(confinement.size, memory is not None, confinement.user)
+        for name, value in limits.items():
+            lines.append(f"ulimit -{ULIMIT_FLAGS[name]} {value // 1024 if name == 'as' else value}")
         counter = ""
         if memory is not None:  # the OOM kills of the process's cgroup, read before and after it runs
             control = q(str(memory / "memory.oom_control"))
@@ -264,7 +269,7 @@ class Sandbox:
             return list(argv)
         return [
             BWRAP, *self._bwrap_args(confinement, env_file=False), "--",
-            *self._limits(confinement.size, False), *self._drop(confinement.user), *argv,
+            *self._limits(confinement.size, False, confinement.user), *self._drop(confinement.user), *argv,
         ]
 
     # -- what ps shows ------------------------------------------------------------------------
@@ -310,13 +315,21 @@ class Sandbox:
         args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         return [*args, "--new-session", "--die-with-parent"]
 
-    def _limits(self, size: Size, memory_cgroup: bool) -> list[str]:
-        args = [PRLIMIT, f"--nofile={size.open_files}"]
-        if "pids" not in self.cgroups:  # per user, not per process: the pids cgroup is exact
-            args.append(f"--nproc={size.processes}")
+    def _rlimits(self, size: Size, memory_cgroup: bool, user: str | None) -> dict[str, int]:
+        """prlimit's resource names → limits (address space in bytes)."""
+        # Never above the hard limit Podium itself has: raising it may not be allowed here.
+        limits = {"nofile": _at_most(resource.RLIMIT_NOFILE, size.open_files)}
+        # RLIMIT_NPROC counts every process of the user: only an app's own user can have it
+        # (then shared by the environment's processes); the pids cgroup is exact per process.
+        if "pids" not in self.cgroups and user is not None:
+            limits["nproc"] = _at_most(resource.RLIMIT_NPROC, size.processes)
         if not memory_cgroup:  # address space is a rough stand-in for memory
-            args.append(f"--as={size.memory_mb * 4 * 1024 * 1024}")
-        return [*args, "--"]
+            limits["as"] = size.memory_mb * 4 * 1024 * 1024
+        return limits
+
+    def _limits(self, size: Size, memory_cgroup: bool, user: str | None) -> list[str]:
+        limits = self._rlimits(size, memory_cgroup, user)
+        return [PRLIMIT, *(f"--{name}={value}" for name, value in limits.items()), "--"]
 
     def _drop(self, user: str | None) -> list[str]:
         if user is None:
@@ -353,6 +366,11 @@ def router_user() -> str | None:
         return None
     _ensure_system_user(ROUTER_USER)
     return ROUTER_USER
+
+
+def _at_most(limit: int, wanted: int) -> int:
+    hard = resource.getrlimit(limit)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
 
 
 def _cgroup_bases(root: Path) -> dict[str, Path]:
