@@ -140,10 +140,18 @@ def main() -> None:
     }
     report["start_ratio"] = round(median("off", "start") / median("on", "start"), 3)
     report["rps_ratio"] = round(median("on", "rps") / median("off", "rps"), 3)
+    # On a shared machine other work only ever adds time: the best round is the cost itself.
+    best_start = {mode: min(results[mode]["start"]) for mode in results}
+    best_rps = {mode: max(results[mode]["rps"]) for mode in results}
+    report["best_start_ratio"] = round(best_start["off"] / best_start["on"], 3)
+    report["best_rps_ratio"] = round(best_rps["on"] / best_rps["off"], 3)
     print(f"start-to-first-200 (median of {rounds}): off {report['start_s']['off'] * 1000:.0f} ms, "
-          f"on {report['start_s']['on'] * 1000:.0f} ms  -> ratio {report['start_ratio']:.2f}x")
+          f"on {report['start_s']['on'] * 1000:.0f} ms  -> ratio {report['start_ratio']:.2f}x; "
+          f"best rounds {best_start['off'] * 1000:.0f} / {best_start['on'] * 1000:.0f} ms "
+          f"-> {report['best_start_ratio']:.2f}x")
     print(f"requests/s through the router ({args.threads} clients, {seconds:g} s): off {report['rps']['off']:.0f}, "
-          f"on {report['rps']['on']:.0f}  -> ratio {report['rps_ratio']:.2f}x")
+          f"on {report['rps']['on']:.0f}  -> ratio {report['rps_ratio']:.2f}x; "
+          f"best rounds {best_rps['off']:.0f} / {best_rps['on']:.0f} -> {report['best_rps_ratio']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
