@@ -47,7 +47,8 @@ def ps(client: TestClient, service: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def two_apps(admin: TestClient, core: Podium, tmp_path: Path) -> tuple[str, str]:
     """The victim (team web) and the intruder (team mallory), both live in production,
-    with the same requirements.txt."""
+    with the same requirements.txt; the crash counter runs."""
+    core.start_runtime()
     create_service(admin, "victim", owner="web")
     create_service(admin, "intruder", owner="mallory")
     victim = probe_app(tmp_path / "victim", marker="victim")
@@ -118,12 +119,18 @@ def test_every_attack_fails_and_the_victim_keeps_serving(
                 f"http://127.0.0.1:{intruder_ps['port']}/eat", params={"mb": 400}, timeout=30
             ).raise_for_status()
         after = poll(
-            lambda: next((p for p in ps(admin, "intruder") if p["state"] == "RUNNING" and p["pid"] != before["pid"]),
-                         None),
+            lambda: next((p for p in ps(admin, "intruder")
+                          if p["state"] == "RUNNING" and p["pid"] not in (None, before["pid"])), None),
             30, "the intruder to be restarted after its OOM kill",
         )
         assert after["last_exit"] == "oom"
         assert after["user"] == "pd-intruder-production"
+        # The crash record on the release says so too (the crash counter polls).
+        release = poll(
+            lambda: (r := admin.get(f"{env_path('intruder', 'production')}/releases/v1").json())["crashes"] and r,
+            15, "the crash counter to record the OOM kill",
+        )
+        assert release["last_exits"] == {"web-1": "oom"}
     finally:
         load.stop()
     # The victim served every request throughout, and is the same process.

@@ -275,14 +275,15 @@ class Sandbox:
     # -- what ps shows ------------------------------------------------------------------------
 
     def app_pid(self, pid: int | None) -> int | None:
-        """The host pid of the app below supervisord's ``pid`` (the keeper's); ``pid`` itself when unsandboxed."""
+        """The host pid of the app below supervisord's ``pid`` (the keeper's); ``pid`` itself when
+        unsandboxed; None while there is no app below the keeper (starting, or just ended)."""
         if pid is None or not self.enabled:
             return pid
         # keeper → bwrap (a session of its own) → the sandbox's pid 1 (its own session) → the app
         outer = next((child for child in _children(pid) if _session_leader(child)), None)
         inits = _children(outer) if outer is not None else []
         apps = _children(inits[0]) if inits else []
-        return apps[0] if apps else pid
+        return apps[0] if apps else None
 
     # -- internals ---------------------------------------------------------------------------
 
