@@ -44,6 +44,7 @@ def test_release_that_turns_unhealthy_is_rolled_back_automatically(
     assert (v3.release["status"], v3.release["rollback_of"]) == ("live", "v1")
     assert v3.release["description"] == "Auto-rollback of v2: rollback to v1"
     assert v3.release["created_by"] == "platform"
+    assert (v3.release["cause"], v2.release["cause"]) == ("auto_rollback", "deploy")
     v2_after = admin.get(f"{staging}/releases/v2").json()
     assert v2_after["status"] == "superseded"
     assert v2_after["failure_reason"].startswith(

@@ -5,9 +5,9 @@ Two servers answer the same ``DatabaseServer`` protocol:
 - ``ExternalServer``: an existing server named by ``PODIUM_ADDONS_POSTGRES_URL``, a
   superuser's URL. Podium only creates and drops databases and roles on it.
 - ``EmbeddedCluster``, the default: a cluster Podium initialises in ``<data dir>/postgres``
-  with the machine's PostgreSQL binaries and runs as process group ``podium-postgres``
-  under the node's supervisord, which restarts it if it dies and keeps it running while
-  Podium itself restarts. PostgreSQL refuses to run as root, so when Podium is root the
+  with the machine's PostgreSQL binaries and runs as the runtime's platform process
+  ``podium-postgres`` (locally, under supervisord), which restarts it if it dies and keeps
+  it running while Podium itself restarts. PostgreSQL refuses to run as root, so when Podium is root the
   cluster's files belong to the ``postgres`` system user and the server runs as that user.
   It listens on 127.0.0.1 only, and every login needs a password (SCRAM).
 """
@@ -210,7 +210,7 @@ class EmbeddedCluster:
             return chosen
 
     def ensure_running(self) -> Endpoint:
-        """Initialise the cluster on first use, start it under supervisord, and wait until it answers."""
+        """Initialise the cluster on first use, have the runtime run it, and wait until it answers."""
         with self._lock:
             new = not self.exists()
             if new:

@@ -104,7 +104,9 @@ class Rollout:
     """One release's rollout; each stage is told to followers as it begins."""
 
     def __init__(self, rollouts: Rollouts, ref: EnvRef, release_id: int) -> None:
-        self.r = rollouts
+        self.settings, self.store, self.runtime = rollouts.settings, rollouts.store, rollouts.runtime
+        self.progress, self.watch = rollouts.progress, rollouts.watch
+        self.app_token, self.sdk_path = rollouts.app_token, rollouts.sdk_path
         self.ref = ref
         self.release_id = release_id
         self.spec: ReleaseSpec | None = None
@@ -141,9 +143,9 @@ class Rollout:
 
     def release_spec(self) -> ReleaseSpec:
         """What the runtime runs: the artifact, the formation, and every process's environment."""
-        ref, settings = self.ref, self.r.settings
-        token = self.r.app_token(ref.environment_id) if self.r.app_token is not None else ""
-        with self.r.store.session() as session:
+        ref, settings = self.ref, self.settings
+        token = self.app_token(ref.environment_id) if self.app_token is not None else ""
+        with self.store.session() as session:
             release = session.get(Release, self.release_id)
             assert release is not None
             artifact = release.artifact
@@ -159,27 +161,27 @@ class Rollout:
                 service=ref.service, env=ref.env, version=release.version,
                 artifact_path=artifact_path(settings, ref.service, artifact.digest), digest=artifact.digest,
                 processes=dict(artifact.processes), app_json=app_json, formation=dict(release.formation),
-                environment=environment, sdk_path=self.r.sdk_path,
+                environment=environment, sdk_path=self.sdk_path,
             )
 
     def prepare(self, spec: ReleaseSpec) -> PreparedRelease:
         """Unpack and build, or find both done (a rollback)."""
-        return self.r.runtime.prepare(spec, lambda step, note: self.stage(Stage(step.value), note))
+        return self.runtime.prepare(spec, lambda step, note: self.stage(Stage(step.value), note))
 
     def release_command(self, prepared: PreparedRelease) -> None:
         """Run the Procfile's ``release`` command; its failure aborts the rollout."""
         command = prepared.spec.processes.get("release")
         if command is not None:
             self.stage(Stage.RELEASING, command)
-            self.r.runtime.run_release_command(prepared, RELEASE_COMMAND_TIMEOUT)
+            self.runtime.run_release_command(prepared, RELEASE_COMMAND_TIMEOUT)
 
     def start(self, prepared: PreparedRelease) -> RunningRelease:
         """Start the formation beside the live release, and record where its web processes listen."""
         count = sum(n for kind, n in prepared.spec.formation.items() if kind != "release")
         self.stage(Stage.STARTING, f"{count} process(es)")
         self.running = RunningRelease(prepared.spec.ref, {})  # undo stops whatever did start
-        running = self.r.runtime.start(prepared)
-        with self.r.store.session() as session:
+        running = self.runtime.start(prepared)
+        with self.store.session() as session:
             release = session.get(Release, self.release_id)
             assert release is not None
             release.ports = dict(running.ports)
@@ -188,24 +190,24 @@ class Rollout:
     def health(self, running: RunningRelease) -> None:
         """Wait until every new web process passes the health gate (or every process stays up)."""
         assert self.spec is not None
-        check = health_check(self.spec.app_json, self.r.settings.health_timeout)
+        check = health_check(self.spec.app_json, self.settings.health_timeout)
         if running.ports:
             self.stage(Stage.HEALTH_CHECK, f"GET {check.path} on {len(running.ports)} process(es)")
         elif any(n for kind, n in self.spec.formation.items() if kind != "release"):
             self.stage(Stage.HEALTH_CHECK, "waiting for the processes to stay up")
-        self.r.runtime.wait_healthy(running, check)
+        self.runtime.wait_healthy(running, check)
 
     def switch(self, running: RunningRelease) -> Draining:
         """Point the route at the new release; returns once new requests reach it."""
-        if self.r.watch is not None:
-            self.r.watch.cancel(self.ref.environment_id)
-        self.routed_before = self.r.runtime.route(self.ref.service, self.ref.env)
+        if self.watch is not None:
+            self.watch.cancel(self.ref.environment_id)
+        self.routed_before = self.runtime.route(self.ref.service, self.ref.env)
         self.stage(Stage.SWITCHING, "")
-        return self.r.runtime.switch(running)
+        return self.runtime.switch(running)
 
     def go_live(self) -> None:
         """The router points at the new release: record it live and the old one superseded."""
-        with self.r.store.session() as session:
+        with self.store.session() as session:
             mark_live(session, self.ref.environment_id, self.release_id)
 
     def after_switch(self, switched: Draining) -> None:
@@ -224,8 +226,8 @@ class Rollout:
             log.exception("after v%s of %s/%s went live", self.spec.version, self.ref.service, self.ref.env)
             message = f"live, but stopping the previous release failed: {exc}"
         self.finish(message)
-        if self.r.watch is not None and self.running.ports:
-            self.r.watch.start(self.ref, self.release_id, self.running, self.spec.app_json)
+        if self.watch is not None and self.running.ports:
+            self.watch.start(self.ref, self.release_id, self.running, self.spec.app_json)
 
     def drain(self, switched: Draining) -> None:
         """Stop the previous release once no router worker from before the switch is left,
@@ -233,19 +235,19 @@ class Rollout:
         assert self.spec is not None
         self.stage(Stage.DRAINING, "stopping the previous release")
         switched.wait_drained()
-        self.r.runtime.stop_all_but(self.ref.service, self.ref.env, keep=self.spec.version)
+        self.runtime.stop_all_but(self.ref.service, self.ref.env, keep=self.spec.version)
 
     def prune(self) -> None:
         """Keep the prepared files of the last K releases that went live, so a rollback needs
         no unpack; failed releases, which no rollback can pick, do not count."""
-        with self.r.store.session() as session:
+        with self.store.session() as session:
             recent = session.scalars(
                 select(Artifact.digest).join(Release, Release.artifact_id == Artifact.id)
                 .where(Release.environment_id == self.ref.environment_id, Release.live_at.is_not(None))
-                .order_by(Release.version.desc()).limit(self.r.settings.keep_releases)
+                .order_by(Release.version.desc()).limit(self.settings.keep_releases)
             )
             keep = set(recent)
-        self.r.runtime.prune(self.ref.service, self.ref.env, keep)
+        self.runtime.prune(self.ref.service, self.ref.env, keep)
 
     # Undo and the end ------------------------------------------------------------------------
 
@@ -253,15 +255,15 @@ class Rollout:
         """Put the route back, then stop the new processes; never the other way round."""
         try:
             if self.routed_before is not None:
-                self.r.runtime.switch_back(self.routed_before)
+                self.runtime.switch_back(self.routed_before)
             if self.running is not None:
-                self.r.runtime.stop(self.running.ref)
+                self.runtime.stop(self.running.ref)
         except Exception:  # whatever is left over, start-up recovery or the next rollout removes
             log.exception("could not undo the rollout of %s/%s", self.ref.service, self.ref.env)
 
     def stage(self, stage: Stage, message: str) -> None:
         """Record the stage the rollout enters (the release is deploying from the first)."""
-        with self.r.store.session() as session:
+        with self.store.session() as session:
             release = session.get(Release, self.release_id)
             assert release is not None
             release.stage = stage
@@ -269,11 +271,11 @@ class Rollout:
                 transition(release, ReleaseStatus.DEPLOYING)
                 release.started_at = utcnow()
             status = ReleaseStatus(release.status)
-        self.r.progress.post(self.release_id, stage=stage, status=status, message=message)
+        self.progress.post(self.release_id, stage=stage, status=status, message=message)
 
     def finish(self, message: str) -> None:
         try:
-            with self.r.store.session() as session:
+            with self.store.session() as session:
                 release = session.get(Release, self.release_id)
                 assert release is not None
                 release.stage = Stage.DONE
@@ -284,7 +286,7 @@ class Rollout:
     def fail(self, reason: str, log_tail: str) -> None:
         stage = Stage.PENDING
         try:
-            with self.r.store.session() as session:
+            with self.store.session() as session:
                 release = session.get(Release, self.release_id)
                 assert release is not None
                 stage = Stage(release.stage)
@@ -301,10 +303,10 @@ class Rollout:
             self.unlock()
         except Exception:  # run() unlocks again; followers must hear of the end regardless
             log.exception("could not release the deploy lock of %s/%s", self.ref.service, self.ref.env)
-        self.r.progress.post(self.release_id, stage=stage, status=status, message=message, done=True)
+        self.progress.post(self.release_id, stage=stage, status=status, message=message, done=True)
 
     def unlock(self) -> None:
-        with self.r.store.session() as session:
+        with self.store.session() as session:
             session.execute(
                 update(DeployState)
                 .where(

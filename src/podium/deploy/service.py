@@ -428,7 +428,8 @@ class DeployService:
         ]
 
     def log_files(self, service: str, env: str, process: str | None = None) -> list[Path]:
-        """Log files of this environment, oldest release first (the local runtime's)."""
+        """Log files of this environment, oldest release first, where the runtime keeps logs
+        in files (the local runtime): the web page reads them until it reads ``read_logs``."""
         with self.store.session() as session:
             self._ref(session, service, env)
         files: Callable[[str, str, str | None], list[Path]] | None = getattr(self.runtime, "log_files", None)

@@ -1,9 +1,12 @@
-"""Runtime: the node that runs app processes (supervisord) behind a router (nginx).
+"""Runtime: what runs releases and routes to them, behind one interface.
 
-``supervisor.Supervisor`` starts and controls one supervisord per node over its unix
-socket; ``router.Router`` owns one nginx instance that routes hostnames to process ports
-and switches routes with graceful reloads; ``node.LocalNode`` pairs the two; ``ports``
-hands out ports and waits for them to accept connections. See ``docs/runtime.md``.
+``interface.Runtime`` is all the deploy service knows of a runtime; ``naming`` computes
+the names of groups, routes and hostnames. ``local.LocalRuntime`` implements it on this
+machine, from ``node.LocalNode`` (``supervisor.Supervisor``: one supervisord, controlled
+over its unix socket; ``router.Router``: one nginx that switches routes with graceful
+reloads; the ports it hands out), ``layout`` (where apps and logs live), the release
+command, ``readiness`` probes and ``logs``. Only this package knows supervisord and nginx.
+See ``docs/runtime.md``.
 """
 
 from __future__ import annotations
