@@ -9,6 +9,7 @@ router. Its memory and process limits come from a small formation size.
 from __future__ import annotations
 
 import hashlib
+import pwd
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.deploy.support import Load, create_service, deploy, env_path, poll, probe_app, slug_of
 
+from podium.catalog.auth import Actor
 from podium.config import SIZES
 from podium.core import Podium
 from podium.runtime.naming import group_name
@@ -138,6 +140,13 @@ def test_every_attack_fails_and_the_victim_keeps_serving(
     assert not load.failures, load.failures[:5]
     assert ps(admin, "victim")[0]["pid"] == victim_pid
     assert not (victim_venv / "lib" / "planted.py").exists()
+
+    # Deleting a service removes its users and its virtualenvs with it.
+    core.delete_service(Actor.system(), "intruder")
+    with pytest.raises(KeyError):
+        pwd.getpwnam("pd-intruder-production")
+    assert not (data / "venvs" / "intruder").exists()
+    assert pwd.getpwnam("pd-victim-production")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"sandbox": "off"}])

@@ -331,7 +331,7 @@ class LocalRuntime:
         if sandbox is not None:  # its users and its own virtualenvs go with it
             for env in ENVIRONMENTS:
                 sandbox.remove_user(service, env)
-                shutil.rmtree(self.venv_cache / service / env, ignore_errors=True)
+            shutil.rmtree(self.venv_cache / service, ignore_errors=True)
 
     # Processes and logs ------------------------------------------------------------------
 
