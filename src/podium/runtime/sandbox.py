@@ -240,6 +240,10 @@ class Sandbox:
         # One line (supervisord's config has no multi-line commands); "&" ends a command itself.
         return " ".join(line if line.endswith("&") else f"{line};" for line in lines)
 
+    def confines(self, group: str) -> bool:
+        """Whether ``group``'s processes run sandboxed (platform processes, like PostgreSQL, do not)."""
+        return (self.state_dir / group).is_dir()
+
     def last_exit(self, group: str, name: str) -> str | None:
         """How the process last ended: ``oom`` (killed at its memory limit), ``exit N``; None if it never did."""
         try:

@@ -284,8 +284,10 @@ class Supervisor:
         if self.sandbox is None or not self.sandbox.enabled:
             return infos
         sandbox = self.sandbox  # the pid of the app below its keeper, as the host sees it
+        confined = {group for group in {info.group for info in infos} if sandbox.confines(group)}
         return [
             replace(info, pid=sandbox.app_pid(info.pid), last_exit=sandbox.last_exit(info.group, info.name))
+            if info.group in confined else info
             for info in infos
         ]
 
