@@ -110,12 +110,13 @@ class LocalRuntime:
         self.node.shutdown()
 
     def _close_folders(self) -> None:
-        """Podium's folders readable by Podium alone; the data dir only passable (the add-ons'
-        ``postgres`` user reaches its own folder through it), never listable."""
+        """Podium's folders readable by Podium alone; the data dir not listable by others (its
+        group bits stay: they are the mask of the ACL that lets the add-ons' ``postgres`` through)."""
         for folder in (self.node.run_dir, self.deploy_root, self.venv_cache):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o700)
-        self.node.run_dir.parent.chmod(0o711)
+        data_dir = self.node.run_dir.parent
+        data_dir.chmod(data_dir.stat().st_mode & ~0o006)
 
     def close(self) -> None:
         self.probes.close()
