@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := nginx chromium docker.io debootstrap docker-registry glewlwyd
+APT_PACKAGES := nginx chromium docker.io debootstrap docker-registry glewlwyd bubblewrap
 # The swarm runtime's stack image: Debian bookworm (minbase) with Python and nginx (the router), imported into the engine at
 # DOCKER_HOST. Its rootfs tarball is cached so a later build on the same machine skips debootstrap.
 STACK_TAG ?= podium-stack:bookworm-1

@@ -9,8 +9,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Like Heroku's dyno sizes: memory in MiB, CPU shares (1024 = one CPU under contention),
+# processes (threads count) and open files per process.
+SIZES = (
+    "basic=512/512/256/1024 standard-1x=512/1024/256/4096 standard-2x=1024/2048/512/8192 "
+    "performance=2560/8192/4096/32768"
+)
+
+
+def parse_sizes(text: str) -> dict[str, tuple[int, int, int, int]]:
+    """``name=memory/cpu/processes/files ...`` as a table; ValueError naming the bad entry."""
+    table: dict[str, tuple[int, int, int, int]] = {}
+    for entry in text.split():
+        name, _, numbers = entry.partition("=")
+        parts = numbers.split("/")
+        if not name or len(parts) != 4 or not all(part.isdigit() and int(part) > 0 for part in parts):
+            raise ValueError(f"size {entry!r}: write name=memory MiB/CPU shares/processes/open files")
+        table[name] = (int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]))
+    if not table:
+        raise ValueError("at least one size is needed")
+    return table
 
 
 class Settings(BaseSettings):
@@ -212,6 +233,37 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(12.0, description="Hours a web session made by single sign-on lasts.")
     login_days: float = Field(30.0, description="Days a CLI login made by `podium login` (device flow) lasts.")
+
+    # Sandbox and limits of app processes.
+    sandbox: Literal["on", "off"] = Field(
+        "on", description="on: each app process runs as its environment's own user (when root) in a bubblewrap "
+        "sandbox with limits; off: as Podium's own user, unconfined (a baseline, or a machine without bwrap)."
+    )
+    sizes: str = Field(
+        SIZES,
+        description="Formation sizes an app.json may name: name=memory MiB/CPU shares/processes/open files, "
+        "space-separated.",
+    )
+    default_size: str = Field("standard-1x", description="Size of a process whose app.json formation names none.")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_parse(cls, value: str) -> str:
+        parse_sizes(value)
+        return value
+
+    @field_validator("default_size")
+    @classmethod
+    def _default_size_known(cls, value: str, info: ValidationInfo) -> str:
+        sizes = info.data.get("sizes")
+        if isinstance(sizes, str) and value not in parse_sizes(sizes):
+            raise ValueError(f"default_size {value!r} is not one of the sizes")
+        return value
+
+    @property
+    def size_table(self) -> dict[str, tuple[int, int, int, int]]:
+        """Size name → (memory MiB, CPU shares, processes, open files)."""
+        return parse_sizes(self.sizes)
 
     @property
     def store_url(self) -> str:

@@ -33,6 +33,7 @@ from podium.people.service import PeopleService
 from podium.runtime.interface import Runtime
 from podium.runtime.local import LocalRuntime
 from podium.runtime.ports import free_port
+from podium.runtime.sandbox import Sandbox
 from podium.runtime.swarm.nodes import NodeService
 from podium.runtime.swarm.runtime import SwarmRuntime
 from podium.sdk.bundle import install_bundle
@@ -60,7 +61,7 @@ class Podium:
         local = LocalRuntime(
             data_dir / "node", free_port() if swarm else settings.router_port, deploy_root=data_dir / "deploy",
             venv_cache=data_dir / "venvs", limits=SlugLimits.from_settings(settings),
-            log_max_bytes=settings.log_max_bytes,
+            log_max_bytes=settings.log_max_bytes, sandbox=Sandbox.from_settings(settings),
         )
         self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
         self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from tests.deploy.support import HELLO, await_change, create_service, deploy, env_path, slug_of, through_router
 
 from podium.config import Settings
+from podium.core import Podium
+from podium.runtime.sandbox import user_name
 
 STAGING = env_path("hello", "staging")
 PRODUCTION = env_path("hello", "production")
@@ -23,7 +25,9 @@ def answer(settings: Settings, host: str) -> dict[str, str]:
     return body
 
 
-def test_deploy_config_rollback_promote_scale(admin: TestClient, settings: Settings, tmp_path: Path) -> None:
+def test_deploy_config_rollback_promote_scale(
+    admin: TestClient, core: Podium, settings: Settings, tmp_path: Path
+) -> None:
     create_service(admin, "hello")
     assert admin.patch(f"{STAGING}/config", json={"set": {"GREETING": "Hi from staging"}}).json()["release"] is None
     admin.patch(f"{PRODUCTION}/config", json={"set": {"GREETING": "Hi from production"}}).raise_for_status()
@@ -67,8 +71,11 @@ def test_deploy_config_rollback_promote_scale(admin: TestClient, settings: Setti
     assert [p["process"] for p in processes] == ["web-1", "web-2"]
     assert len(set(ports)) == 2
     assert all(p["state"] in ("STARTING", "RUNNING") and p["release"] == "v4" for p in processes)  # 1 s of STARTING
-    me = pwd.getpwuid(os.geteuid()).pw_name  # apps run as Podium's user, on this machine
-    assert {(p["node"], p["user"]) for p in processes} == {("local", me)}
+    # apps run as their environment's own user when Podium is root (and sandboxes), else as Podium's
+    sandbox = core.runtime.sandbox
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    user = user_name("hello", "staging") if sandbox is not None and sandbox.enabled and sandbox.privileged else me
+    assert {(p["node"], p["user"]) for p in processes} == {("local", user)}
     for _ in range(6):
         assert answer(settings, "hello.staging.localhost")["release"] == "v4"
     access_log = settings.data_dir / "node" / "router" / "logs" / "access.log"

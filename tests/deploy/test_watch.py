@@ -120,7 +120,7 @@ def test_a_killed_process_is_restarted_and_counted_as_a_crash(
 
     def restarted() -> dict[str, Any] | None:
         (process,) = admin.get(f"{staging}/ps").json()
-        return process if process["state"] == "RUNNING" and process["pid"] != before["pid"] else None
+        return process if process["state"] == "RUNNING" and process["pid"] not in (None, before["pid"]) else None
 
     after = poll(restarted, 20, "supervisord to restart web-1")  # supervisord reports no event to await
     assert after["port"] == before["port"]

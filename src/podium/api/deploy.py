@@ -45,6 +45,9 @@ class ReleaseOut(BaseModel):
     commit: str | None = Field(description="The commit its slug was built from, as the deploy that uploaded it said.")
     rollback_of: str | None
     crashes: int = Field(description="Restarts of its processes after crashes, all processes together.")
+    last_exits: dict[str, str] = Field(
+        default_factory=dict, description="Per process, how its last crash ended when known: oom, exit 1, signal 9."
+    )
     ports: dict[str, int]
     cause: ReleaseCause = Field(description="What made it: deploy, config, rollback, auto_rollback (by Podium)…")
 
@@ -57,7 +60,8 @@ class ReleaseOut(BaseModel):
             failure_reason=release.failure_reason, log_tail=release.log_tail,
             config_keys=sorted(release.config), formation=release.formation, digest=release.artifact.digest,
             commit=release.commit, rollback_of=f"v{release.rollback_of}" if release.rollback_of else None,
-            crashes=release.crashes, ports=release.ports, cause=ReleaseCause(release.cause),
+            crashes=release.crashes, last_exits=release.last_exits, ports=release.ports,
+            cause=ReleaseCause(release.cause),
         )
 
 
@@ -74,6 +78,9 @@ class ProcessOut(BaseModel):
     user: str | None = Field(description="The operating-system user it runs as.")
     uptime_seconds: int | None
     restarts: int = Field(description="Restarts after crashes that Podium counted.")
+    last_exit: str | None = Field(
+        None, description="How it last ended: 'oom' (killed at its size's memory limit), 'exit 1', 'signal 9'."
+    )
 
 
 class ConfigPatch(BaseModel):

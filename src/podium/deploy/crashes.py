@@ -70,6 +70,7 @@ class CrashCounter:
         if not releases:
             return
         crashed: dict[int, Counter[str]] = {}
+        endings: dict[int, dict[str, str]] = {}
         for process in self.runtime.all_live_processes(list(releases)):  # one look, however many are live
             assert process.service is not None
             assert process.env is not None
@@ -85,6 +86,8 @@ class CrashCounter:
             restarted = process.pid != seen if seen is not None else (process.started_at or 0) > since
             if restarted:
                 crashed.setdefault(release_id, Counter())[process.name] += 1
+                if process.last_exit is not None:  # how it ended, e.g. "oom" (the sandbox's cgroups)
+                    endings.setdefault(release_id, {})[process.name] = process.last_exit
             self._pids[key] = process.pid
         if crashed:
             with self.store.session() as session:
@@ -94,3 +97,4 @@ class CrashCounter:
                         crashed_release.crashes += counts.total()
                         crashed_release.restarts = dict(Counter(crashed_release.restarts) + counts)
                         crashed_release.last_crash_at = utcnow()
+                        crashed_release.last_exits = {**crashed_release.last_exits, **endings.get(release_id, {})}

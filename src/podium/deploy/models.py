@@ -136,6 +136,8 @@ class Release(Base):
     crashes: Mapped[int] = mapped_column(default=0)  # of all its processes
     restarts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))  # per process
     last_crash_at: Mapped[datetime | None] = mapped_column(default=None)
+    # per process, how its last crash ended when the runtime knows: "oom", "exit 1", "signal 9"
+    last_exits: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
 
 
 class DeployState(Base):

@@ -434,7 +434,7 @@ class DeployService:
                 "process": p.name, "type": p.type, "state": p.state, "pid": p.pid, "port": live.ports.get(p.name),
                 "release": f"v{live.version}", "node": p.node, "user": p.user,
                 "uptime_seconds": round(now - p.started_at) if p.started_at and p.state == "RUNNING" else None,
-                "restarts": live.restarts.get(p.name, 0),
+                "restarts": live.restarts.get(p.name, 0), "last_exit": p.last_exit,
             }
             for p in self.runtime.processes(running)
         ]

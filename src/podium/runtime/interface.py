@@ -180,6 +180,7 @@ class ProcessState:
     service: str | None = None
     env: str | None = None
     exit_reason: str | None = None  # why it is not running, when it is not
+    last_exit: str | None = None  # how it last ended: "oom" (killed at its memory limit), "exit 1", "signal 9"
     restarts: int = 0  # restarts the runtime saw (the deploy counts crashes itself)
 
 

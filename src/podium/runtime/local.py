@@ -10,6 +10,7 @@ each member guarantees, and ``docs/runtime.md``.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -42,12 +43,15 @@ from podium.runtime.node import LocalNode
 from podium.runtime.readiness import probe, probe_client, wait_healthy
 from podium.runtime.release_command import last_lines, run_release_command, stop_orphan_release_command
 from podium.runtime.router import Router
+from podium.runtime.sandbox import Confinement, Sandbox
 from podium.runtime.supervisor import ProcessInfo, ProcessSpec, Supervisor
 
 NODE = "local"
 LOOPBACK = "127.0.0.1"
 DEAD_STATES = {"FATAL", "EXITED", "BACKOFF", "STOPPED", "UNKNOWN"}
 ENVIRONMENTS = ("staging", "production")
+
+log = logging.getLogger(__name__)
 
 
 class _Drained:
@@ -65,9 +69,10 @@ class LocalRuntime:
 
     def __init__(
         self, node_dir: Path, router_port: int, *, deploy_root: Path, venv_cache: Path, limits: SlugLimits,
-        log_max_bytes: int,
+        log_max_bytes: int, sandbox: Sandbox | None = None,
     ) -> None:
-        self.node = LocalNode(node_dir, router_port)
+        self.sandbox = sandbox  # None or disabled: processes run as Podium's own user, unconfined
+        self.node = LocalNode(node_dir, router_port, sandbox)
         self.deploy_root = deploy_root
         self.venv_cache = venv_cache
         self.limits = limits
@@ -94,11 +99,25 @@ class LocalRuntime:
     def ensure_running(self) -> None:
         with self._start_lock:
             if not self._started:
+                notice = self.sandbox.notice() if self.sandbox is not None else None
+                if notice is not None:
+                    log.warning("%s", notice)
+                if self._sandboxed() is not None:
+                    self._close_folders()
                 self.node.ensure_running()
                 self._started = True
 
     def shutdown(self) -> None:
         self.node.shutdown()
+
+    def _close_folders(self) -> None:
+        """Podium's folders readable by Podium alone; the data dir not listable by others (its
+        group bits stay: they are the mask of the ACL that lets the add-ons' ``postgres`` through)."""
+        for folder in (self.node.run_dir, self.deploy_root, self.venv_cache):
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)
+        data_dir = self.node.run_dir.parent
+        data_dir.chmod(data_dir.stat().st_mode & ~0o006)
 
     def close(self) -> None:
         self.probes.close()
@@ -118,11 +137,14 @@ class LocalRuntime:
                 shutil.rmtree(app_dir)
             app_dir.parent.mkdir(parents=True, exist_ok=True)
             unpack_slug(spec.artifact_path, app_dir, self.limits)
+        user = self._user(spec.service, spec.env)
+        if user is not None and self.sandbox is not None:
+            self.sandbox.hand_over(app_dir, user)  # its own files, read-only in its sandbox
         venv, built = None, None
         requirements = app / "requirements.txt"
         if requirements.exists():
             started = datetime.now(UTC)
-            venv, fresh = ensure_venv(requirements, self.venv_cache)
+            venv, fresh = self._venv(requirements, spec.service, spec.env, user)
             built = (started, datetime.now(UTC)) if fresh else None
             on_step(PrepareStep.BUILDING, "built a virtualenv" if fresh else "virtualenv cached")
         return PreparedRelease(spec, str(app), venv, built)
@@ -133,10 +155,12 @@ class LocalRuntime:
         if command is None:
             return
         layout = self.layout(spec.service, spec.env)
+        confinement = self._confinement(prepared, None)
         run_release_command(
             command, app=Path(prepared.location), environment=self._environment(prepared, None),
             log=layout.release_log(spec.version), pid_file=layout.release_pid, timeout=timeout,
             log_max_bytes=self.log_max_bytes,
+            confine=None if confinement is None else lambda argv: self._wrap(argv, confinement),
         )
 
     def start(self, prepared: PreparedRelease) -> RunningRelease:
@@ -149,6 +173,7 @@ class LocalRuntime:
                 name=name, command=spec.processes[kind], directory=Path(prepared.location),
                 environment=self._environment(prepared, ports.get(name)),
                 log_file=layout.log_file(spec.version, name), log_max_bytes=self.log_max_bytes,
+                confinement=self._confinement(prepared, kind),
             )
             for kind, quantity in sorted(spec.formation.items()) if kind != "release"
             for name in (f"{kind}-{index}" for index in range(1, quantity + 1))
@@ -157,6 +182,48 @@ class LocalRuntime:
             layout.logs.mkdir(parents=True, exist_ok=True)
             self.node.supervisor.add_group(group_name(spec.service, spec.env, spec.version), specs)
         return RunningRelease(spec.ref, ports)
+
+    # The sandbox ----------------------------------------------------------------------------
+
+    def _sandboxed(self) -> Sandbox | None:
+        return self.sandbox if self.sandbox is not None and self.sandbox.enabled else None
+
+    def _user(self, service: str, env: str) -> str | None:
+        sandbox = self._sandboxed()
+        return sandbox.ensure_user(service, env) if sandbox is not None else None
+
+    def _venv(self, requirements: Path, service: str, env: str, user: str | None) -> tuple[Path, bool]:
+        """Unconfined: one cache for all. Confined: built as the environment's user into its own cache."""
+        sandbox = self._sandboxed()
+        if sandbox is None:
+            return ensure_venv(requirements, self.venv_cache)
+        cache = self.venv_cache / service / env
+
+        def confine(argv: list[str], build: Path) -> list[str]:
+            sandbox.hand_over(build, user)
+            readable = (requirements.parent,)
+            confinement = sandbox.confinement(user, None, readable=readable, writable=(build,), chdir=readable[0])
+            return sandbox.wrap(argv, confinement)
+
+        return ensure_venv(requirements, cache, confine=confine)
+
+    def _confinement(self, prepared: PreparedRelease, kind: str | None) -> Confinement | None:
+        """What a process of type ``kind`` (None: the release command) may see and use."""
+        sandbox = self._sandboxed()
+        if sandbox is None:
+            return None
+        spec = prepared.spec
+        entry = spec.app_json.formation.get(kind) if kind is not None else None
+        app = Path(prepared.location)
+        readable = tuple(p for p in (app, prepared.venv, spec.sdk_path) if p is not None)
+        return sandbox.confinement(
+            sandbox.ensure_user(spec.service, spec.env), entry.size if entry is not None else None,
+            readable=readable, chdir=app,
+        )
+
+    def _wrap(self, argv: list[str], confinement: Confinement) -> list[str]:
+        assert self.sandbox is not None
+        return self.sandbox.wrap(argv, confinement)
 
     def _environment(self, prepared: PreparedRelease, port: int | None) -> dict[str, str]:
         """The release's environment, plus the SDK, the virtualenv and the port."""
@@ -264,6 +331,11 @@ class LocalRuntime:
                 self.node.supervisor.remove_group(group)
         for env in ENVIRONMENTS:
             self.node.router.remove_route(route_name(service, env))
+        sandbox = self._sandboxed()
+        if sandbox is not None:  # its users and its own virtualenvs go with it
+            for env in ENVIRONMENTS:
+                sandbox.remove_user(service, env)
+            shutil.rmtree(self.venv_cache / service, ignore_errors=True)
 
     # Processes and logs ------------------------------------------------------------------
 
@@ -299,6 +371,7 @@ class LocalRuntime:
             user=user_of(info.pid) if info.pid else None, address=f"{LOOPBACK}:{port}" if port else None,
             started_at=info.started_at, version=ref.version if ref else None,
             service=ref.service if ref else None, env=ref.env if ref else None, exit_reason=exit_reason,
+            last_exit=info.last_exit,
         )
 
     def log_files(self, service: str, env: str, process: str | None = None) -> list[Path]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from podium.runtime.ports import free_port
 from podium.runtime.router import Router
+from podium.runtime.sandbox import Sandbox
 from podium.runtime.supervisor import Supervisor
 
 # Ports handed out recently are not handed out again: an app may not have bound its
@@ -19,9 +20,9 @@ RECENT_PORTS = 4096
 class LocalNode:
     """This machine: supervisord in ``run_dir/supervisor``, nginx in ``run_dir/router``."""
 
-    def __init__(self, run_dir: Path, router_port: int) -> None:
+    def __init__(self, run_dir: Path, router_port: int, sandbox: Sandbox | None = None) -> None:
         self.run_dir = run_dir
-        self.supervisor = Supervisor(run_dir / "supervisor")
+        self.supervisor = Supervisor(run_dir / "supervisor", sandbox)
         self.router = Router(run_dir / "router", router_port)
         self._recent_ports: deque[int] = deque(maxlen=RECENT_PORTS)
         self._ports_lock = threading.Lock()

@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from podium.osutil import atomic_write, start_time, tail
@@ -29,15 +29,17 @@ DRAIN_SECONDS = 5
 
 def run_release_command(
     command: str, *, app: Path, environment: Mapping[str, str], log: Path, pid_file: Path,
-    timeout: float, log_max_bytes: int,
+    timeout: float, log_max_bytes: int, confine: Callable[[list[str]], list[str]] | None = None,
 ) -> None:
     """Run ``command`` in ``app`` to its end; ``ReleaseFailed`` with its last lines when it
-    exits non-zero or outlives ``timeout`` (then it is killed with its children)."""
+    exits non-zero or outlives ``timeout`` (then it is killed with its children). ``confine``
+    turns the command line into its sandboxed form (``Sandbox.wrap``)."""
+    argv = ["/bin/sh", "-c", RELEASE_COMMAND_GATE, command]
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(app), **environment}
     with StampedOutput(log, log_max_bytes) as sink:
         process = subprocess.Popen(
-            ["/bin/sh", "-c", RELEASE_COMMAND_GATE, command], cwd=app, env=env, stdin=subprocess.PIPE,
+            confine(argv) if confine is not None else argv, cwd=app, env=env, stdin=subprocess.PIPE,
             stdout=sink.fileno(), stderr=subprocess.STDOUT, start_new_session=True,
         )
     assert process.stdin is not None

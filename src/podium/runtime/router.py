@@ -13,8 +13,10 @@ routes to the old ports any more.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -31,6 +33,7 @@ from podium.errors import Conflict, Invalid
 from podium.osutil import alive, atomic_write, proc_stat
 from podium.runtime import RuntimeFailure
 from podium.runtime.ports import wait_for_port
+from podium.runtime.sandbox import router_user
 
 ROUTE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -45,6 +48,7 @@ POLL_INTERVAL = 0.02
 NEW_WORKER_POLL = 0.002  # the master forks its new workers within milliseconds of a reload
 DRAIN_POLL = 0.005  # /proc reads only: cheap enough to notice an old worker's exit at once
 ROUTE_HEADER = "# podium-route "
+ROUTER_TEMP_ROOT = Path("/var/cache/podium-router")  # workers' temporary files, when Podium is root
 NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
 
 ACCESS_LOG_FORMAT = (
@@ -92,12 +96,23 @@ class Router:
         self.sites_dir = self.run_dir / "sites"
         self.logs_dir = self.run_dir / "logs"
         self.pid_path = self.run_dir / "nginx.pid"
+        # Workers of a root master run as podium-router, which cannot reach into Podium's data
+        # dir: their temporary files go to a folder of their own outside it.
+        self.worker_user = router_user()
+        self.temp_dir = self.run_dir / "tmp"
+        if self.worker_user is not None:
+            digest = hashlib.sha256(str(self.run_dir).encode()).hexdigest()[:16]
+            self.temp_dir = ROUTER_TEMP_ROOT / digest
 
     def ensure_running(self) -> None:
         """Write the configuration, start nginx unless its master runs (reload it if the
         configuration changed), and return once the port accepts connections (bounded)."""
-        for directory in (self.sites_dir, self.logs_dir, self.run_dir / "tmp"):
+        for directory in (self.sites_dir, self.logs_dir, self.temp_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        if self.worker_user is not None:
+            entry = pwd.getpwnam(self.worker_user)
+            os.chown(self.temp_dir, entry.pw_uid, entry.pw_gid)
+            self.temp_dir.chmod(0o700)
         old_workers: frozenset[tuple[int, int]] = frozenset()
         with self._lock():
             changed = _write_if_changed(self.conf_path, self._main_text())
@@ -301,9 +316,9 @@ server {{
 """
 
     def _main_text(self) -> str:
-        # Workers of a root master default to `nobody`, which cannot use temp dirs under
-        # a root-owned data dir; when Podium runs as root its workers do too.
-        user = "user root;\n" if os.geteuid() == 0 else ""
+        # A root master's workers run as podium-router (not root, not an app's user).
+        user = f"user {self.worker_user} {self.worker_user};\n" if self.worker_user else ""
+        temp = self.temp_dir
         return f"""# Written by Podium each time the router starts; edits are overwritten.
 {user}worker_processes auto;
 worker_shutdown_timeout {WORKER_SHUTDOWN_TIMEOUT}s;
@@ -317,11 +332,11 @@ events {{
 http {{
     log_format podium escape=json '{ACCESS_LOG_FORMAT}';
     access_log logs/access.log podium;
-    client_body_temp_path tmp/client_body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
 
     server_tokens off;
     server_names_hash_bucket_size 128;

@@ -28,7 +28,7 @@ import time
 import xmlrpc.client
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +37,7 @@ from supervisor.xmlrpc import Faults, SupervisorTransport
 from podium.errors import Conflict, Invalid, NotFound
 from podium.osutil import alive, atomic_write, tail, write_private
 from podium.runtime import RuntimeFailure
+from podium.runtime.sandbox import Confinement, Sandbox
 from podium.runtime.stamp import BACKUPS, start_command, wait_closed
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -74,6 +75,7 @@ class ProcessSpec:
     autorestart: bool = True
     stopwaitsecs: int = 10
     startretries: int = 3
+    confinement: Confinement | None = None  # its user, size and view of the files (runtime.sandbox)
 
     def __post_init__(self) -> None:
         _check_name("process", self.name)
@@ -100,13 +102,15 @@ class ProcessInfo:
     exit_status: int | None
     log_file: str
     description: str = field(default="", compare=False)
+    last_exit: str | None = field(default=None, compare=False)  # "oom", "exit 1", "signal 9"
 
 
 class Supervisor:
     """The node's supervisord, found (or started) through ``run_dir``."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, sandbox: Sandbox | None = None) -> None:
         self.run_dir = run_dir.absolute()
+        self.sandbox = sandbox
         self.conf_path = self.run_dir / "supervisord.conf"
         self.socket_path = self.run_dir / "supervisor.sock"
         self.pid_path = self.run_dir / "supervisord.pid"
@@ -171,6 +175,8 @@ class Supervisor:
             except (xmlrpc.client.Fault, RuntimeFailure) as err:
                 conf.unlink(missing_ok=True)
                 shutil.rmtree(group_env, ignore_errors=True)
+                if self.sandbox is not None:
+                    self.sandbox.forget(group)
                 if isinstance(err, RuntimeFailure):
                     raise
                 raise RuntimeFailure(f"supervisord refused group {group!r}: {err.faultString}") from err
@@ -197,6 +203,8 @@ class Supervisor:
         with self._lock():
             (self.programs_dir / f"{group}.conf").unlink(missing_ok=True)
             shutil.rmtree(self.env_dir / group, ignore_errors=True)
+            if self.sandbox is not None:
+                self.sandbox.forget(group)
 
     def group_status(self, group: str) -> list[ProcessInfo]:
         """The group's processes as supervisord sees them now; NotFound if it has none."""
@@ -272,7 +280,16 @@ class Supervisor:
     def _all_info(self) -> list[ProcessInfo]:
         with self._server() as rpc:
             raw = cast(list[dict[str, Any]], rpc.getAllProcessInfo())
-        return [_process_info(item) for item in raw]
+        infos = [_process_info(item) for item in raw]
+        if self.sandbox is None or not self.sandbox.enabled:
+            return infos
+        sandbox = self.sandbox  # the pid of the app below its keeper, as the host sees it
+        confined = {group for group in {info.group for info in infos} if sandbox.confines(group)}
+        return [
+            replace(info, pid=sandbox.app_pid(info.pid), last_exit=sandbox.last_exit(info.group, info.name))
+            if info.group in confined else info
+            for info in infos
+        ]
 
     def _answers(self) -> bool:
         try:
@@ -346,7 +363,10 @@ files = programs/*.conf
         ]
         for program, spec in zip(programs, processes, strict=True):
             env_file = self.env_dir / group / f"{spec.name}.sh"
-            script = f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"
+            if self.sandbox is not None and self.sandbox.enabled and spec.confinement is not None:
+                script = self.sandbox.program(group, spec.name, spec.confinement, env_file, shell_line(spec.command))
+            else:
+                script = f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"
             log_file = str(spec.log_file.absolute())
             command = start_command(sys.executable, [
                 *("--max-bytes", str(spec.log_max_bytes), "--backups", str(BACKUPS)),

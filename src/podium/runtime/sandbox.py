@@ -1,0 +1,455 @@
+"""A system user, a bubblewrap sandbox and limits for every app process.
+
+When Podium runs as root, each service environment gets an unprivileged system user of its
+own (``pd-<service>-<env>``, made with ``useradd`` on first deploy, removed with the
+service). supervisord starts each app process as root through a small ``/bin/sh`` *keeper*
+(``Sandbox.program``) which:
+
+1. joins the process's own cgroups (memory, cpu, pids: limits from its formation size);
+2. opens the process's environment file (root's, mode 0600) on fd 3;
+3. starts ``bwrap`` in a session of its own, which mounts the OS read-only, a private
+   ``/tmp``, ``/run``, ``/proc`` and ``/dev``, an empty tmpfs over Podium's data dir with only
+   the release's app directory and virtualenv bound back (read-only), copies fd 3 to
+   ``/run/podium/env`` and, in a new PID namespace and a new session, runs ``prlimit``
+   (open files, processes; address space when there is no memory cgroup) → ``setpriv``
+   (the app's user, no groups, no capabilities, no new privileges) → the Procfile command;
+4. forwards the signals supervisord sends (TERM, INT, QUIT, HUP, USR1, USR2) to the app's
+   own process group inside the sandbox, and exits with bwrap's status, after writing how
+   the app ended (``oom`` when its memory cgroup killed something, else the status) to a
+   state file Podium reads for ``last_exit``.
+
+Why the keeper: bwrap's outer process stays the parent of the sandbox but dies of any
+signal it gets (it forwards none), and the sandbox's pid 1 ignores what it has no handler
+for; a group signal from supervisord would end bwrap at once and, through
+``--die-with-parent``, SIGKILL the app mid-shutdown. The keeper is what supervisord
+signals; bwrap runs in its own session so only the keeper's forwarding reaches the app;
+a SIGKILL of the keeper (``killasgroup`` after ``stopwaitsecs``) still takes everything
+down through ``--die-with-parent``. ``app_pid`` finds the app's host pid below the keeper.
+
+Without root, users cannot be switched: the sandbox (bwrap in a user namespace, when the
+kernel allows) and rlimits still apply; ``notice`` says so in one line. ``enabled=False``
+(``PODIUM_SANDBOX=off``) runs processes exactly as before: the baseline of the benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pwd
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from podium.config import Settings
+from podium.errors import Invalid
+from podium.runtime import RuntimeFailure
+
+BWRAP = "/usr/bin/bwrap"
+SETPRIV = "/usr/bin/setpriv"
+PRLIMIT = "/usr/bin/prlimit"
+SETSID = "/usr/bin/setsid"
+USER_PREFIX = "pd-"
+USER_MAX = 32  # useradd's limit on a user name
+ROUTER_USER = "podium-router"
+ENV_INSIDE = "/run/podium/env"
+ULIMIT_FLAGS = {"nofile": "n", "nproc": "p", "as": "v"}  # dash's ulimit flags (-v in KiB)
+FORWARDED_SIGNALS = ("TERM", "INT", "QUIT", "HUP", "USR1", "USR2")
+CONTROLLERS = ("memory", "cpu", "pids")
+# Hidden from every app in any case: other users' homes and the host's runtime sockets.
+PRIVATE_DIRS = ("/tmp", "/var/tmp", "/run", "/home", "/root")  # noqa: S108 - mounted over, not written
+USER_RE = re.compile(r"[a-z][a-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class Size:
+    """A formation size: what one process of that size may use."""
+
+    memory_mb: int
+    cpu_shares: int
+    processes: int
+    open_files: int
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """How one process runs: as ``user`` (None: Podium's own), at ``size``, seeing only
+    ``readable`` (bound read-only) and ``writable`` (bound read-write) of Podium's data."""
+
+    user: str | None
+    size_name: str
+    size: Size
+    readable: tuple[Path, ...] = ()
+    writable: tuple[Path, ...] = ()
+    chdir: Path | None = None
+
+
+def user_name(service: str, env: str) -> str:
+    """``pd-<service>-<env>``; a digest replaces the tail when that is over 32 characters."""
+    name = f"{USER_PREFIX}{service}-{env}".lower()
+    if len(name) > USER_MAX or not USER_RE.fullmatch(name):
+        digest = hashlib.sha256(f"{service}/{env}".encode()).hexdigest()[:8]
+        head = re.sub(r"[^a-z0-9-]", "-", f"{service}-{env}".lower())[: USER_MAX - len(USER_PREFIX) - 9]
+        name = f"{USER_PREFIX}{head}-{digest}"
+    return name
+
+
+class Sandbox:
+    """Users, cgroups and the bwrap command line of every app process on this node."""
+
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        hidden: Sequence[Path],
+        state_dir: Path,
+        sizes: Mapping[str, Size],
+        default_size: str,
+        cgroup_root: Path = Path("/sys/fs/cgroup"),
+    ) -> None:
+        if default_size not in sizes:
+            raise Invalid(f"the default size {default_size!r} is not one of the sizes: {sorted(sizes)}")
+        self.enabled = enabled and shutil.which(BWRAP) is not None
+        self.wanted = enabled
+        self.privileged = os.geteuid() == 0
+        self.hidden = tuple(p.absolute() for p in hidden)
+        self.state_dir = state_dir.absolute()
+        self.sizes = dict(sizes)
+        self.default_size = default_size
+        self.cgroups = _cgroup_bases(cgroup_root) if self.enabled else {}
+        # Podium's Python (virtualenvs are built with it) may live under a hidden folder
+        # (a pyenv in /root): bound back read-only, it stays usable by every app.
+        self.interpreter = tuple(dict.fromkeys(Path(p).absolute() for p in (sys.base_prefix, sys.prefix)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sandbox:
+        """The node's sandbox: hides the data dir (and a backup dir outside it) from every app."""
+        data_dir = settings.data_dir.absolute()
+        hidden = [data_dir, *([settings.addons_backup_dir.absolute()] if settings.addons_backup_dir else [])]
+        return cls(
+            enabled=settings.sandbox == "on", hidden=hidden, state_dir=data_dir / "node" / "sandbox",
+            sizes={name: Size(*numbers) for name, numbers in settings.size_table.items()},
+            default_size=settings.default_size,
+        )
+
+    # -- what the operator is told ----------------------------------------------------------
+
+    def notice(self) -> str | None:
+        """One line on what cannot be isolated here, or None when everything is."""
+        if not self.wanted:
+            return "sandbox off (PODIUM_SANDBOX=off): apps run as Podium's own user, unconfined"
+        if not self.enabled:
+            return f"sandbox off: {BWRAP} is missing (apt-get install bubblewrap); apps run unconfined"
+        if not self.privileged:
+            limits = "cgroups" if self.cgroups else "rlimits"
+            return f"not root: apps run as {pwd.getpwuid(os.getuid()).pw_name} in bwrap with {limits}; no user per app"
+        return None
+
+    # -- users ----------------------------------------------------------------------------
+
+    def ensure_user(self, service: str, env: str) -> str | None:
+        """The environment's system user, made now if missing; None when users cannot be switched."""
+        if not (self.enabled and self.privileged):
+            return None
+        name = user_name(service, env)
+        _ensure_system_user(name)
+        return name
+
+    def remove_user(self, service: str, env: str) -> None:
+        """Remove the environment's user (its processes must be gone); no error if it has none."""
+        if not (self.enabled and self.privileged):
+            return
+        name = user_name(service, env)
+        if _user_exists(name):
+            _run(["userdel", name])
+
+    def hand_over(self, path: Path, user: str | None) -> None:
+        """Give ``path`` (a release's app dir or virtualenv) to ``user``: readable by it, and by no other app."""
+        if user is None or not path.exists():
+            return
+        entry = pwd.getpwnam(user)
+        for root, dirs, files in os.walk(path):
+            for name in (root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)):
+                os.lchown(name, entry.pw_uid, entry.pw_gid)
+        path.chmod(0o700)
+
+    def confinement(
+        self,
+        user: str | None,
+        size: str | None,
+        *,
+        readable: tuple[Path, ...] = (),
+        writable: tuple[Path, ...] = (),
+        chdir: Path | None = None,
+    ) -> Confinement:
+        """The confinement of a process of ``size`` (None: the default); Invalid for an unknown size."""
+        name = size or self.default_size
+        if name not in self.sizes:
+            raise Invalid(f"unknown formation size {name!r}: use one of {', '.join(sorted(self.sizes))}")
+        return Confinement(user, name, self.sizes[name], readable, writable, chdir)
+
+    # -- one supervisord program ------------------------------------------------------------
+
+    def program(self, group: str, name: str, confinement: Confinement, env_file: Path, command: str) -> str:
+        """The keeper script supervisord runs (as ``/bin/sh -c``) for one process."""
+        cgroups = self._make_cgroups(group, name, confinement.size)
+        state = self.state_dir / group / f"{name}.exit"
+        state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        memory = cgroups.get("memory")
+        inner = f"exec 3<&-; . {ENV_INSIDE} && {command}"
+        sandboxed = [
+            SETSID, BWRAP, *self._bwrap_args(confinement), "--",
+            *self._drop(confinement.user), "/usr/bin/env", "--default-signal=INT,QUIT", "/bin/sh", "-c", inner,
+        ]
+        q = shlex.quote
+        lines = [f"echo $$ > {q(str(path / 'cgroup.procs'))}" for path in cgroups.values()]
+        # The rlimits, set by the keeper's shell (one exec less than prlimit), pass to the app.
+        limits = self._rlimits(confinement.size, memory is not None, confinement.user)
+        for name, value in limits.items():
+            lines.append(f"ulimit -{ULIMIT_FLAGS[name]} {value // 1024 if name == 'as' else value}")
+        counter = ""
+        if memory is not None:  # the OOM kills of the process's cgroup, read before and after it runs
+            control = q(str(memory / "memory.oom_control"))
+            counter = f"o=0; while read -r k v; do [ \"$k\" = oom_kill ] && o=$v; done < {control}"
+            lines.append(counter.replace("o=", "o0="))
+        lines += [
+            f"exec 3< {q(str(env_file))}",
+            f"{shlex.join(sandboxed)} &",
+            "b=$!",
+            "exec 3<&-",
+            # bwrap (b) → the sandbox's pid 1, which leads the session and process group the app
+            # is in; pid 1 itself ignores the signals it has no handler for, so only the app
+            # (and what it started) gets them. Before the sandbox is up, bwrap itself gets them.
+            # (/proc's children file has no newline at its end: read fails there, yet sets i.)
+            "fwd() { i=; read -r i _ < /proc/$b/task/$b/children;"
+            " [ -n \"$i\" ] && kill -s $1 -- -$i 2>/dev/null || kill -s $1 $b 2>/dev/null; }",
+            *(f"trap 'fwd {sig}' {sig}" for sig in FORWARDED_SIGNALS),
+            "while :; do wait $b; s=$?; kill -0 $b 2>/dev/null || break; done",
+        ]
+        if counter:
+            lines += [counter, 'if [ "$o" -gt "$o0" ]; then r=oom; else r="exit $s"; fi']
+        else:
+            lines.append('r="exit $s"')
+        lines += [f"echo \"$r\" > {q(str(state))}", "exit $s"]
+        # One line (supervisord's config has no multi-line commands); "&" ends a command itself.
+        return " ".join(line if line.endswith("&") else f"{line};" for line in lines)
+
+    def confines(self, group: str) -> bool:
+        """Whether ``group``'s processes run sandboxed (platform processes, like PostgreSQL, do not)."""
+        return (self.state_dir / group).is_dir()
+
+    def last_exit(self, group: str, name: str) -> str | None:
+        """How the process last ended: ``oom`` (killed at its memory limit), ``exit N``; None if it never did."""
+        try:
+            text = (self.state_dir / group / f"{name}.exit").read_text().strip()
+        except OSError:
+            return None
+        if text.startswith("exit ") and text[5:].isdigit() and int(text[5:]) > 128:
+            return f"signal {int(text[5:]) - 128}"
+        return text or None
+
+    def forget(self, group: str) -> None:
+        """Remove a stopped group's cgroups and state files."""
+        for base in self.cgroups.values():
+            folder = base / group
+            if folder.is_dir():
+                for child in folder.iterdir():
+                    if child.is_dir():
+                        _rmdir(child)
+                _rmdir(folder)
+        shutil.rmtree(self.state_dir / group, ignore_errors=True)
+
+    # -- a command run to its end (virtualenv build, release command) ------------------------
+
+    def wrap(self, argv: Sequence[str], confinement: Confinement) -> list[str]:
+        """``argv`` in the sandbox (without a keeper: the caller waits for it and kills its session)."""
+        if not self.enabled:
+            return list(argv)
+        return [
+            BWRAP, *self._bwrap_args(confinement, env_file=False), "--",
+            *self._limits(confinement.size, False, confinement.user), *self._drop(confinement.user), *argv,
+        ]
+
+    # -- what ps shows ------------------------------------------------------------------------
+
+    def app_pid(self, pid: int | None) -> int | None:
+        """The host pid of the app below supervisord's ``pid`` (the keeper's); ``pid`` itself when
+        unsandboxed; None while there is no app below the keeper (starting, or just ended)."""
+        if pid is None or not self.enabled:
+            return pid
+        # keeper → bwrap (a session of its own) → the sandbox's pid 1 (its own session) → the app
+        outer = next((child for child in _children(pid) if _session_leader(child)), None)
+        inits = _children(outer) if outer is not None else []
+        apps = _children(inits[0]) if inits else []
+        return apps[0] if apps else None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _bwrap_args(self, confinement: Confinement, *, env_file: bool = True) -> list[str]:
+        args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        covered: list[Path] = []
+        for folder in map(Path, (*PRIVATE_DIRS, *map(str, self.hidden))):
+            # Each mount costs milliseconds of every start: none inside a tmpfs already there.
+            if folder.is_dir() and not any(folder.is_relative_to(c) for c in covered):
+                covered.append(folder)
+        for folder in covered:
+            args += ["--tmpfs", str(folder)]
+        made: set[Path] = set()
+        hidden_interpreter = [p for p in self.interpreter if any(p.is_relative_to(c) for c in covered)]
+        readable = (*confinement.readable, *hidden_interpreter)
+        for path in (*readable, *confinement.writable):
+            # bwrap makes the folders leading to a bind mount in a tmpfs 0700 (under a
+            # umask of 077): the app's user could not reach its own files. Make them 0755.
+            under = [c for c in covered if path.is_relative_to(c) and path != c]
+            if under:
+                top = max(under, key=lambda c: len(c.parts))
+                for parent in reversed(path.parents):
+                    if parent.is_relative_to(top) and parent != top and parent not in made:
+                        made.add(parent)
+                        args += ["--perms", "0755", "--dir", str(parent)]
+        for path in readable:
+            args += ["--ro-bind", str(path), str(path)]
+        for path in confinement.writable:
+            args += ["--bind", str(path), str(path)]
+        if env_file:
+            args += ["--perms", "0444", "--file", "3", ENV_INSIDE]
+        if confinement.chdir is not None:
+            args += ["--chdir", str(confinement.chdir)]
+        # PID and IPC namespaces of its own; the hostname and the cgroup path are no secret,
+        # and each namespace more costs milliseconds of every start.
+        args += ["--unshare-pid", "--unshare-ipc"]
+        return [*args, "--new-session", "--die-with-parent"]
+
+    def _rlimits(self, size: Size, memory_cgroup: bool, user: str | None) -> dict[str, int]:
+        """prlimit's resource names → limits (address space in bytes)."""
+        # Never above the hard limit Podium itself has: raising it may not be allowed here.
+        limits = {"nofile": _at_most(resource.RLIMIT_NOFILE, size.open_files)}
+        # RLIMIT_NPROC counts every process of the user: only an app's own user can have it
+        # (then shared by the environment's processes); the pids cgroup is exact per process.
+        if "pids" not in self.cgroups and user is not None:
+            limits["nproc"] = _at_most(resource.RLIMIT_NPROC, size.processes)
+        if not memory_cgroup:  # address space is a rough stand-in for memory
+            limits["as"] = size.memory_mb * 4 * 1024 * 1024
+        return limits
+
+    def _limits(self, size: Size, memory_cgroup: bool, user: str | None) -> list[str]:
+        limits = self._rlimits(size, memory_cgroup, user)
+        return [PRLIMIT, *(f"--{name}={value}" for name, value in limits.items()), "--"]
+
+    def _drop(self, user: str | None) -> list[str]:
+        if user is None:
+            return [SETPRIV, "--no-new-privs", "--"]
+        return [
+            SETPRIV, f"--reuid={user}", f"--regid={user}", "--clear-groups", "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all", "--",
+        ]
+
+    def _make_cgroups(self, group: str, name: str, size: Size) -> dict[str, Path]:
+        made: dict[str, Path] = {}
+        values = {
+            "memory": [("memory.limit_in_bytes", size.memory_mb * 1024 * 1024),
+                       ("memory.memsw.limit_in_bytes", size.memory_mb * 1024 * 1024)],
+            "cpu": [("cpu.shares", size.cpu_shares)],
+            "pids": [("pids.max", size.processes)],
+        }
+        for controller, base in self.cgroups.items():
+            folder = base / group / name
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                for knob, value in values[controller]:
+                    if (folder / knob).exists():
+                        (folder / knob).write_text(str(value))
+            except OSError as err:
+                raise RuntimeFailure(f"cannot set up the {controller} cgroup {folder}: {err}") from err
+            made[controller] = folder
+        return made
+
+
+def router_user() -> str | None:
+    """The user nginx's workers run as when Podium is root (made now if missing); None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    _ensure_system_user(ROUTER_USER)
+    return ROUTER_USER
+
+
+def _at_most(limit: int, wanted: int) -> int:
+    hard = resource.getrlimit(limit)[1]
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
+def _cgroup_bases(root: Path) -> dict[str, Path]:
+    """``<controller root>/<this process's cgroup>/podium`` for each v1 controller we may write."""
+    bases: dict[str, Path] = {}
+    try:
+        own = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return bases
+    paths = {}
+    for line in own:
+        _, names, path = line.split(":", 2)
+        for controller in names.split(","):
+            paths[controller] = path
+    for controller in CONTROLLERS:
+        if controller not in paths or not (root / controller).is_dir():
+            continue
+        base = root / controller / paths[controller].lstrip("/") / "podium"
+        try:
+            base.mkdir(exist_ok=True)
+        except OSError:
+            continue
+        if os.access(base, os.W_OK):
+            bases[controller] = base
+    return bases
+
+
+def _ensure_system_user(name: str) -> None:
+    if _user_exists(name):
+        return
+    done = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+         "--user-group", name],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0 and not _user_exists(name):  # 9: made meanwhile by another Podium
+        raise RuntimeFailure(f"useradd {name} failed: {done.stderr.strip()}")
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeFailure(f"{' '.join(command)} failed: {done.stderr.strip()}")
+
+
+def _rmdir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # still has a process (being reaped); the next forget removes it
+        path.rmdir()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _session_leader(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return int(fields[3]) == pid  # state, ppid, pgrp, session
