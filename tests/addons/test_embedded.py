@@ -151,10 +151,13 @@ def test_the_cluster_runs_as_postgres_behind_passwords_and_comes_back_when_it_di
     url = core.deploys.get_config("cart", "staging")["DATABASE_URL"]
     add_items(url, "kept")
     root = settings.data_dir / "postgres"
-    [info] = core.runtime.supervisor.group_status(GROUP)
+    info = core.runtime.platform_status(GROUP)
+    assert info is not None
+    assert info.pid is not None
     assert info.state in ("STARTING", "RUNNING")  # RUNNING once it has run for a second
-    server_uid = pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
-    assert os.stat(f"/proc/{info.pid}").st_uid == server_uid  # setpriv execs: supervisord's pid is postgres
+    server_user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    assert info.user == server_user  # setpriv execs: supervisord's pid is postgres
+    assert info.node == "local"
     assert (root / "data").stat().st_mode & 0o777 == 0o700
     assert os.stat(root / "superuser.password").st_mode & 0o777 == 0o600
     assert settings.data_dir.stat().st_mode & 0o007 == 0  # let through by an ACL, not opened to others
@@ -186,7 +189,7 @@ def test_a_down_server_pages_the_platform_team_and_podium_restarts_keep_it(core:
     add_items(url, "survives")
     assert core.addon_care.probe() is True
 
-    core.runtime.supervisor.stop_process(GROUP, "postgres")
+    core.runtime.stop_platform(GROUP)
     assert core.addon_care.probe() is False
     assert core.incidents.list(service="cart") == []  # one failed probe is not an outage yet
     assert core.addon_care.probe() is False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -65,6 +67,8 @@ def test_deploy_config_rollback_promote_scale(admin: TestClient, settings: Setti
     assert [p["process"] for p in processes] == ["web-1", "web-2"]
     assert len(set(ports)) == 2
     assert all(p["state"] in ("STARTING", "RUNNING") and p["release"] == "v4" for p in processes)  # 1 s of STARTING
+    me = pwd.getpwuid(os.geteuid()).pw_name  # apps run as Podium's user, on this machine
+    assert {(p["node"], p["user"]) for p in processes} == {("local", me)}
     for _ in range(6):
         assert answer(settings, "hello.staging.localhost")["release"] == "v4"
     access_log = settings.data_dir / "node" / "router" / "logs" / "access.log"
