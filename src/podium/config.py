@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     experiments_guardrail_p: float = Field(
         0.01, description="One-sided p-value below which a guardrail metric worse in a variant stops the experiment."
     )
+
+    @field_validator("data_dir", "addons_backup_dir")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        """Resolved once, at load: a relative data dir (``make run``'s ``.podium``) would
+        otherwise mean another place to each process started in another directory."""
+        return path.expanduser().absolute() if path is not None else None
 
     @property
     def store_url(self) -> str:

@@ -95,9 +95,17 @@ def update_service(service: str, body: ServicePatch, podium: PodiumDep, actor: A
 
 
 @router.delete("/services/{service}", status_code=status.HTTP_204_NO_CONTENT, tags=["services"])
-def delete_service(service: str, podium: PodiumDep, actor: ActorDep) -> Response:
-    podium.catalog.delete_service(actor, service)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def delete_service(
+    service: str,
+    podium: PodiumDep,
+    actor: ActorDep,
+    with_addons: bool = Query(False, description="Also delete its databases (a final backup of each is kept)."),
+) -> Response:
+    """Stop the service's processes, remove its routes, checks and schedules, and delete it;
+    its logs and audit trail are kept in a tarball (path in ``Podium-Archive``). Refused
+    (409) while it has databases, unless ``with_addons``."""
+    archive = podium.delete_service(actor, service, with_addons=with_addons)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Podium-Archive": archive.name})
 
 
 @router.post("/services/{service}/transfer", tags=["services"])

@@ -228,11 +228,15 @@ def update_service(
 def delete_service(
     name: Annotated[str, typer.Argument(help="The service.")],
     yes: YesFlag = False,
+    with_addons: Annotated[
+        bool, typer.Option("--with-addons", help="Also delete its databases (a final backup of each is kept).")
+    ] = False,
 ) -> None:
-    """Delete a service and its environments (asks first unless --yes)."""
+    """Delete a service: stop its processes, remove its routes, checks and schedules; its logs
+    and audit trail are archived (asks first unless --yes)."""
     confirm_deletion("service", name, f"Delete service {name!r} and its environments?", yes)
     with connect() as api:
-        api.delete(f"/api/v1/services/{seg(name)}")
+        api.delete(f"/api/v1/services/{seg(name)}", params={"with_addons": "true"} if with_addons else None)
     typer.echo(f"deleted service {name}")
 
 
