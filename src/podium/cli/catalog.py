@@ -72,6 +72,26 @@ def create_team(
     typer.echo(f"created team {team['name']}")
 
 
+@teams.command("rename")
+def rename_team(
+    name: Annotated[str, typer.Argument(help="The team.")],
+    new_name: Annotated[str, typer.Argument(help="Its new name, a DNS label.")],
+) -> None:
+    """Rename a team; its tokens keep working (platform team only)."""
+    with connect() as api:
+        team = api.patch(f"/api/v1/teams/{seg(name)}", json={"name": new_name})
+    typer.echo(f"renamed team {name} to {team['name']}")
+
+
+@teams.command("delete")
+def delete_team(name: Annotated[str, typer.Argument(help="The team.")], yes: YesFlag = False) -> None:
+    """Delete a team and its tokens; refused while it owns services (platform team only)."""
+    confirm_deletion("team", name, f"Delete team {name!r} and its tokens?", yes)
+    with connect() as api:
+        api.delete(f"/api/v1/teams/{seg(name)}")
+    typer.echo(f"deleted team {name}")
+
+
 @teams.command("list")
 def list_teams(as_json: JsonFlag = False) -> None:
     """List every team."""
