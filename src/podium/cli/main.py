@@ -7,7 +7,19 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import addons, app_tokens, billing, catalog, deploy, experiments, flags, health, metrics, oncall
+from podium.cli import (
+    addons,
+    app_tokens,
+    billing,
+    catalog,
+    deploy,
+    experiments,
+    flags,
+    health,
+    metrics,
+    node,
+    oncall,
+)
 from podium.cli.output import run_cli
 
 app = typer.Typer(help="Podium: deploys, ownership, availability and experiments for product teams.",
@@ -77,6 +89,7 @@ app.add_typer(addons.addons_app, name="addons")
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(flags.flags_app, name="flags")
 app.add_typer(app_tokens.app_token_app, name="app-token")
+app.add_typer(node.node_app, name="node")
 
 
 def main() -> None:
