@@ -225,3 +225,17 @@ def test_a_product_team_sees_the_catalog_but_only_the_changes_it_may_see(api: Te
     cart = api.get("/services/cart").text
     assert "ranking" in cart, "grants on a service are public to signed-in teams"
     assert "service.create" not in cart, "checkout's history is not search's to read"
+
+
+@pytest.mark.usefixtures("catalog")
+def test_every_page_links_to_billing_and_audit_changes_read_as_sentences(
+    signed_in: TestClient, admin: TestClient
+) -> None:
+    for path in ("/", "/teams", "/status", "/services/cart"):
+        page = signed_in.get(path).text
+        assert 'data-testid="nav-billing"' in page, path
+        assert 'href="/billing/platform"' in page, path  # the platform team's bill of every team
+    page = signed_in.get("/services/cart").text
+    assert "rights set to deploy" in page  # the grant's creation, field by field
+    assert "team set to search" in page
+    assert "None" not in page

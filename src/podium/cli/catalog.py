@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from podium.cli import settings
-from podium.cli.client import ApiClient
 from podium.cli.common import JsonFlag, ServiceOpt, TeamOpt, YesFlag, confirm_deletion, connect, seg
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, when
 from podium.errors import Invalid
@@ -35,6 +34,8 @@ def login(
         except Invalid:  # a broken saved login is what this command replaces
             url = settings.environ().get("PODIUM_URL") or settings.DEFAULT_URL
     url = settings.check_url(url)
+    from podium.cli.client import ApiClient
+
     with ApiClient(url, token) as api:
         me = api.get("/api/v1/whoami")
     path = settings.save(url, token)
@@ -47,6 +48,8 @@ def login(
 def whoami(as_json: JsonFlag = False) -> None:
     """Show the team the current token acts as, and the server it talks to."""
     login_ = settings.load()
+    from podium.cli.client import ApiClient
+
     with ApiClient.from_login(login_) as api:
         me = api.get("/api/v1/whoami")
     if as_json:

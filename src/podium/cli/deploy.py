@@ -11,12 +11,10 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from podium.artifacts.pack import pack_directory
-from podium.cli.client import ApiClient
 from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path, seg
 from podium.cli.output import ago, notice, parse_time, print_json, print_table
 from podium.cli.progress import StageDisplay, UploadBar
@@ -25,6 +23,9 @@ from podium.errors import Invalid, PodiumError
 FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
 UPLOAD_TIMEOUT = 300.0  # the server checks the slug and may start the node before it answers
+
+if TYPE_CHECKING:
+    from podium.cli.client import ApiClient
 
 
 # Following a release -----------------------------------------------------------------
@@ -122,6 +123,8 @@ def deploy(
         raise Invalid(f"{path}: no such file or directory")
     with tempfile.TemporaryDirectory(prefix="podium-") as scratch:
         if path.is_dir():
+            from podium.artifacts.pack import pack_directory  # pydantic: only when packing
+
             slug, label = pack_directory(path, Path(scratch) / "slug.tgz"), f"{path.resolve().name}.tgz"
         else:
             slug, label = path, path.name

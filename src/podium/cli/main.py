@@ -93,5 +93,7 @@ app.add_typer(node.node_app, name="node")
 
 
 def main() -> None:
-    """Console script entry point."""
-    run_cli(app)
+    """Console script entry point: builds only the command it runs (``podium.cli.lazy``)."""
+    from podium.cli.lazy import LazyRoot
+
+    run_cli(LazyRoot(app))
