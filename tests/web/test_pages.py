@@ -239,3 +239,18 @@ def test_every_page_links_to_billing_and_audit_changes_read_as_sentences(
     assert "rights set to deploy" in page  # the grant's creation, field by field
     assert "team set to search" in page
     assert "None" not in page
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_services_list_shows_open_incidents_and_the_last_deploy(signed_in: TestClient, admin: TestClient) -> None:
+    opened = admin.post("/api/v1/services/cart/incidents", json={"summary": "checkout times out"})
+    assert opened.status_code == 201, opened.text
+    page = signed_in.get("/").text
+    row = next(part for part in page.split("<tr>") if 'href="/services/cart"' in part)
+    assert "1 open incident" in row
+    assert "never" in row  # nothing deployed yet
+    assert "open incident" not in next(part for part in page.split("<tr>") if 'href="/services/ledger"' in part)
+
+    admin.post(f"/api/v1/incidents/{opened.json()['id']}/resolve").raise_for_status()
+    page = signed_in.get("/").text
+    assert "open incident" not in next(part for part in page.split("<tr>") if 'href="/services/cart"' in part)
