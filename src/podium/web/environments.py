@@ -7,7 +7,7 @@ a section while a release is on its way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from podium.catalog.auth import Actor
@@ -39,6 +39,8 @@ class EnvironmentView:
     releases: list[Release]
     logs: list[str]
     may_deploy: bool
+    config_keys: list[str] = field(default_factory=list)  # the values stay masked on the page
+    may_config: bool = False  # may reveal them (the config right)
 
     @property
     def in_flight(self) -> bool:
@@ -93,4 +95,6 @@ def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> En
         releases=releases,
         logs=read_logs(deploys.log_files(service, env), LOG_LINES),
         may_deploy=podium.catalog.allows(actor, service, Right.DEPLOY),
+        config_keys=sorted(deploys.get_config(service, env)),
+        may_config=podium.catalog.allows(actor, service, Right.CONFIG),
     )

@@ -182,6 +182,15 @@ def environment_section(request: Request, name: str, env: str, podium: PodiumDep
     return render(request, "_environment_refresh.html", context)
 
 
+@router.get("/services/{name}/environments/{env}/config")
+def config_values(request: Request, name: str, env: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
+    """The environment's config vars with their values, for those with the config right (403 otherwise)."""
+    config = podium.deploys.read_config(actor, name, env)
+    response = render(request, "config.html", {"service": name, "env": env, "config": config})
+    response.headers["Cache-Control"] = "no-store"  # secrets: not kept by the browser or a proxy
+    return response
+
+
 @router.post("/services/{name}/environments/{env}/rollback")
 def rollback(
     request: Request, name: str, env: str, podium: PodiumDep, actor: FormActor, to: Annotated[str, Form()] = ""
