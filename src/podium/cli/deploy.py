@@ -313,9 +313,11 @@ def logs(
                                                                           "type (web).")] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10_000, help="How many past lines.")] = 100,
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    probes: Annotated[bool, typer.Option("--probes", help="Also the lines about Podium's health probes "
+                                                          "(hidden by default).")] = False,
 ) -> None:
     """Print the logs of every process, oldest first; --follow keeps streaming."""
-    params: dict[str, Any] = {"lines": lines, "follow": follow_}
+    params: dict[str, Any] = {"lines": lines, "follow": follow_, "probes": probes}
     if process is not None:
         params["process"] = process
     try:

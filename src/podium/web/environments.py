@@ -16,6 +16,7 @@ from podium.core import Podium
 from podium.deploy.logs import read_logs
 from podium.deploy.models import Release, ReleaseStatus
 from podium.errors import PodiumError
+from podium.health.probe import is_probe_line
 
 RECENT_RELEASES = 10
 LOG_LINES = 20
@@ -72,6 +73,11 @@ def short_digest(digest: str) -> str:
     return digest.removeprefix("sha256:")[:12]
 
 
+def without_probes(lines: list[str]) -> list[str]:
+    """Log lines without those apps wrote about Podium's health probes: they would fill the view."""
+    return [line for line in lines if not is_probe_line(line)]
+
+
 def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> EnvironmentView:
     """Read one environment (NotFound for an unknown service or environment)."""
     deploys = podium.deploys
@@ -93,7 +99,7 @@ def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> En
         processes=processes,
         processes_problem=problem,
         releases=releases,
-        logs=read_logs(deploys.log_files(service, env), LOG_LINES),
+        logs=without_probes(read_logs(deploys.log_files(service, env), LOG_LINES * 5))[-LOG_LINES:],
         may_deploy=podium.catalog.allows(actor, service, Right.DEPLOY),
         config_keys=sorted(deploys.get_config(service, env)),
         may_config=podium.catalog.allows(actor, service, Right.CONFIG),
