@@ -1,11 +1,19 @@
-# Podium: `make run` starts the server on its embedded default; `make test` runs the suite.
-# Both install what is missing first: Debian packages (nginx, chromium, docker.io...) and the Python venv.
+# Podium: `make run` starts the server on its embedded default; `make stop` stops the node it
+# left running (apps, router, embedded PostgreSQL); `make test` runs the suite. Each installs
+# what is missing first: Debian packages (run: nginx, bubblewrap; test: chromium, an OpenID Connect
+# provider, Docker and a registry too) and the Python venv.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := nginx chromium docker.io debootstrap docker-registry glewlwyd bubblewrap
+# What serving apps needs (nginx routes, bubblewrap sandboxes each process), and what only the
+# tests add: chromium drives the browser tests, glewlwyd is the OpenID Connect provider the
+# single sign-on tests sign in at, docker.io, debootstrap and docker-registry run the swarm
+# runtime's tests (a two-node swarm and its registry).
+RUN_APT_PACKAGES := nginx bubblewrap
+TEST_APT_PACKAGES := chromium glewlwyd docker.io debootstrap docker-registry
+APT_PACKAGES := $(RUN_APT_PACKAGES) $(TEST_APT_PACKAGES)
 # The swarm runtime's stack image: Debian bookworm (minbase) with Python and nginx (the router), imported into the engine at
 # DOCKER_HOST. Its rootfs tarball is cached so a later build on the same machine skips debootstrap.
 STACK_TAG ?= podium-stack:bookworm-1
@@ -15,7 +23,7 @@ DEBIAN_MIRROR ?= http://deb.debian.org/debian
 # Two workers (pytest-xdist), each taking whole files, so a module's fixtures stay in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: install system-deps stack-image run test check lint typecheck bench clean
+.PHONY: install system-deps run-deps apt-missing stack-image run stop test check lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -26,17 +34,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# nginx routes deployed apps; chromium drives the browser tests; glewlwyd is the OpenID Connect
-# provider the single sign-on tests sign in at; docker.io, debootstrap and docker-registry run the swarm
-# runtime's tests (a two-node swarm and its registry). Installed only if missing.
+# Debian packages, installed only if missing.
+run-deps:
+	@$(MAKE) --no-print-directory apt-missing PACKAGES="$(RUN_APT_PACKAGES)"
+
 system-deps:
+	@$(MAKE) --no-print-directory apt-missing PACKAGES="$(APT_PACKAGES)"
+
+apt-missing:
 	@missing=""; \
-	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
-	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
-	command -v glewlwyd >/dev/null 2>&1 || missing="$$missing glewlwyd"; \
-	[ -x /usr/sbin/dockerd ] || missing="$$missing docker.io"; \
-	[ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
-	[ -x /usr/bin/docker-registry ] || missing="$$missing docker-registry"; \
+	for p in $(PACKAGES); do \
+		case $$p in \
+			nginx) command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx";; \
+			chromium) [ -x /usr/bin/chromium ] || missing="$$missing chromium";; \
+			*) dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p";; \
+		esac; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -57,8 +70,12 @@ stack-image: system-deps
 	fi
 	@echo $(STACK_TAG)
 
-run: install system-deps
+run: install run-deps
 	$(BIN)/podium server
+
+# Stops every app, the router, the embedded PostgreSQL and supervisord that `make run` left.
+stop: install
+	$(BIN)/podium node stop
 
 test: install system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)

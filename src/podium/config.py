@@ -265,6 +265,13 @@ class Settings(BaseSettings):
         """Size name → (memory MiB, CPU shares, processes, open files)."""
         return parse_sizes(self.sizes)
 
+    @field_validator("data_dir", "addons_backup_dir")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        """Resolved once, at load: a relative data dir (``make run``'s ``.podium``) would
+        otherwise mean another place to each process started in another directory."""
+        return path.expanduser().absolute() if path is not None else None
+
     @property
     def store_url(self) -> str:
         """The control-plane store's SQLAlchemy URL."""

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from sqlalchemy import select
+
 from podium.addons.care import Caretaker
+from podium.addons.models import Addon, AddonState
 from podium.addons.service import AddonService
+from podium.archive import archive_service
 from podium.artifacts.slug import SlugLimits
 from podium.billing.service import BillingService
 from podium.catalog.auth import Actor
+from podium.catalog.models import Environment
 from podium.catalog.service import CatalogService, authorize, get_service
 from podium.cluster.loops import follower_loops, leader_loops
 from podium.cluster.service import Cluster
@@ -16,6 +23,7 @@ from podium.deploy.models import Release
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.errors import Conflict
 from podium.experiments.events import EventService
 from podium.experiments.guardrails import Guardrails
 from podium.experiments.results import ResultsService
@@ -108,13 +116,35 @@ class Podium:
         self.cluster.run(leader_loops(self), follower_loops(self))
         return recovered
 
-    def delete_service(self, actor: Actor, name: str) -> None:
-        """Delete a service: its processes and routes go first, then its catalog entry."""
+    def delete_service(self, actor: Actor, name: str, *, with_addons: bool = False) -> Path:
+        """Delete a service: its processes, routes, databases (only ``with_addons``) go first,
+        then its catalog entry with its checks and schedules; its logs and audit trail are
+        kept in a tarball under ``<data dir>/archive``, whose path this returns."""
         with self.store.session() as session:
-            authorize(session, actor, get_service(session, name))
+            service = get_service(session, name)
+            authorize(session, actor, service)
+            env_ids = select(Environment.id).where(Environment.service_id == service.id)
+            addons = sorted(session.scalars(
+                select(Environment.name).join(Addon, Addon.environment_id == Environment.id)
+                .where(Environment.service_id == service.id, Addon.state == AddonState.ACTIVE)
+            ))
+            release_ids = list(session.scalars(select(Release.id).where(Release.environment_id.in_(env_ids))))
+        if addons and not with_addons:
+            raise Conflict(
+                f"{name} still has databases in {', '.join(addons)}: delete them first "
+                "(podium addons destroy) or delete the service --with-addons (a final backup of each is kept)"
+            )
         self.addons.teardown_service(actor, name)  # a final backup of each database, then drop it
         self.deploys.teardown(name)
         self.catalog.delete_service(actor, name)
+        self.deploys.progress.forget(release_ids)
+        audit_trail = [
+            {"at": e.at.isoformat(), "team": e.team, "token_id": e.token_id, "action": e.action,
+             "target": e.target, "before": e.before, "after": e.after}
+            for e in self.catalog.audit_log(Actor.system(), service=name, limit=100_000)
+        ]
+        data_dir = self.settings.data_dir.absolute()
+        return archive_service(data_dir / "archive", name, data_dir / "deploy" / name, audit_trail)
 
     def rotate_app_token(self, actor: Actor, service: str, env: str) -> tuple[AppTokenInfo, Release | None]:
         """Revoke the environment's app token, make a new one, and roll it out in a new release

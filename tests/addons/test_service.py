@@ -215,7 +215,10 @@ def test_deleting_a_service_drops_its_database_after_a_final_backup(
     core: Podium, owner: Actor, server_url: str
 ) -> None:
     addon = core.addons.create(owner, "cart", "staging").addon
-    core.delete_service(owner, "cart")
+    with pytest.raises(Conflict, match="cart still has databases in staging"):
+        core.delete_service(owner, "cart")
+    assert addon.database in databases(server_url)  # refused: nothing dropped
+    core.delete_service(owner, "cart", with_addons=True)
     assert addon.database not in databases(server_url)
     [final] = list((core.settings.data_dir / "backups" / "cart" / "staging").iterdir())
     assert "-final-" in final.name

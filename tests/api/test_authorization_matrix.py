@@ -31,6 +31,7 @@ NOT_403: dict[tuple[str, str], str] = {}
 # Routes only the platform team may call: the owning team is refused as well.
 PLATFORM_ONLY = {
     ("POST", f"{API}/teams"), ("POST", f"{API}/catalog/import"), ("PUT", f"{API}/billing/prices"),
+    ("PATCH", f"{API}/teams/{{team}}"), ("DELETE", f"{API}/teams/{{team}}"),
     ("POST", f"{API}/users"), ("POST", f"{API}/secrets/rotate-key"),
     ("POST", f"{API}/nodes/{{node}}/drain"), ("POST", f"{API}/nodes/{{node}}/activate"),
 }
@@ -96,6 +97,8 @@ class World:
         """Values for well-known fields of body schema ``within``: each aims the call at OWNER's things."""
         if (within, name) == ("TransferIn", "to"):
             return FOREIGN
+        if (within, name) == ("TeamRenameIn", "name"):  # the platform team's rename keeps OWNER for later routes
+            return OWNER
         if within == "EventsIn" and name in ("service", "env"):  # POST /events names its service in the body
             return self.service if name == "service" else "staging"
         document = (

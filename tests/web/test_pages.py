@@ -225,3 +225,58 @@ def test_a_product_team_sees_the_catalog_but_only_the_changes_it_may_see(api: Te
     cart = api.get("/services/cart").text
     assert "ranking" in cart, "grants on a service are public to signed-in teams"
     assert "service.create" not in cart, "checkout's history is not search's to read"
+
+
+@pytest.mark.usefixtures("catalog")
+def test_every_page_links_to_billing_and_audit_changes_read_as_sentences(
+    signed_in: TestClient, admin: TestClient
+) -> None:
+    for path in ("/", "/teams", "/status", "/services/cart"):
+        page = signed_in.get(path).text
+        assert 'data-testid="nav-billing"' in page, path
+        assert 'href="/billing/platform"' in page, path  # the platform team's bill of every team
+    page = signed_in.get("/services/cart").text
+    assert "rights set to deploy" in page  # the grant's creation, field by field
+    assert "team set to search" in page
+    assert "None" not in page
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_services_list_shows_open_incidents_and_the_last_deploy(signed_in: TestClient, admin: TestClient) -> None:
+    opened = admin.post("/api/v1/services/cart/incidents", json={"summary": "checkout times out"})
+    assert opened.status_code == 201, opened.text
+    page = signed_in.get("/").text
+    row = next(part for part in page.split("<tr>") if 'href="/services/cart"' in part)
+    assert "1 open incident" in row
+    assert "never" in row  # nothing deployed yet
+    assert "open incident" not in next(part for part in page.split("<tr>") if 'href="/services/ledger"' in part)
+
+    admin.post(f"/api/v1/incidents/{opened.json()['id']}/resolve").raise_for_status()
+    page = signed_in.get("/").text
+    assert "open incident" not in next(part for part in page.split("<tr>") if 'href="/services/cart"' in part)
+
+
+@pytest.mark.usefixtures("catalog")
+def test_config_vars_are_masked_and_revealed_only_to_those_who_may_change_them(
+    signed_in: TestClient, admin: TestClient, core: Podium
+) -> None:
+    admin.patch("/api/v1/services/cart/environments/staging/config",
+                json={"set": {"STRIPE_KEY": "sk_live_123"}}).raise_for_status()
+    page = signed_in.get("/services/cart").text
+    assert "STRIPE_KEY" in page
+    assert "sk_live_123" not in page
+    assert 'data-testid="reveal-config"' in page
+    revealed = signed_in.get("/services/cart/environments/staging/config")
+    assert revealed.status_code == 200
+    assert "sk_live_123" in revealed.text
+    assert revealed.headers["Cache-Control"] == "no-store"
+
+    token = admin.post("/api/v1/teams/search/tokens", json={}).json()["token"]  # a deploy grant, no config right
+    with TestClient(create_app(core)) as search:
+        assert sign_in(search, token).status_code == 303
+        page = search.get("/services/cart").text
+        assert "STRIPE_KEY" in page
+        assert 'data-testid="reveal-config"' not in page
+        refused = search.get("/services/cart/environments/staging/config")
+        assert refused.status_code == 403
+        assert "sk_live_123" not in refused.text

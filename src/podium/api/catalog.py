@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, Field
 
 from podium.api.deps import ActorDep, PodiumDep
 from podium.api.schemas import (
     ERROR_RESPONSES,
+    NAME_SCHEMA,
     AuditOut,
     GrantIn,
     GrantOut,
@@ -48,6 +50,23 @@ def create_team(body: TeamIn, podium: PodiumDep, actor: ActorDep) -> TeamOut:
 @router.get("/teams/{team}", tags=["teams"])
 def show_team(team: str, podium: PodiumDep, actor: ActorDep) -> TeamOut:
     return TeamOut.of(podium.catalog.get_team(team))
+
+
+class TeamRenameIn(BaseModel):
+    name: str = Field(description="The team's new name, a DNS label.", json_schema_extra=NAME_SCHEMA)
+
+
+@router.patch("/teams/{team}", tags=["teams"])
+def rename_team(team: str, body: TeamRenameIn, podium: PodiumDep, actor: ActorDep) -> TeamOut:
+    """Rename a team (platform team only); its tokens keep working."""
+    return TeamOut.of(podium.catalog.rename_team(actor, team, body.name))
+
+
+@router.delete("/teams/{team}", status_code=status.HTTP_204_NO_CONTENT, tags=["teams"])
+def delete_team(team: str, podium: PodiumDep, actor: ActorDep) -> Response:
+    """Delete a team with its tokens (platform team only); 409 while it owns services."""
+    podium.catalog.delete_team(actor, team)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/teams/{team}/tokens", tags=["teams"])
@@ -96,9 +115,17 @@ def update_service(service: str, body: ServicePatch, podium: PodiumDep, actor: A
 
 
 @router.delete("/services/{service}", status_code=status.HTTP_204_NO_CONTENT, tags=["services"])
-def delete_service(service: str, podium: PodiumDep, actor: ActorDep) -> Response:
-    podium.catalog.delete_service(actor, service)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def delete_service(
+    service: str,
+    podium: PodiumDep,
+    actor: ActorDep,
+    with_addons: bool = Query(False, description="Also delete its databases (a final backup of each is kept)."),
+) -> Response:
+    """Stop the service's processes, remove its routes, checks and schedules, and delete it;
+    its logs and audit trail are kept in a tarball (path in ``Podium-Archive``). Refused
+    (409) while it has databases, unless ``with_addons``."""
+    archive = podium.delete_service(actor, service, with_addons=with_addons)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Podium-Archive": archive.name})
 
 
 @router.post("/services/{service}/transfer", tags=["services"])

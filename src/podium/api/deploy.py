@@ -21,6 +21,7 @@ from podium.catalog.models import Right
 from podium.deploy.models import Release, ReleaseCause
 from podium.deploy.service import parse_version
 from podium.errors import Forbidden, Invalid, TooLarge
+from podium.health.probe import is_probe_line
 
 router = APIRouter(prefix="/api/v1/services/{service}", tags=["deploys"])
 ENV = "/environments/{env}"
@@ -233,6 +234,8 @@ async def logs(
     process: str | None = Query(None, description="Only this process, e.g. web-1, or a type, e.g. web."),
     lines: int = Query(100, ge=1, le=10_000),
     follow: bool = Query(False, description="Keep the stream open and send new lines."),
+    probes: bool = Query(True, description="Include the lines apps wrote about Podium's health probes "
+                         "(they carry the User-Agent Podium-Health/...)."),
 ) -> StreamingResponse:
     """The last lines of every process's log, oldest first; ``follow`` streams new ones (config right)."""
     await run_in_threadpool(podium.deploys.check_access, actor, service, env, Right.CONFIG)
@@ -240,9 +243,12 @@ async def logs(
 
     async def stream() -> AsyncIterator[str]:
         for line in head:
-            yield line
+            if probes or not is_probe_line(line):
+                yield line
         if follow:
             async for line in podium.deploys.follow_logs(service, env, process):
+                if not probes and is_probe_line(line):
+                    continue
                 yield line
                 await asyncio.sleep(0)
 

@@ -195,6 +195,46 @@ class CatalogService:
         with self.store.session() as session:
             return team_holdings(session, get_team(session, name))
 
+    def rename_team(self, actor: Actor, name: str, new_name: str) -> Team:
+        """Give a team another name (platform team only): its tokens, services, grants and
+        rotations hold it by id, so they keep working; the audit log keeps the old name
+        on what was done before."""
+        require_admin(actor, "rename teams")
+        check_name("team", new_name)
+        with self.store.session() as session:
+            team = get_team(session, name)
+            if team.name == PLATFORM_TEAM:
+                raise Invalid(f"the {PLATFORM_TEAM} team cannot be renamed")
+            if new_name == team.name:
+                return team
+            if session.scalar(select(Team).where(Team.name == new_name)) is not None:
+                raise Conflict(f"team {new_name!r} already exists")
+            team.name = new_name
+            try:
+                session.flush()
+            except IntegrityError:  # taken by a concurrent request since the check above
+                raise Conflict(f"team {new_name!r} already exists") from None
+            audit.record(session, actor, "team.rename", target=new_name, before={"name": name},
+                         after={"name": new_name})
+            return team
+
+    def delete_team(self, actor: Actor, name: str) -> None:
+        """Delete a team with its tokens, grants and on-call rotation (platform team only);
+        refused while it owns services, which the error names."""
+        require_admin(actor, "delete teams")
+        with self.store.session() as session:
+            team = get_team(session, name)
+            if team.name == PLATFORM_TEAM:
+                raise Invalid(f"the {PLATFORM_TEAM} team cannot be deleted")
+            owned = list(session.scalars(
+                select(Service.name).where(Service.owner_id == team.id).order_by(Service.name)
+            ))
+            if owned:
+                raise Conflict(f"team {name!r} still owns {', '.join(owned)}: transfer or delete them first")
+            audit.record(session, actor, "team.delete", target=name,
+                         before={"name": team.name, "description": team.description})
+            session.delete(team)
+
     def _require_member(self, actor: Actor, team: Team, doing: str) -> None:
         if not actor.acts_for(team.id):
             raise Forbidden(f"{who(actor)} may not {doing} of team {team.name!r}")

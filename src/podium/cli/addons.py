@@ -11,11 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from podium.cli.client import ApiClient
 from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path, seg
 from podium.cli.deploy import fail, went_live
 from podium.cli.output import notice, print_fields, print_json, print_table, when
@@ -32,6 +31,9 @@ addons_app.add_typer(backups_app, name="backups")
 RequiredEnvOpt = Annotated[str, typer.Option("--env", "-e", help="The environment: staging or production.")]
 LONG = 3600.0  # a backup or restore of a large database takes as long as it takes
 ROTATION_WAIT = 60.0
+
+if TYPE_CHECKING:
+    from podium.cli.client import ApiClient
 
 
 def addon_path(service: str, env: str) -> str:

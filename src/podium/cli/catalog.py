@@ -13,8 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podium.cli import settings, signin
-from podium.cli.client import ApiClient
+from podium.cli import settings
 from podium.cli.common import JsonFlag, ServiceOpt, TeamOpt, YesFlag, confirm_deletion, connect, seg
 from podium.cli.output import ago, notice, print_fields, print_json, print_table, when
 from podium.errors import Invalid
@@ -37,10 +36,14 @@ def login(
             url = settings.environ().get("PODIUM_URL") or settings.DEFAULT_URL
     url = settings.check_url(url)
     if token is None:
+        from podium.cli import signin  # talks HTTP: loaded only when signing in
+
         if signin.offers_sso(url):
             token = signin.device_login(url, f"podium login on {socket.gethostname()}"[:60])
         else:
             token = typer.prompt("Token", hide_input=True)
+    from podium.cli.client import ApiClient
+
     with ApiClient(url, token) as api:
         me = api.get("/api/v1/whoami")
     path = settings.save(url, token)
@@ -54,6 +57,8 @@ def login(
 def whoami(as_json: JsonFlag = False) -> None:
     """Show the team the current token acts as, and the server it talks to."""
     login_ = settings.load()
+    from podium.cli.client import ApiClient
+
     with ApiClient.from_login(login_) as api:
         me = api.get("/api/v1/whoami")
     if as_json:
@@ -81,6 +86,26 @@ def create_team(
     with connect() as api:
         team = api.post("/api/v1/teams", json={"name": name, "description": description})
     typer.echo(f"created team {team['name']}")
+
+
+@teams.command("rename")
+def rename_team(
+    name: Annotated[str, typer.Argument(help="The team.")],
+    new_name: Annotated[str, typer.Argument(help="Its new name, a DNS label.")],
+) -> None:
+    """Rename a team; its tokens keep working (platform team only)."""
+    with connect() as api:
+        team = api.patch(f"/api/v1/teams/{seg(name)}", json={"name": new_name})
+    typer.echo(f"renamed team {name} to {team['name']}")
+
+
+@teams.command("delete")
+def delete_team(name: Annotated[str, typer.Argument(help="The team.")], yes: YesFlag = False) -> None:
+    """Delete a team and its tokens; refused while it owns services (platform team only)."""
+    confirm_deletion("team", name, f"Delete team {name!r} and its tokens?", yes)
+    with connect() as api:
+        api.delete(f"/api/v1/teams/{seg(name)}")
+    typer.echo(f"deleted team {name}")
 
 
 @teams.command("list")
@@ -322,11 +347,15 @@ def update_service(
 def delete_service(
     name: Annotated[str, typer.Argument(help="The service.")],
     yes: YesFlag = False,
+    with_addons: Annotated[
+        bool, typer.Option("--with-addons", help="Also delete its databases (a final backup of each is kept).")
+    ] = False,
 ) -> None:
-    """Delete a service and its environments (asks first unless --yes)."""
+    """Delete a service: stop its processes, remove its routes, checks and schedules; its logs
+    and audit trail are archived (asks first unless --yes)."""
     confirm_deletion("service", name, f"Delete service {name!r} and its environments?", yes)
     with connect() as api:
-        api.delete(f"/api/v1/services/{seg(name)}")
+        api.delete(f"/api/v1/services/{seg(name)}", params={"with_addons": "true"} if with_addons else None)
     typer.echo(f"deleted service {name}")
 
 

@@ -4,15 +4,17 @@ URL path segments, and asking before a deletion."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 import typer
 
 from podium.cli import settings
-from podium.cli.client import ApiClient
 from podium.cli.output import notice
 from podium.errors import Invalid
+
+if TYPE_CHECKING:  # httpx is imported by the first command that talks to the server
+    from podium.cli.client import ApiClient
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
 TeamOpt = Annotated[str, typer.Option("--team", "-t", help="The team.")]
@@ -23,6 +25,8 @@ YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confi
 
 def connect() -> ApiClient:
     """A client for the server and token of the current login (env vars, else saved file)."""
+    from podium.cli.client import ApiClient
+
     return ApiClient.from_login(settings.load())
 
 

@@ -11,12 +11,10 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from podium.artifacts.pack import pack_directory
-from podium.cli.client import ApiClient
 from podium.cli.common import EnvOpt, JsonFlag, ServiceOpt, connect, env_path, seg
 from podium.cli.output import ago, notice, parse_time, print_json, print_table
 from podium.cli.progress import StageDisplay, UploadBar
@@ -25,6 +23,9 @@ from podium.errors import Invalid, PodiumError
 FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
 UPLOAD_TIMEOUT = 300.0  # the server checks the slug and may start the node before it answers
+
+if TYPE_CHECKING:
+    from podium.cli.client import ApiClient
 
 
 # Following a release -----------------------------------------------------------------
@@ -122,6 +123,8 @@ def deploy(
         raise Invalid(f"{path}: no such file or directory")
     with tempfile.TemporaryDirectory(prefix="podium-") as scratch:
         if path.is_dir():
+            from podium.artifacts.pack import pack_directory  # pydantic: only when packing
+
             slug, label = pack_directory(path, Path(scratch) / "slug.tgz"), f"{path.resolve().name}.tgz"
         else:
             slug, label = path, path.name
@@ -310,9 +313,11 @@ def logs(
                                                                           "type (web).")] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=10_000, help="How many past lines.")] = 100,
     follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
+    probes: Annotated[bool, typer.Option("--probes", help="Also the lines about Podium's health probes "
+                                                          "(hidden by default).")] = False,
 ) -> None:
     """Print the logs of every process, oldest first; --follow keeps streaming."""
-    params: dict[str, Any] = {"lines": lines, "follow": follow_}
+    params: dict[str, Any] = {"lines": lines, "follow": follow_, "probes": probes}
     if process is not None:
         params["process"] = process
     try:

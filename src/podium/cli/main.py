@@ -17,6 +17,7 @@ from podium.cli import (
     flags,
     health,
     metrics,
+    node,
     nodes,
     oncall,
 )
@@ -101,8 +102,11 @@ app.add_typer(flags.flags_app, name="flags")
 app.add_typer(app_tokens.app_token_app, name="app-token")
 app.add_typer(nodes.nodes_app, name="nodes")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(node.node_app, name="node")
 
 
 def main() -> None:
-    """Console script entry point."""
-    run_cli(app)
+    """Console script entry point: builds only the command it runs (``podium.cli.lazy``)."""
+    from podium.cli.lazy import LazyRoot
+
+    run_cli(LazyRoot(app))

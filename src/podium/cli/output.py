@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +35,8 @@ def exit_code(error: PodiumError) -> int:
     return 1
 
 
-def run_cli(app: typer.Typer) -> None:
-    """Run the Typer app, turning a PodiumError into one line on stderr and its exit code.
+def run_cli(app: Callable[[], object]) -> None:
+    """Run the Typer app (or its root command), turning a PodiumError into one line on stderr and its exit code.
 
     Usage errors stay Typer's own (exit 2 with the usage line).
     """

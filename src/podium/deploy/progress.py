@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,14 @@ class ProgressBoard:
             seen += len(new)
             if done or not new:
                 return
+
+    def forget(self, release_ids: Iterable[int]) -> None:
+        """Drop these releases' events at once (their service is deleted): a store may give
+        a new service's releases the same ids, and its followers must not see old events."""
+        with self._changed:
+            for release_id in release_ids:
+                self._feeds.pop(release_id, None)
+            self._done = deque((when, rid) for when, rid in self._done if rid in self._feeds)
 
     def _forget_done(self, now: float) -> None:
         while self._done and now - self._done[0][0] >= self._keep_done:

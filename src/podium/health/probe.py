@@ -17,9 +17,18 @@ from typing import Any
 
 import httpx
 
+from podium import __version__
 from podium.health.models import CheckKind, CheckState
 
 BODY_LIMIT = 64 * 1024  # bytes of a response read for body_contains / json_field
+PROBE_USER_AGENT = f"Podium-Health/{__version__}"
+"""Every health probe says who it is, so an app's access log (and Podium's log views) can
+tell probes from users."""
+
+
+def is_probe_line(line: str) -> bool:
+    """A log line an app wrote about one of Podium's probes (it logged the user agent)."""
+    return "Podium-Health/" in line
 
 
 def probed(kind: str, path: str, host: str | None, port: int | None) -> str:
@@ -141,7 +150,9 @@ async def probe_http(client: httpx.AsyncClient, target: ProbeTarget) -> Outcome:
     """GET the target's URL; read at most ``BODY_LIMIT`` bytes; judge the answer."""
     started = time.perf_counter()
     timeout = target.effective_timeout
-    headers = {"Host": target.host_header} if target.host_header else None
+    headers = {"User-Agent": PROBE_USER_AGENT}
+    if target.host_header:
+        headers["Host"] = target.host_header
     body = bytearray()
     try:
         async with client.stream("GET", target.url, headers=headers, timeout=timeout) as response:

@@ -7,7 +7,7 @@ a section while a release is on its way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from podium.catalog.auth import Actor
@@ -16,6 +16,7 @@ from podium.core import Podium
 from podium.deploy.logs import read_logs
 from podium.deploy.models import Release, ReleaseStatus
 from podium.errors import Forbidden, PodiumError
+from podium.health.probe import is_probe_line
 
 RECENT_RELEASES = 10
 LOG_LINES = 20
@@ -40,6 +41,8 @@ class EnvironmentView:
     logs: list[str]
     may_deploy: bool
     may_read_logs: bool = False  # logs and release log tails need the config right, as config does
+    config_keys: list[str] = field(default_factory=list)  # the values stay masked on the page
+    may_config: bool = False  # may reveal them (the config right)
 
     @property
     def in_flight(self) -> bool:
@@ -71,6 +74,11 @@ def short_digest(digest: str) -> str:
     return digest.removeprefix("sha256:")[:12]
 
 
+def without_probes(lines: list[str]) -> list[str]:
+    """Log lines without those apps wrote about Podium's health probes: they would fill the view."""
+    return [line for line in lines if not is_probe_line(line)]
+
+
 def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> EnvironmentView:
     """Read one environment (NotFound for an unknown service or environment)."""
     deploys = podium.deploys
@@ -97,7 +105,10 @@ def environment_view(podium: Podium, actor: Actor, service: str, env: str) -> En
         processes=processes,
         processes_problem=problem,
         releases=releases,
-        logs=read_logs(deploys.log_files(service, env), LOG_LINES) if may_read_logs else [],
+        logs=without_probes(read_logs(deploys.log_files(service, env), LOG_LINES * 5))[-LOG_LINES:]
+        if may_read_logs else [],
         may_deploy=podium.catalog.allows(actor, service, Right.DEPLOY),
         may_read_logs=may_read_logs,
+        config_keys=sorted(deploys.get_config(service, env)),
+        may_config=podium.catalog.allows(actor, service, Right.CONFIG),
     )

@@ -18,7 +18,12 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from podium.api.deps import SESSION_COOKIE, PodiumDep
+from podium.catalog.models import Service
+from podium.core import Podium
+from podium.deploy.models import Release
 from podium.errors import Forbidden, Invalid, NotFound, Unauthorized
+from podium.health.incidents import LIST_MAX, IncidentInfo
+from podium.health.models import IncidentState
 from podium.store.db import utcnow
 from podium.web.availability import service_health, team_health
 from podium.web.environments import environment_view
@@ -96,6 +101,26 @@ def logout(podium: PodiumDep, actor: FormActor) -> RedirectResponse:
 # Services --------------------------------------------------------------------------------
 
 
+def last_deploys(podium: Podium, services: list[Service]) -> dict[str, Release]:
+    """Per service name, its newest release in any environment (none: never deployed)."""
+    newest: dict[str, Release] = {}
+    for service in services:
+        for env in service.environments:
+            for release in podium.deploys.list_releases(service.name, env.name, limit=1):
+                if service.name not in newest or release.created_at > newest[service.name].created_at:
+                    newest[service.name] = release
+    return newest
+
+
+def open_incidents(podium: Podium) -> dict[str, list[IncidentInfo]]:
+    """Per service name, its incidents not resolved yet, newest first."""
+    found: dict[str, list[IncidentInfo]] = {}
+    for state in (IncidentState.TRIGGERED, IncidentState.ACKNOWLEDGED):
+        for incident in podium.incidents.list(state=state, limit=LIST_MAX):
+            found.setdefault(incident.service, []).append(incident)
+    return found
+
+
 @router.get("/")
 def services_page(
     request: Request, podium: PodiumDep, actor: PageActor, owner: str = "", lifecycle: str = ""
@@ -109,6 +134,8 @@ def services_page(
     context = {
         "services": services,
         "statuses": podium.checks.environment_statuses(utcnow()),
+        "last_deploys": last_deploys(podium, services),
+        "open_incidents": open_incidents(podium),
         "teams": podium.catalog.list_teams(),
         "owner": owner,
         "lifecycle": lifecycle,
@@ -155,6 +182,15 @@ def environment_section(request: Request, name: str, env: str, podium: PodiumDep
         "statuses": podium.checks.environment_statuses(utcnow()),
     }
     return render(request, "_environment_refresh.html", context)
+
+
+@router.get("/services/{name}/environments/{env}/config")
+def config_values(request: Request, name: str, env: str, podium: PodiumDep, actor: PageActor) -> HTMLResponse:
+    """The environment's config vars with their values, for those with the config right (403 otherwise)."""
+    config = podium.deploys.read_config(actor, name, env)
+    response = render(request, "config.html", {"service": name, "env": env, "config": config})
+    response.headers["Cache-Control"] = "no-store"  # secrets: not kept by the browser or a proxy
+    return response
 
 
 @router.post("/services/{name}/environments/{env}/rollback")

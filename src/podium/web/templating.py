@@ -45,12 +45,40 @@ def when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+AUDIT_VALUE_MAX = 60
+
+
+def _audit_value(value: Any) -> str:
+    """One audit value as people read it: lists and mappings joined, long text cut."""
+    if isinstance(value, list):
+        text = ", ".join(str(item) for item in value)
+    elif isinstance(value, dict):
+        text = ", ".join(f"{key} {item}" for key, item in value.items())
+    else:
+        text = str(value)
+    return text if len(text) <= AUDIT_VALUE_MAX else text[: AUDIT_VALUE_MAX - 1] + "…"
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
-    """What an audit event changed, one ``key: old → new`` line per differing field."""
-    if not before or not after:
-        return []
-    keys = [key for key in after if before.get(key) != after.get(key)]
-    return [f"{key}: {before.get(key)} → {after.get(key)}" for key in keys]
+    """What an audit event changed, one line per differing field: ``key: old → new``,
+    ``key set to new`` when it had no value, ``key cleared (was old)`` when it has none now."""
+    before, after = before or {}, after or {}
+    lines = []
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if _empty(old):
+            lines.append(f"{key} set to {_audit_value(new)}")
+        elif _empty(new):
+            lines.append(f"{key} cleared (was {_audit_value(old)})")
+        else:
+            lines.append(f"{key}: {_audit_value(old)} → {_audit_value(new)}")
+    return lines
 
 
 def duration(seconds: float | None) -> str:
