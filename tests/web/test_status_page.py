@@ -7,10 +7,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from fastapi.testclient import TestClient
 from tests.metrics.support import Seed
 from tests.web.test_availability import add_check
 
+from podium.catalog.models import Service
 from podium.core import Podium
 from podium.store.db import utcnow
 
@@ -30,6 +32,8 @@ def board(catalog: None, core: Podium, admin: TestClient, team_client: Callable[
     """cart down in production (an open incident), up in staging; ledger in maintenance; the open incident's id."""
     seed = Seed(core, admin, team_client)
     now = utcnow()
+    with core.store.session() as session:  # the services have existed long before the 30 days shown
+        session.execute(update(Service).values(created_at=now - timedelta(days=400)))
     seed.incident("cart", now - timedelta(days=2), now - timedelta(days=2) + timedelta(hours=2))
     seed.incident("cart", now - timedelta(days=40), now - timedelta(days=40) + timedelta(hours=5))  # too old
     seed.incident("cart", now - timedelta(hours=3), now - timedelta(hours=2), env="staging")
