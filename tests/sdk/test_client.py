@@ -131,10 +131,11 @@ def test_exposure_logged_once_per_user_and_metrics_tracked(live_server: LiveServ
 def test_a_batch_that_fails_is_sent_again_and_stored_once(live_server: LiveServer, shop: str, proxy: Proxy) -> None:
     with Client(proxy.url, shop, "shop", "production", flush_interval=60, batch_size=25) as client:
         assert client.wait_ready(10)
-        for i in range(60):
-            client.track(f"u{i}", "signup")
+        # Set before tracking: a full buffer (25 events) is sent at once, maybe before the loop ends.
         proxy.fail_next(1, 503, after=True)  # stored, but the SDK hears a 503
         proxy.fail_next(1, 502)  # not forwarded at all
+        for i in range(60):
+            client.track(f"u{i}", "signup")
         assert client.flush(timeout=20)
     posts = [(status, json.loads(body)) for (method, _, status), body in
              zip([s for s in proxy.seen if s[0] == "POST"], proxy.bodies, strict=True)]  # fmt: skip
