@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from tests.web.support import HELLO, csrf_of, deploy, failing_slug, follow, pack, sign_in
 
 from podium.core import Podium
+from podium.runtime.ports import free_port
 
 SERVICE = "/services/hello"
 STAGING = f"{SERVICE}/environments/staging"
@@ -140,15 +142,27 @@ def test_a_team_without_the_deploy_right_gets_403_and_the_owner_rolls_back(
     assert "Rollback" in release_row(staging, "v2")
 
 
+GATE = """import os, socket, time
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(os.environ["GATE_PORT"])), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+"""
+
+
 @pytest.mark.usefixtures("owned")
 def test_the_section_refreshes_itself_only_while_a_release_is_in_flight(
     signed_in: TestClient, admin: TestClient, tmp_path: Path
 ) -> None:
-    """A release command that waits for a file holds the release in flight for as long as the test wants."""
-    gate = tmp_path / "gate"
-    admin.patch(f"/api/v1{STAGING}/config", json={"set": {"GATE": str(gate)}}).raise_for_status()
+    """A release command that waits for a port to open holds the release in flight for as long as the
+    test wants (a port, not a file: the release command's sandbox sees none of the test's files)."""
+    port = free_port()
+    admin.patch(f"/api/v1{STAGING}/config", json={"set": {"GATE_PORT": str(port)}}).raise_for_status()
     src = shutil.copytree(HELLO, tmp_path / "held")
-    (src / "Procfile").write_text('web: python3 app.py\nrelease: while [ ! -e "$GATE" ]; do sleep 0.05; done\n')
+    (src / "gate.py").write_text(GATE)
+    (src / "Procfile").write_text("web: python3 app.py\nrelease: python3 gate.py\n")
     response = admin.post(f"/api/v1{STAGING}/deploys", content=pack(src, tmp_path / "held.tgz"))
     assert response.status_code == 202, response.text
     try:
@@ -159,8 +173,9 @@ def test_the_section_refreshes_itself_only_while_a_release_is_in_flight(
         assert 'class="badge deploying">deploying' in fragment.text
         assert 'id="service-status" hx-swap-oob="true"' in fragment.text
     finally:
-        gate.touch()
-    landed = follow(admin, "hello", "staging", "v1")
+        gate = socket.create_server(("127.0.0.1", port))  # the release command goes on
+    with gate:
+        landed = follow(admin, "hello", "staging", "v1")
     assert landed["status"] == "live", landed["failure_reason"]
 
     fragment = signed_in.get(STAGING, headers={"HX-Request": "true"})
