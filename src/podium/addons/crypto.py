@@ -7,12 +7,12 @@ databases: a credential rotation issues new ones.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from podium.errors import Invalid, PodiumError
+from podium.store.crypto import load_or_create_key
 
 
 class Sealer:
@@ -41,29 +41,3 @@ class Sealer:
         except InvalidToken:
             raise PodiumError("a stored add-on secret does not open with the current key: was the key changed?")\
                 from None
-
-
-def load_or_create_key(path: Path) -> str:
-    """The key in ``path``; a new one written there first (mode 0600) when there is none.
-
-    Two processes creating it at once agree: the file is created exclusively, and the
-    loser reads the winner's key.
-    """
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key().decode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-        try:
-            os.link(tmp, path)  # fails if another process got there first
-        except FileExistsError:
-            return path.read_text().strip()
-    finally:
-        tmp.unlink(missing_ok=True)
-    return key

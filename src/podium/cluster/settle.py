@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from podium.catalog.models import Environment
-from podium.deploy.models import DeployState, Release, ReleaseStatus, Stage, transition
+from podium.deploy.models import DeployState
+from podium.deploy.recovery import settle_releases
 from podium.errors import PodiumError
-from podium.runtime.interface import ReleaseRef, RouteState, RunningRelease, Runtime
-from podium.store.db import Store, utcnow
+from podium.runtime.interface import RouteState, RunningRelease, Runtime
+from podium.store.db import Store
 
 log = logging.getLogger(__name__)
 SETTLER = "platform"  # the lock's holder while the leader settles an environment
@@ -93,23 +94,7 @@ def settle(store: Store, runtime: Runtime, orphan: Orphan, me: int) -> list[str]
         assert state is not None
         service, env = environment.service.name, environment.name
         gone = f"server {orphan.server}" if orphan.server is not None else "a server"
-        in_flight = session.scalars(
-            select(Release).where(
-                Release.environment_id == orphan.environment_id,
-                Release.status.in_([ReleaseStatus.PENDING, ReleaseStatus.DEPLOYING]),
-            )
-        )
-        for release in in_flight:
-            stage = release.stage
-            transition(release, ReleaseStatus.FAILED)
-            release.failure_reason = f"{stage}: interrupted: {gone} running this rollout stopped"
-            release.finished_at = utcnow()
-            done.append(f"{service}/{env} v{release.version}: failed (its server stopped during {stage})")
-        live = session.get(Release, state.live_release_id) if state.live_release_id else None
-        if live is not None and live.stage != Stage.DONE:  # its server died while draining the previous one
-            live.stage, live.finished_at = Stage.DONE, utcnow()
-            done.append(f"{service}/{env} v{live.version}: live (its server stopped while draining)")
-        running = RunningRelease(ReleaseRef(service, env, live.version), dict(live.ports)) if live else None
+        running = settle_releases(session, state, service, env, f"{gone} running this rollout stopped", done)
     try:
         done.extend(_settle_runtime(runtime, service, env, running))
     finally:

@@ -14,6 +14,7 @@ import logging
 import shutil
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from podium.catalog.models import Environment
 from podium.deploy.models import DeployState, Release, ReleaseStatus, Stage, transition
@@ -45,26 +46,37 @@ def _settle_store(deploys: DeployService, done: list[str]) -> list[Serving]:
             state = session.get(DeployState, environment.id)
             if state is None:
                 continue
-            in_flight = session.scalars(
-                select(Release).where(
-                    Release.environment_id == environment.id,
-                    Release.status.in_([ReleaseStatus.PENDING, ReleaseStatus.DEPLOYING]),
-                )
-            )
-            for release in in_flight:
-                stage = release.stage
-                transition(release, ReleaseStatus.FAILED)
-                release.failure_reason = f"{stage}: interrupted: Podium stopped during this stage"
-                release.finished_at = utcnow()
-                done.append(f"{service}/{env} v{release.version}: failed (interrupted during {stage})")
+            running = settle_releases(session, state, service, env, "Podium stopped during this stage", done)
             state.lock_holder, state.lock_release_id, state.locked_at, state.lock_server = None, None, None, None
-            live = session.get(Release, state.live_release_id) if state.live_release_id else None
-            if live is not None and live.stage != Stage.DONE:  # killed while draining the previous one
-                live.stage, live.finished_at = Stage.DONE, utcnow()
-                done.append(f"{service}/{env} v{live.version}: live (interrupted while draining)")
-            running = RunningRelease(ReleaseRef(service, env, live.version), dict(live.ports)) if live else None
             serving.append(Serving(service, env, running))
     return serving
+
+
+def settle_releases(
+    session: Session, state: DeployState, service: str, env: str, why: str, done: list[str]
+) -> RunningRelease | None:
+    """An environment whose rollout was cut short: its release in flight failed (``<stage>:
+    interrupted: <why>``), a live release cut short while draining done; what it serves now.
+    Start-up recovery and the leader settling a dead server's rollout both end this way."""
+    in_flight = session.scalars(
+        select(Release).where(
+            Release.environment_id == state.environment_id,
+            Release.status.in_([ReleaseStatus.PENDING, ReleaseStatus.DEPLOYING]),
+        )
+    )
+    for release in in_flight:
+        stage = release.stage
+        transition(release, ReleaseStatus.FAILED)
+        release.failure_reason = f"{stage}: interrupted: {why}"
+        release.finished_at = utcnow()
+        done.append(f"{service}/{env} v{release.version}: failed ({stage}: {why})")
+    live = session.get(Release, state.live_release_id) if state.live_release_id else None
+    if live is None:
+        return None
+    if live.stage != Stage.DONE:  # cut short while draining the previous one
+        live.stage, live.finished_at = Stage.DONE, utcnow()
+        done.append(f"{service}/{env} v{live.version}: live (interrupted while draining)")
+    return RunningRelease(ReleaseRef(service, env, live.version), dict(live.ports))
 
 
 def _remove_partial_files(deploys: DeployService) -> None:
