@@ -57,7 +57,8 @@ def test_probe_lines_are_marked_and_hidden_on_request(admin: TestClient, setting
         return admin.get(f"{env_path('echo', 'staging')}/logs", params=params).text
 
     everything = logs()
-    assert f'"GET /health" 200 "{PROBE_USER_AGENT}"' in everything
+    assert f'"GET /" 200 "{PROBE_USER_AGENT}"' in everything  # the deploy's health gate
+    assert f'"GET /health" 200 "{PROBE_USER_AGENT}"' in everything  # the checker
     assert '"GET /cart" 200 "curl/8"' in everything
     hidden = logs(probes="false")
     assert "Podium-Health/" not in hidden

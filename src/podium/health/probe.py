@@ -17,13 +17,10 @@ from typing import Any
 
 import httpx
 
-from podium import __version__
 from podium.health.models import CheckKind, CheckState
+from podium.runtime.readiness import PROBE_USER_AGENT
 
 BODY_LIMIT = 64 * 1024  # bytes of a response read for body_contains / json_field
-PROBE_USER_AGENT = f"Podium-Health/{__version__}"
-"""Every health probe says who it is, so an app's access log (and Podium's log views) can
-tell probes from users."""
 
 
 def is_probe_line(line: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import httpx
 
+from podium import __version__
 from podium.runtime.interface import HealthCheck
 from podium.runtime.ports import port_accepts
 
@@ -21,9 +22,14 @@ PORT_POLL_SECONDS = 0.005  # a refused connect costs microseconds: look for the 
 CHECK_SECONDS = 0.05  # between probes of a port that answered badly, and between looks at the processes
 
 
+PROBE_USER_AGENT = f"Podium-Health/{__version__}"
+"""Every health probe says who it is (the health gate's, the watch's, the checker's), so an
+app's access log, and Podium's log views, can tell probes from users."""
+
+
 def probe_client() -> httpx.Client:
     """The client health probes share: no proxies from the environment, one connection per probe."""
-    return httpx.Client(trust_env=False, headers={"Connection": "close"})
+    return httpx.Client(trust_env=False, headers={"Connection": "close", "User-Agent": PROBE_USER_AGENT})
 
 
 def probe(client: httpx.Client, port: int, gate: HealthCheck) -> str | None:
