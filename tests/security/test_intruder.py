@@ -28,7 +28,6 @@ INTRUDER = Path(__file__).parent / "apps" / "intruder"
 REQUIREMENTS = "# nothing to install: the virtualenv is what is attacked\n"
 # The intruder's size: 96 MiB, 64 processes (threads count), 64 open files.
 SIZES_WITH_TINY = f"{SIZES} tiny=96/256/64/64"
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 
 
 def intruder_app(where: Path) -> Path:
