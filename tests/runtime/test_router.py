@@ -115,7 +115,7 @@ def _workers(router: Router) -> set[int]:
 
 
 def _all_workers(router: Router) -> set[int]:
-    """The live workers once the master has started all it will (``worker_processes auto``: one per
+    """The live workers once the master has started all it will (``WORKERS``: one per
     CPU); a switch returns as soon as the first new worker runs, before the others are forked."""
     deadline = time.monotonic() + 5.0
     while len(found := _workers(router)) < (os.cpu_count() or 1) and time.monotonic() < deadline:

@@ -46,6 +46,7 @@ START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
 POLL_INTERVAL = 0.02
 NEW_WORKER_POLL = 0.002  # the master forks its new workers within milliseconds of a reload
+WORKERS = os.cpu_count() or 1  # nginx workers, one per CPU (as `auto` would), named so a reload can count them
 DRAIN_POLL = 0.005  # /proc reads only: cheap enough to notice an old worker's exit at once
 ROUTE_HEADER = "# podium-route "
 ROUTER_TEMP_ROOT = Path("/var/cache/podium-router")  # workers' temporary files, when Podium is root
@@ -122,6 +123,9 @@ class Router:
             master = self._master_pid()
             if master is None:
                 self._start()
+                master = self._master_pid()
+                if master is not None:
+                    _all_workers(master)  # a reload right after must not take a first worker for a new one
             elif changed:
                 self._run("-t")
                 old_workers = self._reload(master)
@@ -208,7 +212,7 @@ class Router:
         with the new configuration, tell the old workers to stop accepting and to finish.
         Returns the old workers: they must exit before the new configuration is the only
         one in effect."""
-        old_workers = _children(master)
+        old_workers = _all_workers(master)
         os.kill(master, signal.SIGHUP)
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while not _children(master) - old_workers:
@@ -320,7 +324,7 @@ server {{
         user = f"user {self.worker_user} {self.worker_user};\n" if self.worker_user else ""
         temp = self.temp_dir
         return f"""# Written by Podium each time the router starts; edits are overwritten.
-{user}worker_processes auto;
+{user}worker_processes {WORKERS};
 worker_shutdown_timeout {WORKER_SHUTDOWN_TIMEOUT}s;
 pid nginx.pid;
 error_log logs/error.log warn;
@@ -448,3 +452,14 @@ def _kill(pid: int) -> None:
 def _signal(pid: int, signum: int) -> None:
     with suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def _all_workers(master: int) -> frozenset[tuple[int, int]]:
+    """The master's workers once it has forked all it runs (bounded): a reload tells its new
+    workers from these, so one forked late by a fresh start must not pass for a new one."""
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    workers = _children(master)
+    while len(workers) < WORKERS and time.monotonic() < deadline and alive(master, None):
+        time.sleep(NEW_WORKER_POLL)
+        workers = _children(master)
+    return workers
