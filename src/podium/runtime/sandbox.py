@@ -5,14 +5,17 @@ own (``pd-<service>-<env>``, made with ``useradd`` on first deploy, removed with
 service). supervisord starts each app process as root through a small ``/bin/sh`` *keeper*
 (``Sandbox.program``) which:
 
-1. joins the process's own cgroups (memory, cpu, pids: limits from its formation size);
+1. moves itself into the process's own cgroups (memory, cpu, pids: limits from its formation
+   size) and sets the rlimits (open files; processes and address space where no cgroup
+   stands in for them), so that everything it starts is born inside them;
 2. opens the process's environment file (root's, mode 0600) on fd 3;
-3. starts ``bwrap`` in a session of its own, which mounts the OS read-only, a private
-   ``/tmp``, ``/run``, ``/proc`` and ``/dev``, an empty tmpfs over Podium's data dir with only
-   the release's app directory and virtualenv bound back (read-only), copies fd 3 to
-   ``/run/podium/env`` and, in a new PID namespace and a new session, runs ``prlimit``
-   (open files, processes; address space when there is no memory cgroup) → ``setpriv``
-   (the app's user, no groups, no capabilities, no new privileges) → the Procfile command;
+3. starts ``bwrap``, which mounts the OS read-only, a private ``/tmp``, ``/run``, ``/proc``
+   and ``/dev``, an empty tmpfs over Podium's data dir with only the release's app directory
+   and virtualenv bound back (read-only), copies fd 3 to ``/run/podium/env`` and, in a new
+   PID namespace and a new session, runs ``setpriv`` (the app's user, no groups, no
+   capabilities, no new privileges) → ``env`` (INT and QUIT back to their defaults, which a
+   shell's background job ignores) → ``/bin/sh``, which reads the environment and runs the
+   Procfile command;
 4. forwards the signals supervisord sends (TERM, INT, QUIT, HUP, USR1, USR2) to the app's
    own process group inside the sandbox, and exits with bwrap's status, after writing how
    the app ended (``oom`` when its memory cgroup killed something, else the status) to a
@@ -20,11 +23,17 @@ service). supervisord starts each app process as root through a small ``/bin/sh`
 
 Why the keeper: bwrap's outer process stays the parent of the sandbox but dies of any
 signal it gets (it forwards none), and the sandbox's pid 1 ignores what it has no handler
-for; a group signal from supervisord would end bwrap at once and, through
-``--die-with-parent``, SIGKILL the app mid-shutdown. The keeper is what supervisord
-signals; bwrap runs in its own session so only the keeper's forwarding reaches the app;
-a SIGKILL of the keeper (``killasgroup`` after ``stopwaitsecs``) still takes everything
-down through ``--die-with-parent``. ``app_pid`` finds the app's host pid below the keeper.
+for; a stop signal to bwrap would end it at once and, through ``--die-with-parent``, SIGKILL
+the app mid-shutdown. So supervisord sends the stop signal to the keeper alone (its program
+has ``stopasgroup = false``), and the keeper's forwarding is what reaches the app; a SIGKILL
+(``killasgroup`` after ``stopwaitsecs``) still takes the keeper and bwrap, and through
+``--die-with-parent`` everything below them. ``app_pid`` finds the app's host pid below the
+keeper.
+
+Every step costs milliseconds of every start, so the chain is as short as it can be kept:
+no ``setsid`` (the stop signal reaches the keeper alone anyway), no ``prlimit`` (the keeper's
+shell sets the rlimits), and the cgroups are joined by the keeper's own thread (``echo 0 >
+tasks``), the one way to join a cgroup v1 without waiting for an RCU grace period.
 
 Without root, users cannot be switched: the sandbox (bwrap in a user namespace, when the
 kernel allows) and rlimits still apply; ``notice`` says so in one line. ``enabled=False``
@@ -54,7 +63,6 @@ from podium.runtime import RuntimeFailure
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
 PRLIMIT = "/usr/bin/prlimit"
-SETSID = "/usr/bin/setsid"
 USER_PREFIX = "pd-"
 USER_MAX = 32  # useradd's limit on a user name
 ROUTER_USER = "podium-router"
@@ -204,7 +212,7 @@ class Sandbox:
         memory = cgroups.get("memory")
         inner = f"exec 3<&-; . {ENV_INSIDE} && {command}"
         sandboxed = [
-            SETSID, BWRAP, *self._bwrap_args(confinement), "--",
+            BWRAP, *self._bwrap_args(confinement), "--",
             *self._drop(confinement.user), "/usr/bin/env", "--default-signal=INT,QUIT", "/bin/sh", "-c", inner,
         ]
         q = shlex.quote
@@ -227,6 +235,7 @@ class Sandbox:
             f"{shlex.join(sandboxed)} &",
             "b=$!",
             "exec 3<&-",
+            # supervisord signals the keeper alone (stopasgroup is off for a sandboxed process):
             # bwrap (b) → the sandbox's pid 1, which leads the session and process group the app
             # is in; pid 1 itself ignores the signals it has no handler for, so only the app
             # (and what it started) gets them. Before the sandbox is up, bwrap itself gets them.
@@ -287,9 +296,9 @@ class Sandbox:
         unsandboxed; None while there is no app below the keeper (starting, or just ended)."""
         if pid is None or not self.enabled:
             return pid
-        # keeper → bwrap (a session of its own) → the sandbox's pid 1 (its own session) → the app
-        outer = next((child for child in _children(pid) if _session_leader(child)), None)
-        inits = _children(outer) if outer is not None else []
+        # keeper → bwrap (its only child) → the sandbox's pid 1 (a session of its own) → the app
+        outers = _children(pid)
+        inits = _children(outers[0]) if outers else []
         apps = _children(inits[0]) if inits else []
         return apps[0] if apps else None
 
@@ -450,10 +459,3 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
 
-
-def _session_leader(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return int(fields[3]) == pid  # state, ppid, pgrp, session

@@ -365,8 +365,12 @@ files = programs/*.conf
             env_file = self.env_dir / group / f"{spec.name}.sh"
             if self.sandbox is not None and self.sandbox.enabled and spec.confinement is not None:
                 script = self.sandbox.program(group, spec.name, spec.confinement, env_file, shell_line(spec.command))
+                # The sandbox's keeper forwards the stop signal to the app (runtime.sandbox): sent
+                # to the whole group, it would also end bwrap, and with it the app at once.
+                stop_as_group = "false"
             else:
                 script = f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"
+                stop_as_group = "true"
             log_file = str(spec.log_file.absolute())
             command = start_command(sys.executable, [
                 *("--max-bytes", str(spec.log_max_bytes), "--backups", str(BACKUPS)),
@@ -384,7 +388,7 @@ files = programs/*.conf
                 f"startretries = {spec.startretries}",
                 "stopsignal = TERM",
                 f"stopwaitsecs = {spec.stopwaitsecs}",
-                "stopasgroup = true",
+                f"stopasgroup = {stop_as_group}",
                 "killasgroup = true",
                 # The stamper writes and rotates the log; supervisord only catches what is
                 # printed before it takes over (a stamper that cannot start says why there).

@@ -1,0 +1,157 @@
+"""A sandboxed process under a real supervisord: born in its cgroups, as its user, and
+stopped gracefully by the keeper's forwarding, or killed whole after stopwaitsecs.
+
+Needs root, bubblewrap and cgroup v1 (as ``make test`` runs); the intruder tests in
+tests/security check the same sandbox against attacks.
+"""
+
+from __future__ import annotations
+
+import pwd
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from podium.config import Settings
+from podium.runtime.ports import free_port, wait_for_port
+from podium.runtime.sandbox import Sandbox, Size
+from podium.runtime.supervisor import ProcessSpec, Supervisor
+
+from .conftest import stop_supervisor
+
+SERVICE, ENV = "sbx", "runtime"
+# Serves its pid's view of itself; on TERM says so and ends 0, unless told to ignore TERM.
+APP = """\
+import http.server, os, signal, sys
+
+def stop(signum, frame):
+    print("stopping gracefully", flush=True)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN if os.environ.get("IGNORE_TERM") else stop)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = str(os.getuid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
+print("listening", flush=True)
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+@pytest.fixture
+def sandboxed(tmp_path: Path) -> Iterator[tuple[Supervisor, Sandbox, Path]]:
+    """A supervisord with the node's sandbox over ``tmp_path`` and an app dir the user owns."""
+    sizes = {name: Size(*numbers) for name, numbers in Settings().size_table.items()}
+    sandbox = Sandbox(enabled=True, hidden=[tmp_path], state_dir=tmp_path / "node" / "sandbox", sizes=sizes,
+                      default_size="standard-1x")
+    user = sandbox.ensure_user(SERVICE, ENV)
+    app = tmp_path / "deploy" / "app"
+    app.mkdir(parents=True)
+    (app / "app.py").write_text(APP)
+    sandbox.hand_over(app, user)
+    supervisor = Supervisor(tmp_path / "sv", sandbox)
+    supervisor.ensure_running()
+    yield supervisor, sandbox, app
+    stop_supervisor(supervisor.run_dir)
+    sandbox.remove_user(SERVICE, ENV)
+
+
+def start(supervisor: Supervisor, sandbox: Sandbox, app: Path, group: str, **environment: str) -> tuple[int, int]:
+    """Start the app sandboxed as ``group``; its port and its pid as the host sees it."""
+    port = free_port()
+    confinement = sandbox.confinement(sandbox.ensure_user(SERVICE, ENV), "basic", readable=(app,), chdir=app)
+    spec = ProcessSpec(
+        name="web-1", command=f"{sys.executable} app.py", directory=app, stopwaitsecs=1,
+        environment={"PORT": str(port), **environment}, log_file=app.parent / "logs" / f"{group}.log",
+        confinement=confinement,
+    )
+    supervisor.add_group(group, [spec])
+    supervisor.wait_running(group, timeout=15)
+    assert wait_for_port(port, timeout=15)
+    (info,) = supervisor.group_status(group)
+    assert info.pid is not None
+    return port, info.pid
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_app_is_born_in_its_own_cgroups_as_its_user(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
+    supervisor, sandbox, app = sandboxed
+    port, pid = start(supervisor, sandbox, app, "sbx_runtime_v1")
+    uid = pwd.getpwnam(sandbox.ensure_user(SERVICE, ENV) or "").pw_uid
+    assert httpx.get(f"http://127.0.0.1:{port}/", trust_env=False).text == str(uid)
+    assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in Path(f"/proc/{pid}/status").read_text()
+    # Each controller: the process's own cgroup below Podium's, holding the limits of its size.
+    joined = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(","):
+            joined[controller] = path
+    basic = Settings().size_table["basic"]
+    for controller, base in sandbox.cgroups.items():
+        assert base / "sbx_runtime_v1" / "web-1" == Path("/sys/fs/cgroup", controller, joined[controller].lstrip("/"))
+    folder = {controller: base / "sbx_runtime_v1" / "web-1" for controller, base in sandbox.cgroups.items()}
+    assert set(folder) == {"memory", "cpu", "pids"}
+    assert int((folder["memory"] / "memory.limit_in_bytes").read_text()) == basic[0] * 1024 * 1024
+    assert int((folder["cpu"] / "cpu.shares").read_text()) == basic[1]
+    assert int((folder["pids"] / "pids.max").read_text()) == basic[2]
+    # Everything of the process is in them, from the keeper down, and nothing else.
+    members = {int(p) for p in (folder["pids"] / "cgroup.procs").read_text().split()}
+    assert pid in members
+    assert len(members) == 4  # the keeper, bwrap, the sandbox's pid 1, the app
+
+
+def test_a_stop_reaches_the_app_through_the_keeper(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
+    supervisor, sandbox, app = sandboxed
+    _, pid = start(supervisor, sandbox, app, "sbx_runtime_v2")
+    supervisor.stop_process("sbx_runtime_v2", "web-1")
+    assert gone(pid)
+    (info,) = supervisor.group_status("sbx_runtime_v2")
+    assert info.state == "STOPPED"
+    assert info.last_exit == "exit 0"
+    assert "stopping gracefully" in Path(info.log_file).read_text()
+
+
+def test_an_app_that_ignores_the_stop_is_killed_with_its_whole_sandbox(
+    sandboxed: tuple[Supervisor, Sandbox, Path],
+) -> None:
+    supervisor, sandbox, app = sandboxed
+    _, pid = start(supervisor, sandbox, app, "sbx_runtime_v3", IGNORE_TERM="1")
+    init = parent(pid)  # the sandbox's pid 1, below bwrap's outer process, below the keeper
+    outer = parent(init)
+    supervisor.stop_process("sbx_runtime_v3", "web-1")  # TERM, ignored; SIGKILL after stopwaitsecs (1 s)
+    assert gone(pid)
+    assert gone(init)
+    assert gone(outer)
+    (info,) = supervisor.group_status("sbx_runtime_v3")
+    assert info.state == "STOPPED"
+    assert "stopping gracefully" not in Path(info.log_file).read_text()
+
+
+def parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
