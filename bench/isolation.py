@@ -8,10 +8,14 @@ round by round so that a change in the machine's load hits both alike, measures:
 1. start-to-first-200: from asking supervisord to add the group (the hello app, one web
    process) until the app answers 200 on its port;
 2. requests/s through the router: a route to that process, then ``--threads`` clients
-   sending GET / for ``--seconds`` each round.
+   sending GET / for ``--seconds`` each round;
+3. the set-up alone, ``--chain`` times each: the command supervisord runs (``/bin/sh -c``
+   the keeper, or the plain line) started directly, with ``date`` as the Procfile command,
+   from the start until ``date`` reads the clock. No app start-up and no supervisord
+   around it, so this is what the sandbox itself adds to every start, with less noise.
 
 "Off" is ``PODIUM_SANDBOX=off``: the process runs as Podium's user, unconfined, exactly
-as before. "On" adds the keeper, bwrap, prlimit, setpriv and the cgroups. Each ratio is
+as before. "On" adds the keeper (which joins the cgroups), bwrap, setpriv and env. Each ratio is
 baseline/sandboxed for time, sandboxed/baseline for throughput (1.0 = no cost; the target
 is at least 0.9). Bounded: rounds and seconds are capped, the node is stopped at the end.
 """
@@ -23,6 +27,7 @@ import http.client
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_SOURCE = ROOT / "examples" / "hello"
 HOST = "hello.bench.localhost"
 MAX_ROUNDS = 20
+MAX_CHAIN = 200
 MAX_SECONDS = 10.0
 START_TIMEOUT = 30.0
 POLL = 0.005
@@ -80,15 +86,43 @@ def throughput(router_port: int, threads: int, seconds: float) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
+def setup_alone(sandbox: Sandbox, user: str | None, app: Path, data: Path, runs: int) -> dict[str, list[float]]:
+    """Seconds from starting each mode's supervisord command until its Procfile command runs."""
+    env_file = data / "chain.env"
+    env_file.write_text("export PORT=0\n")
+    env_file.chmod(0o600)
+    command = "exec /bin/date +%s.%N"  # prints when it runs, on the clock time.time() reads
+    scripts = {
+        "off": f". {env_file} && {command}",
+        "on": sandbox.program("chain", "web-1", sandbox.confinement(user, None, readable=(app,), chdir=app),
+                              env_file, command),
+    }
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    try:
+        for index in range(runs):
+            for mode in ("off", "on") if index % 2 == 0 else ("on", "off"):
+                began = time.time()
+                done = subprocess.run(["/bin/sh", "-c", scripts[mode]], cwd=app, stdin=subprocess.DEVNULL,
+                                      capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
+                if done.returncode != 0:
+                    raise SystemExit(f"set-up alone, {mode}: exit {done.returncode}: {done.stderr.strip()}")
+                times[mode].append(float(done.stdout) - began)
+    finally:
+        sandbox.forget("chain")
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--size", default="standard-1x", help="the formation size of the sandboxed process")
+    parser.add_argument("--chain", type=int, default=40, help="runs of the set-up alone, per mode (0: skip)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rounds, seconds = min(args.rounds, MAX_ROUNDS), min(args.seconds, MAX_SECONDS)
+    chain = max(0, min(args.chain, MAX_CHAIN))
 
     data = Path(tempfile.mkdtemp(prefix="pd-iso-"))
     app = data / "deploy" / "hello" / "bench" / "apps" / "a" / "app"
@@ -103,7 +137,10 @@ def main() -> None:
     supervisor = Supervisor(data / "node" / "supervisor", sandbox)
     router = Router(data / "node" / "router", free_port())
     results: dict[str, dict[str, list[float]]] = {mode: {"start": [], "rps": []} for mode in ("off", "on")}
+    alone: dict[str, list[float]] = {}
     try:
+        if chain:
+            alone = setup_alone(sandbox, user, app, data, chain)
         supervisor.ensure_running()
         router.ensure_running()
         for index in range(rounds):
@@ -152,6 +189,13 @@ def main() -> None:
     print(f"requests/s through the router ({args.threads} clients, {seconds:g} s): off {report['rps']['off']:.0f}, "
           f"on {report['rps']['on']:.0f}  -> ratio {report['rps_ratio']:.2f}x; "
           f"best rounds {best_rps['off']:.0f} / {best_rps['on']:.0f} -> {report['best_rps_ratio']:.2f}x")
+    if alone:
+        report["setup_ms"] = {mode: round(statistics.median(alone[mode]) * 1000, 2) for mode in alone}
+        report["setup_added_ms"] = round(report["setup_ms"]["on"] - report["setup_ms"]["off"], 2)
+        fastest = {mode: min(alone[mode]) * 1000 for mode in alone}
+        print(f"set-up alone (median of {chain}): off {report['setup_ms']['off']:.1f} ms, "
+              f"on {report['setup_ms']['on']:.1f} ms  -> the sandbox adds {report['setup_added_ms']:.1f} ms; "
+              f"fastest {fastest['off']:.1f} / {fastest['on']:.1f} ms")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
