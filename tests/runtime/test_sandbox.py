@@ -126,6 +126,24 @@ def test_the_app_is_born_in_its_own_cgroups_as_its_user(sandboxed: tuple[Supervi
     assert len(members) == 4  # the keeper, bwrap, the sandbox's pid 1, the app
 
 
+def test_after_a_reboot_the_keeper_makes_its_cgroups_again(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
+    supervisor, sandbox, app = sandboxed
+    _, pid = start(supervisor, sandbox, app, "sbx_runtime_v4")
+    supervisor.stop_process("sbx_runtime_v4", "web-1")
+    assert gone(pid)
+    for base in sandbox.cgroups.values():  # what a reboot leaves: the program, and no cgroups
+        (base / "sbx_runtime_v4" / "web-1").rmdir()
+        (base / "sbx_runtime_v4").rmdir()
+    supervisor.start_process("sbx_runtime_v4", "web-1")
+    (info,) = supervisor.group_status("sbx_runtime_v4")
+    assert info.pid is not None
+    pids = sandbox.cgroups["pids"] / "sbx_runtime_v4" / "web-1"
+    assert info.pid in {int(p) for p in (pids / "cgroup.procs").read_text().split()}
+    assert int((pids / "pids.max").read_text()) == Settings().size_table["basic"][2]
+    memory = sandbox.cgroups["memory"] / "sbx_runtime_v4" / "web-1"
+    assert int((memory / "memory.limit_in_bytes").read_text()) == Settings().size_table["basic"][0] * 1024 * 1024
+
+
 def test_a_stop_reaches_the_app_through_the_keeper(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
     supervisor, sandbox, app = sandboxed
     _, pid = start(supervisor, sandbox, app, "sbx_runtime_v2")

@@ -6,7 +6,8 @@ service). supervisord starts each app process as root through a small ``/bin/sh`
 (``Sandbox.program``) which:
 
 1. moves itself into the process's own cgroups (memory, cpu, pids: limits from its formation
-   size) and sets the rlimits (open files; processes and address space where no cgroup
+   size; made again if a reboot removed them; nothing starts if one cannot be joined) and
+   sets the rlimits (open files; processes and address space where no cgroup
    stands in for them), so that everything it starts is born inside them;
 2. opens the process's environment file (root's, mode 0600) on fd 3;
 3. starts ``bwrap``, which mounts the OS read-only, a private ``/tmp``, ``/run``, ``/proc``
@@ -73,6 +74,7 @@ CONTROLLERS = ("memory", "cpu", "pids")
 # Hidden from every app in any case: other users' homes and the host's runtime sockets.
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/run", "/home", "/root")  # noqa: S108 - mounted over, not written
 USER_RE = re.compile(r"[a-z][a-z0-9-]*")
+Knobs = list[tuple[str, int]]  # a cgroup's limits: (file, value)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class Sandbox:
 
     def program(self, group: str, name: str, confinement: Confinement, env_file: Path, command: str) -> str:
         """The keeper script supervisord runs (as ``/bin/sh -c``) for one process."""
-        cgroups = self._make_cgroups(group, name, confinement.size)
+        cgroups, limits_written = self._make_cgroups(group, name, confinement.size)
         state = self.state_dir / group / f"{name}.exit"
         state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         memory = cgroups.get("memory")
@@ -216,11 +218,20 @@ class Sandbox:
             *self._drop(confinement.user), "/usr/bin/env", "--default-signal=INT,QUIT", "/bin/sh", "-c", inner,
         ]
         q = shlex.quote
-        # "0" into ``tasks`` moves the writing thread itself: the kernel then needs no global
-        # lock and no RCU grace period (writing a pid into cgroup.procs waits one, 5-15 ms).
-        # The keeper is a single-threaded shell, so its thread is the whole process, and
-        # everything it starts from here on is born in these cgroups.
-        lines = [f"echo 0 > {q(str(path / 'tasks'))}" for path in cgroups.values()]
+        lines = []
+        for controller, folder in cgroups.items():
+            # A cgroup made now is gone after a reboot, while supervisord still starts the
+            # program: the keeper then makes it again (an exec only in that case), and starts
+            # nothing outside it. "0" into ``tasks`` moves the writing thread itself: the kernel
+            # then needs no global lock and no RCU grace period (a pid into cgroup.procs waits
+            # one, 5-15 ms). The keeper is a single-threaded shell, so its thread is the whole
+            # process, and everything it starts from here on is born in these cgroups.
+            again = " && ".join([f"mkdir -p {q(str(folder))}", *(
+                f"echo {value} > {q(str(folder / knob))}" for knob, value in limits_written[controller])])
+            lines.append(
+                f"{{ [ -d {q(str(folder))} ] || {{ {again}; }}; }} && echo 0 > {q(str(folder / 'tasks'))}"
+                f" || {{ echo 'podium: cannot join the {controller} cgroup {folder}' >&2; exit 125; }}"
+            )
         # The rlimits, set by the keeper's shell (one exec less than prlimit), pass to the app.
         limits = self._rlimits(confinement.size, memory is not None, confinement.user)
         for name, value in limits.items():
@@ -363,8 +374,11 @@ class Sandbox:
             "--inh-caps=-all", "--bounding-set=-all", "--",
         ]
 
-    def _make_cgroups(self, group: str, name: str, size: Size) -> dict[str, Path]:
+    def _make_cgroups(self, group: str, name: str, size: Size) -> tuple[dict[str, Path], dict[str, Knobs]]:
+        """Each controller's folder for the process, made now with the size's limits; and the
+        limits written (a knob the kernel lacks, like memsw without swap accounting, is not)."""
         made: dict[str, Path] = {}
+        written: dict[str, Knobs] = {}
         values = {
             "memory": [("memory.limit_in_bytes", size.memory_mb * 1024 * 1024),
                        ("memory.memsw.limit_in_bytes", size.memory_mb * 1024 * 1024)],
@@ -373,15 +387,17 @@ class Sandbox:
         }
         for controller, base in self.cgroups.items():
             folder = base / group / name
+            written[controller] = []
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 for knob, value in values[controller]:
                     if (folder / knob).exists():
                         (folder / knob).write_text(str(value))
+                        written[controller].append((knob, value))
             except OSError as err:
                 raise RuntimeFailure(f"cannot set up the {controller} cgroup {folder}: {err}") from err
             made[controller] = folder
-        return made
+        return made, written
 
 
 def router_user() -> str | None:
