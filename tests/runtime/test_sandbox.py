@@ -67,6 +67,8 @@ def sandboxed(tmp_path: Path) -> Iterator[tuple[Supervisor, Sandbox, Path]]:
     supervisor.ensure_running()
     yield supervisor, sandbox, app
     stop_supervisor(supervisor.run_dir)
+    for group in sandbox.state_dir.iterdir():  # each started group's cgroups, now empty
+        sandbox.forget(group.name)
     sandbox.remove_user(SERVICE, ENV)
 
 
