@@ -228,9 +228,10 @@ class Sandbox:
             # process, and everything it starts from here on is born in these cgroups.
             again = " && ".join([f"mkdir -p {q(str(folder))}", *(
                 f"echo {value} > {q(str(folder / knob))}" for knob, value in limits_written[controller])])
+            complaint = q(f"podium: cannot join the {controller} cgroup {folder}")
             lines.append(
                 f"{{ [ -d {q(str(folder))} ] || {{ {again}; }}; }} && echo 0 > {q(str(folder / 'tasks'))}"
-                f" || {{ echo 'podium: cannot join the {controller} cgroup {folder}' >&2; exit 125; }}"
+                f" || {{ echo {complaint} >&2; exit 125; }}"
             )
         # The rlimits, set by the keeper's shell (one exec less than prlimit), pass to the app.
         limits = self._rlimits(confinement.size, memory is not None, confinement.user)
