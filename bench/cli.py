@@ -2,10 +2,13 @@
 
 Runs ``podium --help`` and ``podium services list`` (against a real ``podium server`` on
 loopback, with a fresh data dir) RUNS times each, interleaved with the interpreter's own
-start-up, and prints medians and their ratio to that baseline. Bounded: RUNS runs per
-command, 120 s for the whole run; the node the server started is stopped at the end.
+start-up, and prints medians and their ratio to that baseline. ``--before SRC`` also runs
+both commands from another source tree (e.g. ``git archive <commit> src | tar -x -C DIR``,
+then ``DIR/src``) with the same interpreter, interleaved, for a before/after in one run.
+Bounded: RUNS runs per command, 120 s for the whole run; the node the server started is
+stopped at the end.
 
-    .venv/bin/python bench/cli.py [--runs N]
+    .venv/bin/python bench/cli.py [--runs N] [--before SRC]
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
+    parser.add_argument("--before", type=Path, help="a src/ tree to run the same commands from, for comparison")
+    args = parser.parse_args()
+    runs = args.runs
     data_dir = Path(tempfile.mkdtemp(prefix="pb-"))
     port, router_port = free_port(), free_port()
     env = {**os.environ, "PODIUM_DATA_DIR": str(data_dir), "PODIUM_PORT": str(port),
@@ -59,24 +64,31 @@ def main() -> None:
                 time.sleep(0.1)
         env["PODIUM_TOKEN"] = token_file.read_text().strip()
         commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "podium --help": [str(BIN / "podium"), "--help"],
-            "podium services list": [str(BIN / "podium"), "services", "list"],
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            "podium --help": ([str(BIN / "podium"), "--help"], env),
+            "podium services list": ([str(BIN / "podium"), "services", "list"], env),
         }
+        if args.before is not None:
+            # What the console script runs, with the other tree first on the path.
+            script = "import sys; sys.argv[0] = 'podium'; from podium.cli.main import main; sys.exit(main())"
+            before_env = {**env, "PYTHONPATH": str(args.before.resolve())}
+            commands["  before: --help"] = ([sys.executable, "-c", script, "--help"], before_env)
+            commands["  before: services list"] = ([sys.executable, "-c", script, "services", "list"], before_env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(runs):
-            for name, argv in commands.items():
-                samples[name].append(timed(argv, env))
+            for name, (argv, command_env) in commands.items():
+                samples[name].append(timed(argv, command_env))
     finally:
         server.terminate()
         server.wait(timeout=30)
         subprocess.run([str(BIN / "podium"), "node", "stop", "--data-dir", str(data_dir)], env=env, check=False,
                        stdout=subprocess.DEVNULL, timeout=60)
     baseline = statistics.median(samples["python -c pass"])
-    print(f"{'command':<22} {'median':>8} {'min':>8} {'ratio':>7}   ({runs} runs each, interleaved)")
+    print(f"{'command':<26} {'median':>8} {'min':>8} {'ratio':>7}   ({runs} runs each, interleaved)")
     for name, values in samples.items():
         median = statistics.median(values)
-        print(f"{name:<22} {median:8.3f} {min(values):8.3f} {median / baseline:6.1f}x")
+        print(f"{name:<26} {median:8.3f} {min(values):8.3f} {median / baseline:6.1f}x")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
