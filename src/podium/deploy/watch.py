@@ -9,7 +9,9 @@ The watch probes at once when the release goes live, then backs off while it pas
 (1 s, 2 s, 4 s … up to the interval of the environment's web check), so a healthy app's
 log holds a handful of probe lines rather than one a second; a failed probe brings back
 probing every second until the app passes again or is rolled back. An app that breaks
-at once is rolled back as soon as with probes every second (probes at 0, 1 and 2 s).
+on going live is rolled back sooner than with probes every second (its probes at 0, 1
+and 2 s fail); one that breaks late in the window is noticed at the next probe, up to
+one check interval later (the checker probes it as often meanwhile).
 """
 
 from __future__ import annotations
