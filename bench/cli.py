@@ -7,7 +7,7 @@ the CPU time each process used. ``--before SRC`` also runs
 both commands from another source tree (e.g. ``git archive <commit> src | tar -x -C DIR``,
 then ``DIR/src``) with the same interpreter, interleaved, for a before/after in one run.
 Bounded: RUNS runs per command, 120 s for the whole run; the node the server started is
-stopped at the end.
+stopped and its data dir removed at the end.
 
     .venv/bin/python bench/cli.py [--runs N] [--before SRC]
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -94,6 +95,7 @@ def main() -> None:
         server.wait(timeout=30)
         subprocess.run([str(BIN / "podium"), "node", "stop", "--data-dir", str(data_dir)], env=env, check=False,
                        stdout=subprocess.DEVNULL, timeout=60)
+        shutil.rmtree(data_dir, ignore_errors=True)
     baseline = statistics.median(samples["python -c pass"])
     cpu_baseline = statistics.median(cpu["python -c pass"])
     print(f"{'command':<26} {'median':>8} {'min':>8} {'ratio':>7} {'cpu':>8} {'ratio':>7}"
