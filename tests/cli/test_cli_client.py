@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import ssl
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from podium.cli.client import ApiClient, validation_detail
+from podium.cli.client import ApiClient, tls_for, validation_detail
 from podium.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, TooLarge, Unauthorized
 from podium.runtime.ports import free_port
 
@@ -148,3 +149,12 @@ def test_upload_from_a_pipe_is_sent_chunked_with_an_unknown_total(echo_server: s
     assert answer["bytes"] == len(payload)
     assert answer["chunked"]
     assert progress[-1] == (len(payload), None)
+
+
+def test_https_servers_are_verified_and_plain_http_loads_no_certificates() -> None:
+    assert tls_for("https://podium.example.com") is True  # httpx's verification against the CA bundle
+    assert tls_for("HTTPS://podium.example.com") is True
+    plain = tls_for("http://127.0.0.1:8000")
+    assert isinstance(plain, ssl.SSLContext)
+    # Were a plain-HTTP server to send the client to TLS, no certificate would pass.
+    assert (plain.verify_mode, plain.check_hostname, plain.get_ca_certs()) == (ssl.CERT_REQUIRED, True, [])

@@ -3,6 +3,7 @@ crashes of live processes are counted."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -16,6 +17,7 @@ from tests.deploy.support import deploy, env_path, follow, poll, probe_app, slug
 
 from podium.config import Settings
 from podium.core import Podium
+from podium.deploy.watch import next_wait
 
 HEALTH: dict[str, Any] = {
     "healthchecks": {"web": [{"type": "startup", "path": "/health", "attempts": 3, "timeout": 1, "wait": 1}]},
@@ -29,9 +31,10 @@ def test_release_that_turns_unhealthy_is_rolled_back_automatically(
     core.start_runtime()
     staging = env_path(service, "staging")
     assert deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v1", marker="v1", app_json=HEALTH)))
+    # /health passes the deploy's gate, then fails: however slow the machine, v2 goes live, then turns bad.
     v2 = deploy(
         admin, service, "staging",
-        slug_of(probe_app(tmp_path / "v2", marker="v2", app_json=HEALTH, health_fails_after=1.0)),
+        slug_of(probe_app(tmp_path / "v2", marker="v2", app_json=HEALTH, health_fails_after_probes=1)),
     )
     assert v2.release["status"] == "live"
 
@@ -45,7 +48,9 @@ def test_release_that_turns_unhealthy_is_rolled_back_automatically(
     assert v3.release["description"] == "Auto-rollback of v2: rollback to v1"
     assert v3.release["created_by"] == "platform"
     assert (v3.release["cause"], v2.release["cause"]) == ("auto_rollback", "deploy")
-    v2_after = admin.get(f"{staging}/releases/v2").json()
+    # The watcher says why once the rollback is under way, beside v3's rollout: no event either.
+    v2_after = poll(lambda: (r := admin.get(f"{staging}/releases/v2").json())["failure_reason"] and r, 10,
+                    "v2's failure reason")
     assert v2_after["status"] == "superseded"
     assert v2_after["failure_reason"].startswith(
         "rolled back automatically by v3: 3 failed health checks within 10s of going live (GET /health on port "
@@ -65,7 +70,7 @@ def test_an_automatic_rollback_is_not_itself_rolled_back(
     core.start_runtime()
     staging = env_path(service, "staging")
     for version in ("v1", "v2"):
-        app = probe_app(tmp_path / version, marker=version, app_json=HEALTH, health_fails_after=1.0)
+        app = probe_app(tmp_path / version, marker=version, app_json=HEALTH, health_fails_after_probes=1)
         assert deploy(admin, service, "staging", slug_of(app)).release["status"] == "live"
 
     def rolled_back() -> bool:
@@ -74,7 +79,7 @@ def test_an_automatic_rollback_is_not_itself_rolled_back(
     poll(rolled_back, 20, "the automatic rollback (v3) to appear")  # the watcher posts no event to await
     v3 = follow(admin, service, "staging", "v3").release
     assert (v3["status"], v3["rollback_of"]) == ("live", "v1")
-    # v3 fails its health check a second after it starts, like v2; were it watched, a v4 would
+    # v3 fails its health check from its second probe on, like v2; were it watched, a v4 would
     # follow within the window. There is no event for "nothing happened": wait the window out.
     live_at = datetime.fromisoformat(v3["live_at"]).timestamp()
     poll(lambda: time.time() > live_at + settings.watch_window + 1, settings.watch_window + 5, "the window to end")
@@ -89,7 +94,9 @@ def test_no_rollback_claimed_while_another_deploy_holds_the_lock(
     core.start_runtime()
     staging = env_path(service, "staging")
     assert deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v1", marker="v1", app_json=HEALTH)))
-    turns_bad = probe_app(tmp_path / "v2", marker="v2", app_json=HEALTH, health_fails_after=1.0)
+    # Passes the gate and the watch's first probe, then fails: the rollback is tried about 3 s after v2
+    # goes live, while v3 (7 s before it listens) holds the environment's lock.
+    turns_bad = probe_app(tmp_path / "v2", marker="v2", app_json=HEALTH, health_fails_after_probes=2)
     assert deploy(admin, service, "staging", slug_of(turns_bad)).release["status"] == "live"
     slow = upload(admin, service, "staging", slug_of(probe_app(tmp_path / "v3", marker="v3", listen_delay=7)))
     assert slow.status_code == 202, slow.text
@@ -100,6 +107,51 @@ def test_no_rollback_claimed_while_another_deploy_holds_the_lock(
     v2 = admin.get(f"{staging}/releases/v2").json()
     assert (v2["status"], v2["failure_reason"]) == ("superseded", None)
     assert [r["version"] for r in admin.get(f"{staging}/releases").json()] == ["v3", "v2", "v1"]
+
+
+def test_the_watch_backs_off_while_probes_pass_and_probes_every_second_while_they_fail() -> None:
+    def schedule(outcomes: str, slowest: float = 10.0) -> list[float]:
+        """When each probe is made (seconds after going live), for passes (.) and failures (x)."""
+        at, wait, times = 0.0, 0.0, []
+        for outcome in outcomes:
+            at += wait
+            times.append(at)
+            wait = next_wait(wait, outcome == "x", fast=1.0, slowest=slowest)
+        return times
+
+    assert schedule("........") == [0, 1, 3, 7, 15, 25, 35, 45]  # 8 probes in a minute instead of 60
+    assert schedule(".....", slowest=3.0) == [0, 1, 3, 6, 9]  # the web check's interval caps the wait
+    assert schedule("xxx") == [0, 1, 2]  # broken at once: rolled back as soon as ever
+    assert schedule("....xxx") == [0, 1, 3, 7, 15, 16, 17]  # a failure brings back probing every second
+    assert schedule("....x...") == [0, 1, 3, 7, 15, 16, 18, 22]  # and passing again, the back-off anew
+
+
+@pytest.mark.parametrize("settings_overrides", [{"watch_window": 11.0}])
+def test_a_healthy_release_is_probed_at_once_then_less_and_less_often(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    core.start_runtime()
+    staging = env_path(service, "staging")
+    web_check = admin.patch(f"{staging}/checks/web", json={"interval": 3.0})  # the back-off's ceiling
+    assert web_check.status_code == 200, web_check.text
+    v1 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v1", app_json=HEALTH, log_requests=True)))
+    live_at = datetime.fromisoformat(v1.release["live_at"]).timestamp()
+    # There is no event for "the window ended": wait it out, with a second for the last probe's line.
+    poll(lambda: time.time() > live_at + settings.watch_window + 1, settings.watch_window + 5, "the window to end")
+
+    def probe_times() -> list[float]:
+        lines = admin.get(f"{staging}/logs").text.splitlines()
+        # "<time> /health <Host> <User-Agent>"; the watch probes the process directly, the checker via the router.
+        found = [line.split(" ")[-4:] for line in lines if " /health 127.0.0.1:" in line]
+        return [float(at) - live_at for at, _, _, agent in found if agent.startswith("Podium-Health/")]
+
+    after_live = [at for at in probe_times() if at > 0]  # the gate's probe came before the switch
+    # At once, then after 1 and 2 s, then every 3 s (the web check's interval, not 4): at 0, 1,
+    # 3, 6 and 9 s; the next, at 12 s, would be past the 11 s window. Probing every second made eleven.
+    assert len(after_live) == 5, after_live
+    assert after_live[0] < 1.0, after_live
+    gaps = [b - a for a, b in itertools.pairwise(after_live)]
+    assert all(wait - 0.05 < gap < wait + 1.0 for gap, wait in zip(gaps, (1, 2, 3, 3), strict=True)), gaps
 
 
 def test_a_killed_process_is_restarted_and_counted_as_a_crash(

@@ -169,6 +169,12 @@ def test_the_service_page_shows_status_cards_charts_incidents_and_checks(
     line = re.search(r'<svg class="chart availability".*?<path class="line" d="([^"]+)"', html, re.S)
     assert line is not None
     assert len(re.findall(r"[ML][\d.]+,[\d.]+", line.group(1))) == 12, "a point per week, 12 weeks"
+    chart = html.split('<svg class="chart availability"', 1)[1].split("</svg>", 1)[0]
+    # Weeks with an hour down fall below the 99.9% objective: the axis starts at 99%, the SLO drawn across.
+    ticks = re.findall(r'<text class="tick" x="58"[^>]*>([^<]+)</text>', chart)
+    assert (ticks[0], ticks[-1]) == ("99%", "100%")
+    assert '<line class="reference"' in chart
+    assert ">SLO 99.9%</text>" in chart
 
     incidents = html.split('<section id="incidents">', 1)[1].split("</section>", 1)[0]
     assert incidents.index(f'data-incident="{scene.open_cart}"') < incidents.index(

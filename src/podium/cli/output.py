@@ -6,15 +6,14 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
-from rich.console import Console, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from podium.errors import Conflict, Forbidden, Invalid, NotFound, PodiumError, Unauthorized
+
+if TYPE_CHECKING:  # Rich is imported by the first command that prints a table, not by `podium --help`
+    from rich.console import RenderableType
 
 PIPE_WIDTH = 160  # columns of tables written to a pipe or file
 
@@ -62,6 +61,8 @@ def notice(text: str) -> None:
 
 def render(renderable: RenderableType) -> None:
     """Print with Rich on stdout; to a pipe or file wide (no wrapping at 80) and without trailing blanks."""
+    from rich.console import Console
+
     if sys.stdout.isatty():
         Console(soft_wrap=False).print(renderable)
         return
@@ -77,6 +78,10 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, empty:
     if not rows:
         notice(empty)
         return
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")  # fold, never cut: ids must survive whole
@@ -87,6 +92,9 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, empty:
 
 def print_fields(fields: Sequence[tuple[str, str]]) -> None:
     """``label  value`` lines on stdout, labels aligned: the view of one resource."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()

@@ -86,7 +86,7 @@ def replace_reference(document: str, generated: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from podium.cli.main import app
+    from podium.cli.app import app
 
     generated = reference(app)
     if argv[:1] == ["--write"] and len(argv) == 2:

@@ -4,13 +4,24 @@ A release whose web processes fail their health check several times in a row wit
 watch window is rolled back to the release it replaced, by Podium itself. Each server
 watches the releases its own rollouts made live; crashes of every live release are
 counted by one server (``podium.deploy.crashes``).
+
+The watch probes at once when the release goes live, then backs off while it passes
+(1 s, 2 s, 4 s … up to the interval of the environment's web check), so a healthy app's
+log holds a handful of probe lines rather than one a second; a failed probe brings back
+probing every second until the app passes again or is rolled back. An app that breaks
+on going live is rolled back sooner than with probes every second (its probes at 0, 1
+and 2 s fail); one that breaks late in the window is noticed at the next probe, up to
+one check interval later (the checker probes it as often meanwhile).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Protocol
+
+from sqlalchemy import select
 
 from podium.artifacts.appjson import AppJson
 from podium.catalog.auth import Actor
@@ -19,12 +30,25 @@ from podium.deploy.gate import health_check
 from podium.deploy.models import DeployState, Release, ReleaseCause, previous_live
 from podium.deploy.rollout import EnvRef
 from podium.errors import PodiumError
+from podium.health.models import Check
 from podium.runtime.interface import HealthCheck, RunningRelease, Runtime
-from podium.store.db import Store, utcnow
+from podium.store.db import Store
 
 log = logging.getLogger(__name__)
 FAILURES_BEFORE_ROLLBACK = 3
 CLOSE_SECONDS = 10.0  # longer than any probe's timeout (app.json's healthchecks allow a few seconds)
+WEB_CHECK = "web"  # the check every deployed app gets (podium.health.checks)
+
+
+def next_wait(previous: float, failed: bool, *, fast: float, slowest: float) -> float:
+    """Seconds from one probe of a watched release to the next.
+
+    ``previous`` is the wait before the probe just made (0 for the first, made at once).
+    After a failure: ``fast``, so a broken release is caught as quickly as ever. After a
+    pass: ``fast`` once, then each wait twice the one before, up to ``slowest``."""
+    if failed or previous <= 0:
+        return fast
+    return max(fast, min(previous * 2, slowest))
 
 
 class Rollbacks(Protocol):
@@ -53,7 +77,8 @@ class Watcher:
         self.store = store
         self.runtime = runtime
         self.window = settings.watch_window
-        self.interval = interval
+        self.interval = interval  # between probes while one fails, and the first step of the back-off
+        self.check_interval = settings.check_interval  # the back-off's ceiling without a web check
         self.rollbacks: Rollbacks | None = None
         self._watches: dict[int, threading.Event] = {}
         self._threads: list[threading.Thread] = []
@@ -92,29 +117,36 @@ class Watcher:
                 # Podium already acted on its own once: were the trouble outside the app (a
                 # database down), watching this release too would roll back and forth.
                 return
+            web_interval = session.scalar(
+                select(Check.interval).where(Check.environment_id == ref.environment_id, Check.name == WEB_CHECK)
+            )
+        slowest = web_interval if web_interval is not None else self.check_interval
         cancelled = threading.Event()
         with self._lock:
             self._watches[ref.environment_id] = cancelled
         check = health_check(app_json, deadline=self.window)
         thread = threading.Thread(
-            target=self._watch, args=(ref, release_id, running, check, cancelled), name="watch", daemon=True
+            target=self._watch, args=(ref, release_id, running, check, slowest, cancelled), name="watch",
+            daemon=True,
         )
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
     def _watch(
-        self, ref: EnvRef, release_id: int, running: RunningRelease, check: HealthCheck, cancelled: threading.Event
+        self, ref: EnvRef, release_id: int, running: RunningRelease, check: HealthCheck, slowest: float,
+        cancelled: threading.Event,
     ) -> None:
-        failures, started = 0, utcnow()
-        while not cancelled.wait(self.interval) and not self._stop.is_set():
-            if (utcnow() - started).total_seconds() > self.window:
+        failures, wait, started = 0, 0.0, time.monotonic()
+        while not cancelled.wait(wait) and not self._stop.is_set():
+            if time.monotonic() - started > self.window:
                 break
             problems = self.runtime.probe(running, check)
             failures = failures + 1 if problems else 0
             if failures >= FAILURES_BEFORE_ROLLBACK:
                 self._auto_rollback(ref, release_id, problems[0])
                 break
+            wait = next_wait(wait, bool(problems), fast=self.interval, slowest=slowest)
         with self._lock:
             if self._watches.get(ref.environment_id) is cancelled:
                 del self._watches[ref.environment_id]

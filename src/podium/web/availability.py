@@ -27,7 +27,7 @@ from podium.metrics.dora import DoraReport
 from podium.metrics.period import week_start
 from podium.metrics.service import Scope
 from podium.metrics.slo import SloStatus
-from podium.web.charts import svg_line_chart
+from podium.web.charts import availability_axis, svg_line_chart
 from podium.web.templating import duration as spoken_duration
 
 NO_DATA = "no data"
@@ -131,15 +131,21 @@ def trend_since(now: datetime) -> str:
     return (week_start(now) - timedelta(weeks=TREND_WEEKS - 1)).isoformat()
 
 
-def trend_charts(weeks: Sequence[tuple[datetime, AvailabilityReport]]) -> Trends:
+def trend_charts(weeks: Sequence[tuple[datetime, AvailabilityReport]], objective: float | None = None) -> Trends:
+    """The weekly charts; availability's axis runs from a fixed floor (the SLO's ``objective``
+    when every week met it) to 100%, with the objective drawn across it."""
     labels = [monday.strftime("%b %d") for monday, _ in weeks]
+    availability = [report.availability for _, report in weeks]
     repairs = [report.mttr_seconds for _, report in weeks]
     longest = max((r for r in repairs if r is not None), default=0.0)
     unit, seconds = ("hours", 3600.0) if longest > 5 * 3600 else ("minutes", 60.0)
+    measured = [value for value in availability if value is not None and math.isfinite(value)]
     return Trends(
         availability=svg_line_chart(
-            list(zip(labels, [report.availability for _, report in weeks], strict=True)),
-            title="Availability per week", format_value=tick_percent, ceiling=1.0, css_class="availability",
+            list(zip(labels, availability, strict=True)),
+            title="Availability per week", format_value=tick_percent, axis=availability_axis(measured, objective),
+            reference=None if objective is None else (objective, f"SLO {tick_percent(objective)}"),
+            css_class="availability",
         ),
         mttr=svg_line_chart(
             list(zip(labels, [None if r is None else r / seconds for r in repairs], strict=True)),
@@ -227,14 +233,17 @@ def service_health(
     scope = Scope(service=name)
     report = podium.metrics.availability(scope, CARD_PERIOD, now=now).report
     cards = availability_cards(report)
-    with suppress(NotFound):  # no objective set: no SLO cards
-        cards += slo_cards(podium.metrics.slo(name, now=now).status)
+    objective = None
+    with suppress(NotFound):  # no objective set: no SLO cards, no SLO line
+        slo = podium.metrics.slo(name, now=now).status
+        cards += slo_cards(slo)
+        objective = slo.objective
     weeks = podium.metrics.availability(scope, trend_since(now), now=now).weekly
     listed = podium.incidents.list(service=name, limit=INCIDENTS_SHOWN)
     return ServiceHealth(
         environments=environment_health(statuses, open_incidents(podium, name)),
         cards=cards,
-        trends=trend_charts(weeks),
+        trends=trend_charts(weeks, objective),
         incidents=incident_rows(podium, actor, listed, now),
         checks=podium.checks.list(name),
     )

@@ -19,6 +19,7 @@ Point = tuple[str, float | None]
 LINE_COLOUR = "#0b5cad"
 GRID_COLOUR = "#d0d7de"
 TEXT_COLOUR = "#656d76"
+REFERENCE_COLOUR = "#9a6700"  # a target drawn across the chart, such as an SLO
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 28, 30, 30
 MAX_X_LABELS = 7
 
@@ -55,6 +56,44 @@ def axis_range(
     return found
 
 
+AVAILABILITY_FLOORS = (0.99, 0.95, 0.90, 0.0)
+
+
+def availability_axis(values: Sequence[float], objective: float | None = None, ticks: int = 4) -> list[float]:
+    """The ticks of an availability axis, as status pages draw it: from a fixed floor to 100%.
+
+    The floor is the SLO's ``objective`` when every value meets it, else 99%, 95%, 90% or 0%,
+    the first that holds every value. A floor taken from the data instead (99.992% in a
+    week of 100%) would make the smallest blip fill the chart; a fixed one keeps it the
+    sliver it is, and against an SLO it shows how much of the error budget went. Between
+    the floor and 100%, round ticks at least half a step from the floor.
+    """
+    lowest = min(values, default=1.0)
+    floors = ((objective,) if objective is not None and 0 <= objective < 1 else ()) + AVAILABILITY_FLOORS
+    floor = next((candidate for candidate in floors if lowest >= candidate), 0.0)
+    step = even_step(1.0 - floor, ticks)
+    if step is not None:
+        parts = round((1.0 - floor) / step)
+        return [round(floor + i * step, 12) for i in range(parts)] + [1.0]
+    step = nice_step(1.0 - floor, ticks)  # an SLO such as 99.937%: round ticks between its own ends
+    inner = [round(i * step, 12) for i in range(math.ceil(floor / step), math.floor(1 / step) + 1)]
+    room = step / 2 - 1e-12  # a tick closer than half a step to an end would crowd its label
+    return [floor, *(tick for tick in inner if floor + room <= tick <= 1.0 - room), 1.0]
+
+
+def even_step(span: float, ticks: int) -> float | None:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) that cuts ``span`` into 2 to 8 equal
+    parts, as near ``ticks`` parts as can be; None when no round step does."""
+    fits = []
+    for power in range(math.floor(math.log10(span)) - 2, math.floor(math.log10(span)) + 1):
+        for multiple in (1.0, 2.0, 2.5, 5.0):
+            step = multiple * 10.0**power
+            parts = span / step
+            if 2 <= round(parts) <= 8 and abs(parts - round(parts)) < 1e-6:
+                fits.append((abs(round(parts) - ticks), -round(parts), step))
+    return min(fits)[2] if fits else None
+
+
 def svg_line_chart(
     points: Sequence[Point],
     *,
@@ -62,6 +101,8 @@ def svg_line_chart(
     format_value: Callable[[float], str] = "{:g}".format,
     include: Sequence[float] = (),
     ceiling: float | None = None,
+    axis: Sequence[float] | None = None,
+    reference: tuple[float, str] | None = None,
     ticks: int = 4,
     width: int = 480,
     height: int = 220,
@@ -71,8 +112,10 @@ def svg_line_chart(
 
     The data line is the one ``<path class="line">`` (gaps where a value is None), each
     value also a dot with a tooltip; the y axis has round ticks labelled by
-    ``format_value``. Every label and the title are escaped. With no values at all the
-    chart says so and draws no line.
+    ``format_value``, or the ticks of ``axis`` (its first and last are the ends) when
+    given. ``reference`` is a value and its label drawn across the chart as
+    ``<line class="reference">`` (an SLO, say). Every label and the title are escaped.
+    With no values at all the chart says so and draws no line.
     """
     plot_left, plot_right = MARGIN_LEFT, width - MARGIN_RIGHT
     plot_top, plot_bottom = MARGIN_TOP, height - MARGIN_BOTTOM
@@ -97,7 +140,7 @@ def svg_line_chart(
         parts.append("</svg>")
         return Markup("".join(parts))  # noqa: S704 — every piece above is escaped or a number
 
-    axis = axis_range(values, ticks, include, ceiling)
+    axis = list(axis) if axis is not None else axis_range(values, ticks, include, ceiling)
     low, high = axis[0], axis[-1]
 
     def y_of(value: float) -> float:
@@ -117,6 +160,14 @@ def svg_line_chart(
             f'fill="{TEXT_COLOUR}">{escape(format_value(tick))}</text>'
         )
     parts.append("</g>")
+    if reference is not None and low <= reference[0] <= high:
+        y = y_of(reference[0])
+        parts.append(
+            f'<g class="reference"><line class="reference" x1="{plot_left}" x2="{plot_right}" y1="{y:.1f}" '
+            f'y2="{y:.1f}" stroke="{REFERENCE_COLOUR}" stroke-width="1.5" stroke-dasharray="6 4"/>'
+            f'<text class="reference-label" x="{plot_right}" y="{y - 4:.1f}" text-anchor="end" '
+            f'fill="{REFERENCE_COLOUR}">{escape(reference[1])}</text></g>'
+        )
 
     # Counted from the right, so the latest point (this week) always has its label.
     every = max(1, math.ceil(len(points) / MAX_X_LABELS))

@@ -3,7 +3,10 @@
 Keys (all optional): ``marker`` (echoed in every answer), ``exit_at_once`` (print a
 reason and exit 3), ``listen_delay`` (seconds before listening), ``health`` ("ok",
 "500": /health always answers 500), ``health_fails_after`` (seconds after start from
-which /health answers 500), ``sigterm_delay`` (seconds to finish after SIGTERM).
+which /health answers 500), ``health_fails_after_probes`` (/health answers 500 from
+that many answers on: 1 passes the deploy's health gate only), ``sigterm_delay``
+(seconds to finish after SIGTERM), ``log_requests`` (print a line per request: the
+time, the path, the Host and User-Agent headers).
 """
 
 import json
@@ -17,10 +20,18 @@ from pathlib import Path
 
 BEHAVIOUR = json.loads((Path(__file__).parent / "behaviour.json").read_text())
 STARTED = time.monotonic()
+HEALTH_ANSWERS = [0]  # /health answers given so far
+COUNTING = threading.Lock()  # the server answers each request in a thread of its own
 
 
 def healthy() -> bool:
     if BEHAVIOUR.get("health") == "500":
+        return False
+    with COUNTING:
+        HEALTH_ANSWERS[0] += 1
+        answered = HEALTH_ANSWERS[0]
+    probes = BEHAVIOUR.get("health_fails_after_probes")
+    if probes is not None and answered > probes:
         return False
     after = BEHAVIOUR.get("health_fails_after")
     return after is None or time.monotonic() - STARTED < after
@@ -30,6 +41,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        if BEHAVIOUR.get("log_requests"):
+            print(f"{time.time():.3f} {self.path} {self.headers.get('Host')} {self.headers.get('User-Agent')}",
+                  flush=True)
         if self.path == "/health":
             status, body = (200, b"ok") if healthy() else (500, b"unhealthy")
         else:
