@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ SERVER_START_TIMEOUT = 30.0
 STEP_TIMEOUT = 30.0  # one deploy, rollback or recovery
 POLL = 0.005  # how often the floor and the timers below poll, as often as the health gate looks for the port
 DEPLOYS = 5
+LOAD_ROUNDS = 3  # under load: each round is 5 deploys, a config change and a rollback
 ROLLBACKS = 3
 KILLS = 3
 LOAD_THREADS = 4
@@ -624,10 +626,11 @@ def run(server: Server, work: Path, clock: Clock, report: dict[str, Any]) -> Non
     # 2. Failed requests while the environment changes under load.
     changes: list[Rollout] = []
     with Load(server) as load:
-        for i in range(1, DEPLOYS + 1):
-            changes.append(deploy(server, make_slug(work, f"l{i}"), clock))
-        changes.append(timed_rollout(server, clock, lambda: set_config(server, "Hello under load")))
-        changes.append(timed_rollout(server, clock, lambda: rollback(server)))
+        for round_ in range(1, LOAD_ROUNDS + 1):
+            for i in range(1, DEPLOYS + 1):
+                changes.append(deploy(server, make_slug(work, f"l{round_}-{i}"), clock))
+            changes.append(timed_rollout(server, clock, partial(set_config, server, f"Hello under load {round_}")))
+            changes.append(timed_rollout(server, clock, partial(rollback, server)))
         time.sleep(0.2)  # requests in flight when the last change finished still count
     seconds = load.ended - load.started
     report["load"] = {
