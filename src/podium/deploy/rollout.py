@@ -226,7 +226,7 @@ class Rollout:
 
     def go_live(self) -> None:
         """The router points at the new release: record it live and the old one superseded,
-        and the rollout draining, in one transaction (every write is on the way to done)."""
+        and the rollout draining, in one transaction (one store write less on the way to done)."""
         with self.store.session() as session:
             mark_live(session, self.ref.environment_id, self.release_id)
             release = session.get(Release, self.release_id)
