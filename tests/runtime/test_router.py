@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import os
@@ -15,6 +16,8 @@ import pytest
 from tests.keepalive import KeepAliveClient
 
 from podium.errors import Conflict, Invalid
+from podium.health.models import CheckKind
+from podium.health.probe import Outcome, ProbeTarget, probe_http
 from podium.runtime import RuntimeFailure
 from podium.runtime.router import Router
 
@@ -211,3 +214,34 @@ def test_clients_keep_their_connection_apps_get_one_per_request_and_upgrades_pas
     )
     assert response.status_code == 200
     assert [(connection, upgrade) for _, connection, upgrade in seen] == [("upgrade", "websocket")]
+
+
+def test_health_probes_through_the_router_never_fail_across_switches(
+    router: Router, thread_app: Callable[[str], int]
+) -> None:
+    # The checker's probes share one client; each asks for its own connection, so the idle
+    # connections a switch closes are never under a probe (a failure would count against the app).
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    target = ProbeTarget(
+        check_id=1, service="svc", env="staging", name="web", kind=CheckKind.HTTP,
+        url=f"http://127.0.0.1:{router.port}/", host_header=HOST,
+    )
+    outcomes: list[Outcome] = []
+    done = threading.Event()
+
+    async def probe_loop() -> None:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            while not done.is_set() and len(outcomes) < 20_000:
+                outcomes.append(await probe_http(client, target))
+
+    prober = threading.Thread(target=asyncio.run, args=(probe_loop(),))
+    prober.start()
+    try:
+        for n in range(20):
+            router.set_route("svc.staging", [HOST], [b if n % 2 == 0 else a])
+    finally:
+        done.set()
+        prober.join(timeout=30)
+    assert len(outcomes) > 20
+    assert [o.error for o in outcomes if not o.ok] == []
