@@ -6,10 +6,11 @@ and measures, all in the same run:
 
 1. deploy time (upload → live → rollout done) against the floor: ``tar xzf`` of the same
    slug, ``python3 app.py`` and polling until its first 200, done by hand;
-2. failed requests through the router while deploys, a config change and a rollback run;
+2. failed requests through the router, from keep-alive clients, while three rounds of
+   deploys, a config change and a rollback run;
 3. rollback time, from the command until the router serves the rollback release;
 4. recovery from a SIGKILLed web process until the router answers again;
-5. requests/s through the router against the app directly.
+5. requests/s through the router against the app directly (with and without keep-alive).
 
 It is a report, not a test: it exits non-zero only when a step itself fails (a deploy that
 does not go live, a server that does not start, the time limit). The node (supervisord and
