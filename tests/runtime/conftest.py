@@ -202,4 +202,3 @@ def get(port: int, host: str, path: str = "/") -> httpx.Response:
     """One request through the router at ``port`` for ``host``."""
     with httpx.Client(trust_env=False, timeout=10) as client:
         return client.get(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
-
