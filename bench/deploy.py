@@ -6,10 +6,11 @@ and measures, all in the same run:
 
 1. deploy time (upload → live → rollout done) against the floor: ``tar xzf`` of the same
    slug, ``python3 app.py`` and polling until its first 200, done by hand;
-2. failed requests through the router while deploys, a config change and a rollback run;
+2. failed requests through the router, from keep-alive clients, while three rounds of
+   deploys, a config change and a rollback run;
 3. rollback time, from the command until the router serves the rollback release;
 4. recovery from a SIGKILLed web process until the router answers again;
-5. requests/s through the router against the app directly.
+5. requests/s through the router against the app directly (with and without keep-alive).
 
 It is a report, not a test: it exits non-zero only when a step itself fails (a deploy that
 does not go live, a server that does not start, the time limit). The node (supervisord and
@@ -36,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,7 @@ SERVER_START_TIMEOUT = 30.0
 STEP_TIMEOUT = 30.0  # one deploy, rollback or recovery
 POLL = 0.005  # how often the floor and the timers below poll, as often as the health gate looks for the port
 DEPLOYS = 5
+LOAD_ROUNDS = 3  # under load: each round is 5 deploys, a config change and a rollback
 ROLLBACKS = 3
 KILLS = 3
 LOAD_THREADS = 4
@@ -62,7 +65,6 @@ LOAD_MAX_SECONDS = 60.0
 LOAD_MAX_REQUESTS = 200_000
 THROUGHPUT_REQUESTS = 2_000
 WARMUP_REQUESTS = 50
-KEEPALIVE_PROBE_SECONDS = 2.0
 LOCK_WAIT_SECONDS = 2.0
 
 
@@ -346,18 +348,64 @@ def set_config(server: Server, value: str) -> Any:
 # Load ---------------------------------------------------------------------------------
 
 
+class KeepAliveClient:
+    """One HTTP/1.1 connection to the router, kept open between requests, recovering as RFC
+    9112 §9.3.1 lets a client (and as browsers, curl and Go's client do): a GET sent on a
+    connection that already carried a response, and closed before any byte of its answer,
+    is sent once more on a new connection and counted in ``retried``. httpx does not."""
+
+    def __init__(self, port: int, host: str, timeout: float = 5.0) -> None:
+        self.port, self.host, self.timeout = port, host, timeout
+        self.connection: http.client.HTTPConnection | None = None
+        self.answered = 0  # responses on the open connection
+        self.reused = 0  # requests sent on a connection that had answered before
+        self.retried = 0
+
+    def get(self, path: str = "/") -> int:
+        reused = self.answered > 0
+        try:
+            response = self._send(path)
+        except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
+            self.close()  # not a byte of the answer came
+            if not reused:
+                raise
+            self.retried += 1
+            response = self._send(path)
+        response.read()
+        self.answered += 1
+        if response.will_close:  # "Connection: close": the router's worker is stopping
+            self.close()
+        return response.status
+
+    def _send(self, path: str) -> http.client.HTTPResponse:
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        elif self.answered:
+            self.reused += 1
+        self.connection.request("GET", path, headers={"Host": self.host})
+        return self.connection.getresponse()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+        self.connection, self.answered = None, 0
+
+
 class Load:
-    """Threads with keep-alive httpx clients hitting the app through the router, bounded in
-    time and count; every non-2xx answer and every connection error is a failed request."""
+    """Threads with keep-alive clients hitting the app through the router, bounded in time
+    and count; every non-2xx answer and every error left after the client's one permitted
+    retry is a failed request."""
 
     def __init__(self, server: Server, threads: int = LOAD_THREADS) -> None:
-        self.url = server.router_url
-        self.threads = [threading.Thread(target=self._hit, daemon=True) for _ in range(threads)]
+        self.port = server.router_port
+        self.clients = [KeepAliveClient(self.port, HOST) for _ in range(threads)]
+        self.threads = [threading.Thread(target=self._hit, args=(c,), daemon=True) for c in self.clients]
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.ok = 0
         self.failures: Counter[str] = Counter()
         self.failure_times: list[float] = []
+        self.retry_times: list[float] = []
         self.started = self.ended = 0.0
 
     def __enter__(self) -> Load:
@@ -377,20 +425,32 @@ class Load:
     def total(self) -> int:
         return self.ok + sum(self.failures.values())
 
-    def _hit(self) -> None:
-        with httpx.Client(headers={"Host": HOST}, timeout=5.0) as client:
-            while not self.stop.is_set() and time.monotonic() < self.deadline and self.total < LOAD_MAX_REQUESTS:
-                try:
-                    status = client.get(self.url).status_code
-                    kind = None if 200 <= status < 300 else f"HTTP {status}"
-                except httpx.HTTPError as exc:
-                    kind = type(exc).__name__
-                with self.lock:
-                    if kind is None:
-                        self.ok += 1
-                    else:
-                        self.failures[kind] += 1
-                        self.failure_times.append(time.time())
+    @property
+    def reused(self) -> int:
+        return sum(client.reused for client in self.clients)
+
+    @property
+    def retried(self) -> int:
+        return sum(client.retried for client in self.clients)
+
+    def _hit(self, client: KeepAliveClient) -> None:
+        while not self.stop.is_set() and time.monotonic() < self.deadline and self.total < LOAD_MAX_REQUESTS:
+            retried = client.retried
+            try:
+                status = client.get("/")
+                kind = None if 200 <= status < 300 else f"HTTP {status}"
+            except (OSError, http.client.HTTPException) as exc:
+                client.close()
+                kind = type(exc).__name__
+            with self.lock:
+                if client.retried != retried:
+                    self.retry_times.append(time.time())
+                if kind is None:
+                    self.ok += 1
+                else:
+                    self.failures[kind] += 1
+                    self.failure_times.append(time.time())
+        client.close()
 
 
 # Rollback and recovery ----------------------------------------------------------------
@@ -503,17 +563,6 @@ def requests_per_second(targets: dict[str, Target], count: int, rounds: int = 10
     return {name: (count // rounds) * rounds / seconds for name, seconds in spent.items()}
 
 
-def keepalive_probe(url: str, seconds: float) -> float:
-    """Requests/s of a keep-alive client straight to the app, for at most ``seconds``."""
-    with httpx.Client(timeout=5.0) as client:
-        client.get(url).raise_for_status()
-        started, done = time.perf_counter(), 0
-        while time.perf_counter() - started < seconds:
-            client.get(url).raise_for_status()
-            done += 1
-        return done / (time.perf_counter() - started)
-
-
 # The run ------------------------------------------------------------------------------
 
 
@@ -578,16 +627,19 @@ def run(server: Server, work: Path, clock: Clock, report: dict[str, Any]) -> Non
     # 2. Failed requests while the environment changes under load.
     changes: list[Rollout] = []
     with Load(server) as load:
-        for i in range(1, DEPLOYS + 1):
-            changes.append(deploy(server, make_slug(work, f"l{i}"), clock))
-        changes.append(timed_rollout(server, clock, lambda: set_config(server, "Hello under load")))
-        changes.append(timed_rollout(server, clock, lambda: rollback(server)))
+        for round_ in range(1, LOAD_ROUNDS + 1):
+            for i in range(1, DEPLOYS + 1):
+                changes.append(deploy(server, make_slug(work, f"l{round_}-{i}"), clock))
+            changes.append(timed_rollout(server, clock, partial(set_config, server, f"Hello under load {round_}")))
+            changes.append(timed_rollout(server, clock, partial(rollback, server)))
         time.sleep(0.2)  # requests in flight when the last change finished still count
     seconds = load.ended - load.started
     report["load"] = {
         "requests": load.total, "failed": sum(load.failures.values()), "failures": dict(load.failures),
         "seconds": seconds, "rps": load.total / seconds, "changes": len(changes), "threads": LOAD_THREADS,
         "failures_by_stage": failures_by_stage(load.failure_times, changes),
+        "reused": load.reused, "retried": load.retried,
+        "retried_by_stage": failures_by_stage(load.retry_times, changes),
     }
 
     step_done("load")
@@ -617,20 +669,23 @@ def run(server: Server, work: Path, clock: Clock, report: dict[str, Any]) -> Non
 
     step_done("recovery")
 
-    # 5. Requests/s through the router against the app directly. nginx talks to the app with
-    # one connection per request ("Connection: close"), so the direct baseline does the same;
-    # keep-alive straight to the app is measured too, bounded in time (see bench/README.md).
+    # 5. Requests/s through the router against the app directly: the baseline sends
+    # "Connection: close", one connection per request; the app with keep-alive, as the router
+    # now talks to it, is measured in the same rounds (see bench/README.md).
     port = web_process(server)["port"]
     direct_url = f"http://127.0.0.1:{port}/"
     rates = requests_per_second(
-        {"router": (server.router_url, {"Host": HOST}), "direct": (direct_url, {"Connection": "close"})},
+        {
+            "router": (server.router_url, {"Host": HOST}),
+            "direct": (direct_url, {"Connection": "close"}),
+            "direct keep-alive": (direct_url, {}),
+        },
         THROUGHPUT_REQUESTS,
     )
     routed, direct = rates["router"], rates["direct"]
-    direct_keepalive = keepalive_probe(direct_url, KEEPALIVE_PROBE_SECONDS)
     report["throughput"] = {
         "router_rps": routed, "direct_rps": direct, "ratio": routed / direct,
-        "direct_keepalive_rps": direct_keepalive, "requests": THROUGHPUT_REQUESTS,
+        "direct_keepalive_rps": rates["direct keep-alive"], "requests": THROUGHPUT_REQUESTS,
     }
     report["lock_waits"] = server.lock_waits
     step_done("throughput")
@@ -687,14 +742,18 @@ def print_report(report: dict[str, Any]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     if load["failures"]:
         print(f"\nfailed requests by kind: {load['failures']}; by stage: {load['failures_by_stage']}")
-    print("\ndeploy stages (median seconds): " + ", ".join(f"{k} {v:.3f}" for k, v in d["stages_s"].items()))
+    print(f"\nload: {load['reused']} of {load['requests']} requests on a kept-alive connection; "
+          f"{load['retried']} sent again after the router closed an idle one first (RFC 9112 §9.3.1), "
+          f"by stage: {load['retried_by_stage']}")
+    print("deploy stages (median seconds): " + ", ".join(f"{k} {v:.3f}" for k, v in d["stages_s"].items()))
     if d["health_split_s"]:
         print("  starting + health_check, by the app's log: "
               + ", ".join(f"{k} {v:.3f}" for k, v in d["health_split_s"].items()))
     print("rollback stages (median seconds): " + ", ".join(f"{k} {v:.3f}" for k, v in rb["stages_s"].items()))
     print(f"recovery: supervisord logged the exit {seconds(rec['supervisord_noticed_s'])} and the new process "
           f"{seconds(rec['supervisord_spawned_s'])} after the kill")
-    print(f"direct with keep-alive: {tp['direct_keepalive_rps']:.0f} req/s; router's nginx keepalive_timeout: "
+    print(f"direct with keep-alive: {tp['direct_keepalive_rps']:.0f} req/s (router "
+          f"{tp['router_rps'] / tp['direct_keepalive_rps']:.2f}x of it); router's nginx keepalive_timeout: "
           f"{report['environment'].get('nginx_keepalive_timeout', '?')}")
     print(f"changes refused with 409 after the previous rollout's final event (then retried): "
           f"{report['lock_waits']}")

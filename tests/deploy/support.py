@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from tests.keepalive import KeepAliveClient
 
 from podium.artifacts.pack import pack_directory
 
@@ -150,6 +152,7 @@ class Load:
     markers: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     requests: int = 0
+    retried: int = 0  # requests sent again on a new connection (see KeepAliveClient)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -169,22 +172,28 @@ class Load:
             thread.join(timeout=15)
 
     def _loop(self) -> None:
+        # A keep-alive client that sends a GET again when the router closed its idle
+        # connection before any answer (RFC 9112 section 9.3.1): a switch does that.
         deadline = time.monotonic() + MAX_SECONDS
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers={"Host": self.host}, timeout=10) as c:
-            for _ in range(MAX_REQUESTS_PER_CLIENT):
-                if self._stop.is_set() or time.monotonic() > deadline:
-                    return
-                try:
-                    response = c.get("/")
-                    failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
-                    marker = response.json()["marker"] if failure is None else ""
-                except httpx.HTTPError as exc:
-                    failure, marker = f"{type(exc).__name__}: {exc}", ""
-                with self._lock:
-                    self.requests += 1
-                    if failure is None:
-                        self.markers[marker] += 1
-                    else:
-                        self.failures.append(failure)
-                if self.pause:
-                    self._stop.wait(self.pause)
+        client = KeepAliveClient(self.port, self.host)
+        for _ in range(MAX_REQUESTS_PER_CLIENT):
+            if self._stop.is_set() or time.monotonic() > deadline:
+                break
+            try:
+                status, body = client.get("/")
+                failure = None if status == 200 else f"HTTP {status}"
+                marker = json.loads(body)["marker"] if failure is None else ""
+            except (OSError, http.client.HTTPException) as exc:
+                client.close()
+                failure, marker = f"{type(exc).__name__}: {exc}", ""
+            with self._lock:
+                self.requests += 1
+                self.retried += client.retried
+                client.retried = 0
+                if failure is None:
+                    self.markers[marker] += 1
+                else:
+                    self.failures.append(failure)
+            if self.pause:
+                self._stop.wait(self.pause)
+        client.close()

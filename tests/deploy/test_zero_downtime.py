@@ -35,7 +35,8 @@ def test_no_request_fails_across_deploys_config_change_and_rollback(
         load.stop()
 
     with capsys.disabled():
-        print(f"\nzero downtime: {load.requests} requests, {len(load.failures)} failed; by build {dict(load.markers)}")
+        print(f"\nzero downtime: {load.requests} requests, {len(load.failures)} failed, {load.retried} sent again "
+              f"on a new connection; by build {dict(load.markers)}")
     assert load.failures == [], f"{len(load.failures)} of {load.requests} failed: {Counter(load.failures)}"
     assert load.requests >= 500
     assert set(load.markers) == {"build-1", "build-2", "build-3"}

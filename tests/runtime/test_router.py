@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.server
 import json
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from tests.keepalive import KeepAliveClient
 
 from podium.errors import Conflict, Invalid
+from podium.health.models import CheckKind
+from podium.health.probe import Outcome, ProbeTarget, probe_http
 from podium.runtime import RuntimeFailure
 from podium.runtime.router import Router
 
@@ -42,8 +49,7 @@ def test_access_log_is_json_lines(router: Router, thread_app: Callable[[str], in
     a = thread_app("A")
     router.set_route("svc.staging", [HOST], [a])
     get(router.port, HOST, "/hello")
-    # nginx writes the line before it answers; the last line is this request's.
-    line = json.loads((router.logs_dir / "access.log").read_text().splitlines()[-1])
+    line = _logged(router, "/hello")
     assert line["host"] == HOST
     assert line["route"] == "svc.staging"
     assert line["uri"] == "/hello"
@@ -51,6 +57,19 @@ def test_access_log_is_json_lines(router: Router, thread_app: Callable[[str], in
     assert line["upstream_addr"] == f"127.0.0.1:{a}"
     assert isinstance(line["request_time"], float)
     assert line["time"]
+
+
+def _logged(router: Router, uri: str, timeout: float = 5.0) -> dict[str, object]:
+    """The access log's line for ``uri``. nginx writes it once the response has been sent,
+    so the client may read the answer first: the line is awaited (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [json.loads(text) for text in (router.logs_dir / "access.log").read_text().splitlines()]
+        found = [line for line in lines if line["uri"] == uri]
+        if found or time.monotonic() > deadline:
+            assert len(found) == 1, lines
+            return found[0]
+        time.sleep(0.005)
 
 
 def test_a_bad_hostname_is_refused_and_the_old_route_serves(router: Router, thread_app: Callable[[str], int]) -> None:
@@ -145,3 +164,84 @@ def test_a_switch_answers_from_new_workers_and_never_adds_any(router: Router, th
     # the master reaps its old workers after its own 100 ms pause; a replacement would appear then
     time.sleep(0.5)
     assert len(_workers(router)) == len(workers)
+
+
+@pytest.fixture
+def header_app() -> Iterator[tuple[int, list[tuple[int, str, str]]]]:
+    """An HTTP/1.1 app (it keeps connections open) that records, for each request, the
+    port the router connected from and the ``Connection`` and ``Upgrade`` headers it got."""
+    seen: list[tuple[int, str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append((self.client_address[1], self.headers.get("Connection", ""), self.headers.get("Upgrade", "")))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield int(server.server_address[1]), seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_clients_keep_their_connection_apps_get_one_per_request_and_upgrades_pass(
+    router: Router, header_app: tuple[int, list[tuple[int, str, str]]]
+) -> None:
+    port, seen = header_app
+    router.set_route("svc.staging", [HOST], [port])
+    client = KeepAliveClient(router.port, HOST)
+    for _ in range(20):
+        assert client.get("/") == (200, b"ok")
+    client.close()
+    assert client.reused == 19  # one connection to the router
+    # a new connection to the app for each request, even though the app would keep it open
+    assert len({source for source, _, _ in seen}) == 20
+    assert {(connection, upgrade) for _, connection, upgrade in seen} == {("close", "")}
+
+    seen.clear()
+    response = httpx.get(
+        f"http://127.0.0.1:{router.port}/socket",
+        headers={"Host": HOST, "Connection": "Upgrade", "Upgrade": "websocket"},
+        trust_env=False,
+    )
+    assert response.status_code == 200
+    assert [(connection, upgrade) for _, connection, upgrade in seen] == [("upgrade", "websocket")]
+
+
+def test_health_probes_through_the_router_never_fail_across_switches(
+    router: Router, thread_app: Callable[[str], int]
+) -> None:
+    # The checker's probes share one client; each asks for its own connection, so the idle
+    # connections a switch closes are never under a probe (a failure would count against the app).
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    target = ProbeTarget(
+        check_id=1, service="svc", env="staging", name="web", kind=CheckKind.HTTP,
+        url=f"http://127.0.0.1:{router.port}/", host_header=HOST,
+    )
+    outcomes: list[Outcome] = []
+    done = threading.Event()
+
+    async def probe_loop() -> None:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            while not done.is_set() and len(outcomes) < 20_000:
+                outcomes.append(await probe_http(client, target))
+
+    prober = threading.Thread(target=asyncio.run, args=(probe_loop(),))
+    prober.start()
+    try:
+        for n in range(20):
+            router.set_route("svc.staging", [HOST], [b if n % 2 == 0 else a])
+    finally:
+        done.set()
+        prober.join(timeout=30)
+    assert len(outcomes) > 20
+    assert [o.error for o in outcomes if not o.ok] == []

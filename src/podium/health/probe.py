@@ -147,7 +147,10 @@ async def probe_http(client: httpx.AsyncClient, target: ProbeTarget) -> Outcome:
     """GET the target's URL; read at most ``BODY_LIMIT`` bytes; judge the answer."""
     started = time.perf_counter()
     timeout = target.effective_timeout
-    headers = {"User-Agent": PROBE_USER_AGENT}
+    # A connection per probe, as before the router kept client connections: a switch of any
+    # route closes the router's idle connections, and a probe sent on one at that instant
+    # would fail (httpx does not send it again), counting against a service that never failed.
+    headers = {"User-Agent": PROBE_USER_AGENT, "Connection": "close"}
     if target.host_header:
         headers["Host"] = target.host_header
     body = bytearray()

@@ -48,6 +48,7 @@ POLL_INTERVAL = 0.02
 NEW_WORKER_POLL = 0.002  # the master forks its new workers within milliseconds of a reload
 WORKERS = os.cpu_count() or 1  # nginx workers, one per CPU (as `auto` would), named so a reload can count them
 DRAIN_POLL = 0.005  # /proc reads only: cheap enough to notice an old worker's exit at once
+CLIENT_KEEPALIVE_TIMEOUT = 75  # seconds an idle client connection stays open (nginx's default)
 ROUTE_HEADER = "# podium-route "
 ROUTER_TEMP_ROOT = Path("/var/cache/podium-router")  # workers' temporary files, when Podium is root
 NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
@@ -345,14 +346,19 @@ http {{
     server_tokens off;
     server_names_hash_bucket_size 128;
     client_max_body_size 100m;
-    # No keepalive with clients: each response closes its connection, so a graceful
-    # reload never has idle client connections to cut (see docs/runtime.md).
-    keepalive_timeout 0;
+    # Keep-alive with clients. A switch's old workers finish every request they have read,
+    # answering with "Connection: close", and close their idle connections: a request sent
+    # on one at that instant gets no answer, and the client sends it again on a new
+    # connection, as RFC 9112 section 9.3.1 lets it (see docs/runtime.md).
+    keepalive_timeout {CLIENT_KEEPALIVE_TIMEOUT}s;
 
     map $http_upgrade $podium_connection {{
         default upgrade;
         "" close;
     }}
+    # To the apps, a connection per request: an app sees what a client sending "Connection:
+    # close" does. Kept connections would make an app that writes its headers and body in
+    # two sends wait for nginx's delayed ACK (40 ms) on each request (Nagle's algorithm).
     proxy_http_version 1.1;
     proxy_set_header Host $host;
     proxy_set_header Upgrade $http_upgrade;

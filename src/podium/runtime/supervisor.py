@@ -47,7 +47,7 @@ START_TIMEOUT = 15.0
 RPC_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
-FIRST_STOP_POLL = 0.005  # a stopped app is usually gone within milliseconds: look soon, then back off
+FIRST_STOP_POLL = 0.002  # a stopped app is usually gone within milliseconds: look soon, then back off
 STOP_TIMEOUT = 30.0  # longer than any process's stopwaitsecs, after which supervisord kills it
 STOPPED_STATES = {"STOPPED", "EXITED", "FATAL", "UNKNOWN"}
 LOG_TAIL_LINES = 20
@@ -189,14 +189,14 @@ class Supervisor:
             # supervisord notices a stopped child on its next main-loop pass, once a second
             # unless something wakes it: the app's stamper does as it ends, and so does each
             # status call here, so a stop that takes milliseconds is seen in milliseconds.
-            # Looked at after 5 ms, then less often; bounded by the longest stopwaitsecs.
+            # Looked at after 2 ms, then less often; bounded by the longest stopwaitsecs.
             deadline, pause = time.monotonic() + STOP_TIMEOUT, FIRST_STOP_POLL
             while time.monotonic() < deadline:
                 states = [p["statename"] for p in rpc.getAllProcessInfo() if p["group"] == group]
                 if all(state in STOPPED_STATES for state in states):
                     break
                 time.sleep(pause)
-                pause = min(pause * 2, POLL_INTERVAL)
+                pause = min(pause * 1.5, POLL_INTERVAL)
             else:
                 _ignore_faults(lambda: rpc.stopProcessGroup(group, True), Faults.BAD_NAME)
             _ignore_faults(lambda: rpc.removeProcessGroup(group), Faults.BAD_NAME)
