@@ -15,6 +15,7 @@ from podium.cli import (
     deploy,
     experiments,
     flags,
+    groups,
     health,
     metrics,
     node,
@@ -99,6 +100,7 @@ app.add_typer(billing.billing_app, name="billing")
 app.add_typer(addons.addons_app, name="addons")
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(flags.flags_app, name="flags")
+app.add_typer(groups.groups_app, name="groups")
 app.add_typer(app_tokens.app_token_app, name="app-token")
 app.add_typer(nodes.nodes_app, name="nodes")
 app.add_typer(secrets_app, name="secrets")
