@@ -78,3 +78,16 @@ def experiment_results(
     return podium.results.results(
         service, env, key, metric=metric, segment=segment, cuped=cuped, sequential=sequential
     )
+
+
+@router.get("/services/{service}/environments/{env}/experiments/{key}/results/daily")
+def experiment_results_daily(
+    service: str, env: str, key: str, podium: PodiumDep, actor: ActorDep,
+    metric: str | None = Query(None, max_length=100, description="A metric other than the experiment's own "
+                               "(read as binomial: users with at least one event)."),
+    cuped: bool | None = Query(None, description="Default: the experiment's setting."),
+    sequential: bool | None = Query(None, description="Default: the experiment's setting."),
+) -> dict[str, Any]:
+    """The results at the end of each day (UTC) from the first exposure on, cumulative: per day and variant,
+    users, lift with its 95% interval, p-value and chance to beat control, read as the results are."""
+    return podium.results.over_time(service, env, key, metric=metric, cuped=cuped, sequential=sequential)
