@@ -32,7 +32,15 @@ from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from podium.experiments.models import Experiment, ExperimentEvent, MetricKind
-from podium.experiments.results import Covariate, Group, MetricSums, Reading, first_exposures, read_metric
+from podium.experiments.results import (
+    Covariate,
+    Group,
+    MetricSums,
+    Reading,
+    first_exposures,
+    once_per_row,
+    read_metric,
+)
 
 MAX_DAYS = 400
 """Points at most in a series: the latest days when an experiment ran longer."""
@@ -84,11 +92,8 @@ def _binomial(session: Session, experiment: Experiment, metric: str, cuped: bool
     mine = and_(m.environment_id == experiment.environment_id, m.name == metric, m.user_id == first.c.user_id)
     converted = select(func.min(m.at)).where(mine, m.at >= first.c.at).scalar_subquery()
     before: ColumnElement[Any] = case((exists().where(mine, m.at < first.c.at), 1), else_=0) if cuped else literal(0)
-    per_user = (
-        select(first.c.variant, first.c.at, converted.label("converted"), before.label("x"))
-        .cte("per_user")
-        .prefix_with("MATERIALIZED")
-    )
+    per_user = once_per_row(session, select(first.c.variant, first.c.at, converted.label("converted"),
+                                            before.label("x")))
     entered, hit = day_of(session, per_user.c.at), day_of(session, per_user.c.converted)
     rows = session.execute(
         select(per_user.c.variant, entered, hit, per_user.c.x, func.count())
@@ -117,11 +122,7 @@ def _numeric(session: Session, experiment: Experiment, metric: str, cuped: bool,
         x = select(func.coalesce(func.sum(m.value), 0.0)).where(
             m.environment_id == environment_id, m.name == metric, m.user_id == first.c.user_id, m.at < first.c.at
         ).scalar_subquery()
-    per_user = (
-        select(first.c.user_id, first.c.variant, first.c.at, x.label("x"))
-        .cte("per_user")
-        .prefix_with("MATERIALIZED")
-    )
+    per_user = once_per_row(session, select(first.c.user_id, first.c.variant, first.c.at, x.label("x")))
     entered = day_of(session, per_user.c.at)
     for variant, d0, count, x_total, x_squares in session.execute(
         select(per_user.c.variant, entered, func.count(), func.sum(per_user.c.x),
