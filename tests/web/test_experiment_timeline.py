@@ -21,7 +21,7 @@ START = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - t
 
 
 def events_over_days() -> list[dict[str, Any]]:
-    """200 users a day for five days; treatment converts more; sign-ups come the next day for some."""
+    """200 users a day for five days; control's sign-ups come the same day, treatment's the next (or now)."""
     events: list[dict[str, Any]] = []
     for day in range(DAYS):
         moment = START + timedelta(days=day)
