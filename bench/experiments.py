@@ -603,12 +603,16 @@ def generate_events(path: str, environment_id: int, total: int) -> dict[str, Any
             "index_seconds": indexed}
 
 
-def timed_median(rounds: int, run: Callable[[], object]) -> tuple[float, Any]:
-    samples, value = [], None
+def timed_median(rounds: int, run: Callable[[], object], cpu: list[float] | None = None) -> tuple[float, Any]:
+    """The median wall seconds of ``rounds`` runs and the last value; ``cpu`` gets the median CPU seconds."""
+    samples, spent, value = [], [], None
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.process_time()
         value = run()
         samples.append(time.perf_counter() - started)
+        spent.append(time.process_time() - began)
+    if cpu is not None:
+        cpu.append(statistics.median(spent))
     return statistics.median(samples), value
 
 
@@ -666,11 +670,15 @@ def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> 
         if stored != total:
             raise BenchFailed(f"generated {total:,} events, the store holds {stored:,}")
         baseline, _ = timed_median(rounds, count)
-        seconds, document = timed_median(rounds, lambda: results.results("shop", "production", KEY))
+        cpu: list[float] = []  # SQLite works in this process: its CPU time is the query's, whatever the load
+        seconds, document = timed_median(rounds, lambda: results.results("shop", "production", KEY), cpu)
         segment_seconds, segmented = timed_median(
             rounds, lambda: results.results("shop", "production", KEY, segment="profession=marketing"))
         numeric_seconds, _ = timed_median(
             rounds, lambda: results.results("shop", "production", KEY, metric="pageview"))
+        daily_seconds, daily = timed_median(rounds, lambda: results.over_time("shop", "production", KEY), cpu)
+        if daily["days"][-1]["variants"][1]["users"] != document["variants"][1]["users"]:
+            raise BenchFailed("the last day of the results over time differs from the results")
         guardrails = bench_guardrail_round(core, admin, rounds)
         core.close()
     finally:
@@ -680,7 +688,9 @@ def bench_results(total: int = RESULTS_EVENTS, rounds: int = RESULTS_ROUNDS) -> 
         raise BenchFailed(f"{generated['users']:,} users were exposed, the results count {exposed:,}")
     return {
         **generated, "rounds": rounds, "seconds": seconds, "segment_seconds": segment_seconds,
-        "other_metric_seconds": numeric_seconds, "count_seconds": baseline, "ratio_vs_count": seconds / baseline,
+        "other_metric_seconds": numeric_seconds, "daily_seconds": daily_seconds, "days": len(daily["days"]),
+        "cpu_seconds": cpu[0], "daily_cpu_seconds": cpu[1],
+        "count_seconds": baseline, "ratio_vs_count": seconds / baseline,
         **guardrails,
         "variants": [{k: v[k] for k in ("name", "users", "conversions", "rate", "lift", "p_value")}
                      for v in document["variants"]],
@@ -694,9 +704,12 @@ def report_results(result: dict[str, Any]) -> list[str]:
         f"3. results: {result['events']:,} events ({result['exposures']:,} exposures of {result['users']:,} users), "
         f"SQLite, median of {result['rounds']}",
         f"     generated in {result['insert_seconds']:.1f} s, indexed in {result['index_seconds']:.1f} s",
-        f"     results (signup + guardrail error)   {result['seconds']:7.2f} s",
+        f"     results (signup + guardrail error)   {result['seconds']:7.2f} s   "
+        f"({result['cpu_seconds']:.2f} s of CPU)",
         f"     with segment profession=marketing    {result['segment_seconds']:7.2f} s",
         f"     another metric (pageview)            {result['other_metric_seconds']:7.2f} s",
+        f"     results over time ({result['days']} days)       {result['daily_seconds']:7.2f} s   "
+        f"({result['daily_cpu_seconds']:.2f} s of CPU)",
         f"     baseline: SELECT count(*)            {result['count_seconds']:7.2f} s",
         f"     ratio results / count(*)             {result['ratio_vs_count']:7.1f}",
         f"     a guardrail round, every event       {result['guardrail_full_seconds']:7.2f} s   (before)",

@@ -29,6 +29,7 @@ from podium.experiments.guardrails import Guardrails
 from podium.experiments.results import ResultsService
 from podium.experiments.service import ExperimentService
 from podium.experiments.tokens import AppTokenInfo, AppTokenService
+from podium.experiments.writer import EventWriter
 from podium.health.checks import CheckService
 from podium.health.incidents import IncidentService
 from podium.health.maintenance import MaintenanceService
@@ -85,7 +86,7 @@ class Podium:
         self.oncall = OnCallService(self.store)
         self.pager = Pager(settings, self.store)  # before the incident service, which calls its hooks
         self.guardrails = Guardrails(settings, self.store, self.pager)  # stops experiments that hurt
-        self.events = EventService(self.store)  # what apps send: exposures and metric values
+        self.events = EventService(self.store, EventWriter(self.store))  # what apps send, written in groups
         self.results = ResultsService(self.store)
         self.metrics = MetricsService(self.store, rollback_window=settings.watch_window)
         self.checks = CheckService(settings, self.store)
@@ -153,6 +154,7 @@ class Podium:
         return token, self.deploys.redeploy(actor, service, env, "rotate PODIUM_TOKEN")
 
     def close(self) -> None:
+        self.events.close()  # what was accepted is written before the store goes
         self.guardrails.close()
         self.addon_care.close()
         self.watcher.close()

@@ -202,6 +202,39 @@ class DefinitionsOut(BaseModel):
     env: str
     experiments: list[dict[str, Any]]
     flags: list[dict[str, Any]]
+    savedGroups: dict[str, list[Any]] = Field(
+        description="The values of each saved group the conditions name, by key."
+    )
+
+
+class SavedGroupIn(BaseModel):
+    key: str = Field(description="What conditions name it by: {\"id\": {\"$inGroup\": KEY}}.",
+                     json_schema_extra=KEY_SCHEMA)
+    attribute: str = Field("id", max_length=100, description="The user attribute its values are of.")
+    values: list[Any] = Field([], description="Strings and numbers ('2' and 2 differ).")
+    description: str = Field("", max_length=2000)
+
+
+class SavedGroupPatch(BaseModel):
+    """Fields to change; those left out keep their values."""
+
+    attribute: str | None = Field(None, max_length=100)
+    values: list[Any] | None = None
+    description: str | None = Field(None, max_length=2000)
+
+
+class SavedGroupOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    team: str
+    attribute: str
+    values: list[Any]
+    description: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    used_by: list[str] = Field([], description="The experiments and flags whose conditions name it.")
 
 
 def experiment_out(info: ExperimentInfo) -> ExperimentOut:
@@ -293,6 +326,43 @@ def team_experiments(
 ) -> list[ExperimentOut]:
     """The experiments of every service the team owns."""
     return [experiment_out(e) for e in podium.experiments.for_team(team, stale_only=stale)]
+
+
+# Saved groups ------------------------------------------------------------------------------
+
+GROUPS = "/teams/{team}/saved-groups"
+
+
+@router.get(GROUPS)
+def list_saved_groups(team: str, podium: PodiumDep, actor: ActorDep) -> list[SavedGroupOut]:
+    return [SavedGroupOut.model_validate(g) for g in podium.experiments.groups.list(team)]
+
+
+@router.post(GROUPS, status_code=status.HTTP_201_CREATED)
+def create_saved_group(team: str, body: SavedGroupIn, podium: PodiumDep, actor: ActorDep) -> SavedGroupOut:
+    """Create a saved group; conditions name it with ``$inGroup`` / ``$notInGroup``."""
+    fields = body.model_dump(exclude={"key"})
+    return SavedGroupOut.model_validate(podium.experiments.groups.create(actor, team, body.key, **fields))
+
+
+@router.get(GROUPS + "/{key}")
+def show_saved_group(team: str, key: str, podium: PodiumDep, actor: ActorDep) -> SavedGroupOut:
+    """A saved group, with the experiments and flags that name it."""
+    info = podium.experiments.groups.get(team, key)
+    return SavedGroupOut.model_validate(info).model_copy(update={"used_by": podium.experiments.groups.users(team, key)})
+
+
+@router.patch(GROUPS + "/{key}")
+def edit_saved_group(team: str, key: str, body: SavedGroupPatch, podium: PodiumDep, actor: ActorDep) -> SavedGroupOut:
+    changes = body.model_dump(exclude_unset=True)
+    return SavedGroupOut.model_validate(podium.experiments.groups.update(actor, team, key, changes))
+
+
+@router.delete(GROUPS + "/{key}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_saved_group(team: str, key: str, podium: PodiumDep, actor: ActorDep) -> Response:
+    """Delete a saved group; refused (409) while a condition names it, with their list."""
+    podium.experiments.groups.delete(actor, team, key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # Flags -------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ TOP_LEVEL: tuple[Entry, ...] = (
           "A/B tests on a capped share of a service environment's users."),
     Entry("flags", "podium.cli.flags:flags_app",
           "Feature flags: on, off or a value, with targeting rules and a gradual rollout."),
+    Entry("groups", "podium.cli.groups:groups_app",
+          "Saved groups: a team's named lists of user ids (or other attribute values) that conditions name "
+          "with $inGroup."),
     Entry("app-token", "podium.cli.app_tokens:app_token_app",
           "The token deployed apps get as PODIUM_TOKEN (definitions, evaluate, events of their own environment)."),
     Entry("nodes", "podium.cli.nodes:nodes_app", "The machines releases run on: list, drain, activate."),

@@ -71,6 +71,23 @@ def check(condition: Any) -> None:
     _check_condition(condition, "condition")
 
 
+def groups_named(condition: Any) -> set[str]:
+    """The saved groups a condition names with ``$inGroup`` / ``$notInGroup``, at any depth."""
+    found: set[str] = set()
+    pending = [condition]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in ("$inGroup", "$notInGroup") and isinstance(value, str):
+                    found.add(value)
+                else:
+                    pending.append(value)
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
 def _check_condition(condition: Any, where: str) -> None:
     if not isinstance(condition, dict):
         raise ConditionError(f"{where} must be an object")

@@ -21,9 +21,11 @@ from podium.catalog.models import ENVIRONMENTS, Environment, Service
 from podium.catalog.rules import is_name
 from podium.catalog.service import get_environment, get_service
 from podium.errors import NotFound
+from podium.experiments.conditions import groups_named
 from podium.experiments.evaluate import Evaluator
 from podium.experiments.flags import flag_definition
-from podium.experiments.models import Decision, Experiment, ExperimentStatus, Flag
+from podium.experiments.groups import team_groups
+from podium.experiments.models import Decision, Experiment, ExperimentStatus, Flag, SavedGroup
 from podium.store.db import Store
 
 Version = tuple[Any, ...]
@@ -50,27 +52,32 @@ def experiment_definition(row: Experiment) -> dict[str, Any]:
     }
 
 
-def build(session: Session, environment_id: int, service: str, env: str) -> dict[str, Any]:
-    """The definitions document of one environment: every experiment but drafts, every flag, by key."""
-    experiments = session.scalars(
+def build(session: Session, environment_id: int, service: str, env: str, team_id: int) -> dict[str, Any]:
+    """The definitions document of one environment: every experiment but drafts, every flag, by key,
+    and (as GrowthBook's ``savedGroups``) the owning team's saved groups their conditions name."""
+    experiments = [experiment_definition(row) for row in session.scalars(
         select(Experiment)
         .where(Experiment.environment_id == environment_id, Experiment.status != ExperimentStatus.DRAFT)
         .order_by(Experiment.key)
-    )
-    flags = session.scalars(select(Flag).where(Flag.environment_id == environment_id).order_by(Flag.key))
+    )]
+    flags = [flag_definition(row) for row in session.scalars(
+        select(Flag).where(Flag.environment_id == environment_id).order_by(Flag.key)
+    )]
+    named = groups_named([e["conditions"] for e in experiments] + [f["rules"] for f in flags])
     return {
-        "service": service, "env": env,
-        "experiments": [experiment_definition(row) for row in experiments],
-        "flags": [flag_definition(row) for row in flags],
+        "service": service, "env": env, "experiments": experiments, "flags": flags,
+        "savedGroups": team_groups(session, team_id, named),
     }
 
 
 def version_of(session: Session, service: str, env: str) -> Version:
-    """What changes whenever an environment's definitions do: its id, and the number and latest
-    change of its started experiments and of its flags. NotFound names what does not exist."""
+    """What changes whenever an environment's definitions do: its id, the number and latest change
+    of its started experiments, of its flags and of its owning team's saved groups, and that team
+    (its id last). NotFound names what does not exist."""
     if is_name(service) and env in ENVIRONMENTS:
         live = (Experiment.environment_id == Environment.id, Experiment.status != ExperimentStatus.DRAFT)
         flags = Flag.environment_id == Environment.id
+        groups = SavedGroup.team_id == Service.owner_id
         stmt = (
             select(
                 Environment.id,
@@ -78,6 +85,9 @@ def version_of(session: Session, service: str, env: str) -> Version:
                 select(func.max(Experiment.updated_at)).where(*live).correlate(Environment).scalar_subquery(),
                 select(func.count()).where(flags).correlate(Environment).scalar_subquery(),
                 select(func.max(Flag.updated_at)).where(flags).correlate(Environment).scalar_subquery(),
+                select(func.count()).where(groups).correlate(Service).scalar_subquery(),
+                select(func.max(SavedGroup.updated_at)).where(groups).correlate(Service).scalar_subquery(),
+                Service.owner_id,
             )
             .join(Service, Environment.service_id == Service.id)
             .where(Service.name == service, Environment.name == env)
@@ -114,7 +124,7 @@ class DefinitionsCache:
             kept = self._kept.get((service, env))
             if kept is not None and kept.version == version:
                 return kept
-            document = build(session, version[0], service, env)
+            document = build(session, version[0], service, env, version[-1])
         fresh = Definitions(version, document, etag_of(document), Evaluator(document))
         self._kept[(service, env)] = fresh
         return fresh

@@ -124,7 +124,7 @@ class Evaluator:
         # Running experiments without conditions: a variant is the compiled assignment alone.
         self.direct: dict[str, Callable[[str], str | None]] = {}
         self._flags: dict[str, _Flag] = {}
-        groups = document.get("saved_groups")
+        groups = document.get("savedGroups", document.get("saved_groups"))
         # Saved groups by id, for $inGroup / $notInGroup (GrowthBook's ``savedGroups``).
         self._groups: dict[str, list[Any]] = (
             {str(k): v for k, v in groups.items() if isinstance(v, list)} if isinstance(groups, dict) else {}

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,6 +28,9 @@ from podium.catalog.service import authorize, get_environment, get_service
 from podium.errors import Invalid, TooLarge
 from podium.experiments.models import EventType, ExperimentEvent
 from podium.store.db import Store, utcnow
+
+if TYPE_CHECKING:
+    from podium.experiments.writer import EventWriter
 
 MAX_BATCH = 10_000
 """Events in one batch at most; more refuses the whole batch."""
@@ -177,10 +180,22 @@ def insert_ignoring_duplicates(session: Session) -> Insert:
     return sqlite.insert(EVENTS).on_conflict_do_nothing(index_elements=conflict)
 
 
-def ingest(
-    session: Session, environment_id: int, events: Sequence[object], now: datetime | None = None
-) -> IngestResult:
-    """Check each event, and store the good ones of the environment not stored before."""
+@dataclass(slots=True)
+class CheckedBatch:
+    """A batch after its checks: the rows to store, the events rejected, the ids it repeated."""
+
+    rows: list[dict[str, Any]]
+    rejected: list[Rejected]
+    repeated: int
+
+    def result(self, stored: int) -> IngestResult:
+        """What became of the batch once ``stored`` of its rows went in (the others were stored before)."""
+        return IngestResult(accepted=stored, duplicates=self.repeated + len(self.rows) - stored,
+                            rejected=self.rejected)
+
+
+def check_batch(environment_id: int, events: Sequence[object], now: datetime | None = None) -> CheckedBatch:
+    """Check each event of a batch: rows for the good ones (each id once), the bad ones with a reason."""
     if len(events) > MAX_BATCH:
         raise TooLarge(f"a batch holds at most {MAX_BATCH:,} events, this one has {len(events):,}: split it")
     moment = now or utcnow()
@@ -199,14 +214,26 @@ def ingest(
             continue
         seen.add(row["event_id"])
         rows.append(row)
-    stored = 0
-    if rows and session.get_bind().dialect.name == "sqlite":
-        stored = _insert_sqlite(session, rows)
-    elif rows:
-        # RETURNING counts what went in on every driver (executemany's rowcount is -1 on psycopg);
-        # SQLAlchemy sends the rows as multi-row VALUES statements, a few per batch.
-        stored = len(session.execute(insert_ignoring_duplicates(session).returning(EVENTS.c.id), rows).all())
-    return IngestResult(accepted=stored, duplicates=repeated + len(rows) - stored, rejected=rejected)
+    return CheckedBatch(rows, rejected, repeated)
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Store checked rows, leaving out those whose id the environment has already; how many went in."""
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name == "sqlite":
+        return _insert_sqlite(session, rows)
+    # RETURNING counts what went in on every driver (executemany's rowcount is -1 on psycopg);
+    # SQLAlchemy sends the rows as multi-row VALUES statements, a few per batch.
+    return len(session.execute(insert_ignoring_duplicates(session).returning(EVENTS.c.id), rows).all())
+
+
+def ingest(
+    session: Session, environment_id: int, events: Sequence[object], now: datetime | None = None
+) -> IngestResult:
+    """Check each event, and store the good ones of the environment not stored before."""
+    checked = check_batch(environment_id, events, now)
+    return checked.result(insert_rows(session, checked.rows))
 
 
 _COLUMNS = ("environment_id", "event_id", "type", "user_id", "experiment", "variant", "name", "value",
@@ -237,7 +264,8 @@ def _insert_sqlite(session: Session, rows: list[dict[str, Any]]) -> int:
     dumps = json.dumps
     values = [
         (row["environment_id"], row["event_id"], row["type"], row["user_id"], row["experiment"], row["variant"],
-         row["name"], row["value"], dumps(row["attributes"]), stamp(row["at"]), stamp(row["received_at"]))
+         row["name"], row["value"], "null" if row["attributes"] is None else dumps(row["attributes"]),
+         stamp(row["at"]), stamp(row["received_at"]))
         for row in rows
     ]
     raw = session.connection().connection.driver_connection
@@ -264,19 +292,39 @@ def resolve_environment(session: Session, service_name: str, env: str) -> tuple[
 
 
 class EventService:
-    """Takes event batches into the store."""
+    """Takes event batches into the store.
 
-    def __init__(self, store: Store) -> None:
+    With ``writer`` (the server's), checked rows go through its queue and are written in groups
+    (``podium.experiments.writer``); without it, each batch is written in the caller's transaction.
+    """
+
+    def __init__(self, store: Store, writer: EventWriter | None = None) -> None:
         self.store = store
+        self.writer = writer
 
     def record(self, actor: Actor, service: str, env: str, events: Sequence[object]) -> IngestResult:
         """Store a batch sent by a team: it must be allowed to change the service's config."""
         with self.store.session() as session:
             found, environment = resolve_environment(session, service, env)
             may_send_events(session, actor, found)
-            return ingest(session, environment.id, events)
+            if self.writer is None:
+                return ingest(session, environment.id, events)
+            environment_id = environment.id
+        return self._write(environment_id, events)
 
     def record_for_environment(self, environment_id: int, events: Sequence[object]) -> IngestResult:
         """Store a batch sent with an app token, which is scoped to this environment already."""
-        with self.store.session() as session:
-            return ingest(session, environment_id, events)
+        if self.writer is None:
+            with self.store.session() as session:
+                return ingest(session, environment_id, events)
+        return self._write(environment_id, events)
+
+    def _write(self, environment_id: int, events: Sequence[object]) -> IngestResult:
+        assert self.writer is not None
+        checked = check_batch(environment_id, events)  # in the request's own thread
+        return checked.result(self.writer.write(checked.rows) if checked.rows else 0)
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer."""
+        if self.writer is not None:
+            self.writer.close()

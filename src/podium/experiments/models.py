@@ -151,3 +151,24 @@ class AppToken(Base):
     sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SavedGroup(Base):
+    """A team's named list of attribute values (GrowthBook's "ID list" saved group).
+
+    Conditions name it by key, ``{"id": {"$inGroup": "beta-testers"}}``; the definitions of the
+    team's service environments carry the groups their conditions name.
+    """
+
+    __tablename__ = "saved_groups"
+    __table_args__ = (UniqueConstraint("team_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    attribute: Mapped[str] = mapped_column(String(100))  # the user attribute its values are of ("id")
+    values: Mapped[list[Any]] = mapped_column(JSON, default=list)  # strings and numbers
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

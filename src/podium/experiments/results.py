@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scipy import stats as scipy_stats
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import CTE, ColumnElement, Select, Subquery, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from podium.errors import Invalid
@@ -106,6 +106,53 @@ def parse_segment(text: str | None) -> tuple[str, str] | None:
     return attribute, value
 
 
+def first_exposures(experiment: Experiment, segment: tuple[str, str] | None = None) -> Subquery:
+    """Per exposed user: their first exposure's time and variant, whether they saw several variants,
+    and whether they are in ``segment`` (always 1 without one): the ``first`` subquery results read."""
+    variants = list(experiment.variants)
+    environment_id, key = experiment.environment_id, experiment.key
+    e = aliased(ExperimentEvent, name="e")
+    x = aliased(ExperimentEvent, name="x")
+    low, high = func.min(e.variant), func.max(e.variant)
+    # Nearly every user saw one variant: that is it. Only the others need their first exposure looked up.
+    first_variant = (
+        select(x.variant)
+        .where(x.environment_id == environment_id, x.experiment == key, x.user_id == e.user_id,
+               x.variant.in_(variants))
+        .order_by(x.at, x.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    in_segment: ColumnElement[Any] = literal(1)
+    if segment is not None:
+        attribute, value = segment
+        in_segment = func.max(case((e.attributes[attribute].as_string() == value, 1), else_=0))
+    return (
+        select(
+            e.user_id,
+            func.min(e.at).label("at"),
+            case((low == high, low), else_=first_variant).label("variant"),
+            case((low == high, 0), else_=1).label("multiple"),
+            in_segment.label("in_segment"),
+        )
+        .where(e.environment_id == environment_id, e.experiment == key, e.variant.in_(variants))
+        .group_by(e.user_id)
+        .subquery("first")
+    )
+
+
+def once_per_row(session: Session, stmt: Select[Any]) -> Subquery | CTE:
+    """``stmt`` as a FROM whose rows are computed once, however often the outer query names their columns.
+
+    SQLite computes a subquery with a LIMIT row by row as the outer query reads it (a co-routine,
+    about 10% faster than writing a materialized CTE to a temporary table and reading it back);
+    PostgreSQL is told to materialize the CTE.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return stmt.limit(-1).subquery("per_user")
+    return stmt.cte("per_user").prefix_with("MATERIALIZED")
+
+
 def aggregate(
     session: Session,
     experiment: Experiment,
@@ -121,36 +168,9 @@ def aggregate(
     exposure (for CUPED), with its squares and its products with the metric after.
     """
     variants = list(experiment.variants)
-    environment_id, key = experiment.environment_id, experiment.key
-    e = aliased(ExperimentEvent, name="e")
-    x = aliased(ExperimentEvent, name="x")
+    environment_id = experiment.environment_id
+    first = first_exposures(experiment, segment)
     m = aliased(ExperimentEvent, name="m")
-    low, high = func.min(e.variant), func.max(e.variant)
-    # Nearly every user saw one variant: that is it. Only the others need their first exposure looked up.
-    first_variant = (
-        select(x.variant)
-        .where(x.environment_id == environment_id, x.experiment == key, x.user_id == e.user_id,
-               x.variant.in_(variants))
-        .order_by(x.at, x.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    in_segment: ColumnElement[Any] = literal(1)
-    if segment is not None:
-        attribute, value = segment
-        in_segment = func.max(case((e.attributes[attribute].as_string() == value, 1), else_=0))
-    first = (
-        select(
-            e.user_id,
-            func.min(e.at).label("at"),
-            case((low == high, low), else_=first_variant).label("variant"),
-            case((low == high, 0), else_=1).label("multiple"),
-            in_segment.label("in_segment"),
-        )
-        .where(e.environment_id == environment_id, e.experiment == key, e.variant.in_(variants))
-        .group_by(e.user_id)
-        .subquery("first")
-    )
     per_metric: list[Any] = []
     for i, (name, kind) in enumerate(metrics.items()):
         events = and_(m.environment_id == environment_id, m.name == name, m.user_id == first.c.user_id,
@@ -168,12 +188,7 @@ def aggregate(
                 per_metric.append(pre.label("x"))
             else:
                 per_metric.append(case((exists().where(before), 1), else_=0).label("x"))
-    # Materialized, so each user's subqueries run once however often the outer sums name them.
-    per_user = (
-        select(first.c.variant, first.c.in_segment, first.c.multiple, *per_metric)
-        .cte("per_user")
-        .prefix_with("MATERIALIZED")
-    )
+    per_user = once_per_row(session, select(first.c.variant, first.c.in_segment, first.c.multiple, *per_metric))
     columns: list[Any] = [per_user.c.variant, per_user.c.in_segment, func.count(), func.sum(per_user.c.multiple)]
     for i, kind in enumerate(metrics.values()):
         column = per_user.c[f"m{i}"]
@@ -244,10 +259,11 @@ def moments(groups: dict[str, Group], variants: Sequence[str], metric: str) -> l
     return out
 
 
-def _results(
+def read_metric(
     kind: str, groups: dict[str, Group], variants: Sequence[str], metric: str, weights: Sequence[float],
     reading: Reading = Reading(),
 ) -> stats.ExperimentResults:
+    """One metric's results from each variant's sums, read as ``reading`` says."""
     if reading.cuped:
         shown: stats.MetricKind = "numeric" if kind == MetricKind.NUMERIC else "binomial"
         data = moments(groups, variants, metric)
@@ -300,7 +316,7 @@ def experiment_results(
     aggregates = aggregate(session, experiment, metrics, parsed, covariate=name if reading.cuped else None)
     variants, weights = aggregates.variants, list(experiment.weights)
     everyone = {v: aggregates.everyone(v) for v in variants}
-    main = _results(kind, everyone, variants, name, weights, reading)
+    main = read_metric(kind, everyone, variants, name, weights, reading)
     document: dict[str, Any] = {
         "experiment": experiment.key,
         "service": service,
@@ -326,8 +342,8 @@ def experiment_results(
         document["segment"] = {
             "attribute": attribute,
             "value": value,
-            "segment": _results(kind, aggregates.inside, variants, name, weights, reading).to_dict(),
-            "rest": _results(kind, aggregates.outside, variants, name, weights, reading).to_dict(),
+            "segment": read_metric(kind, aggregates.inside, variants, name, weights, reading).to_dict(),
+            "rest": read_metric(kind, aggregates.outside, variants, name, weights, reading).to_dict(),
         }
     return document
 
@@ -355,3 +371,20 @@ class ResultsService:
                 bool(experiment.sequential) if sequential is None else sequential,
             )
             return experiment_results(session, experiment, service, env, metric, segment, reading)
+
+    def over_time(
+        self, service: str, env: str, key: str, *, metric: str | None = None, cuped: bool | None = None,
+        sequential: bool | None = None,
+    ) -> dict[str, Any]:
+        """The results of experiment ``key`` at the end of each day, cumulative (``podium.experiments.timeline``)."""
+        from podium.experiments.timeline import over_time  # it builds on this module
+
+        if metric is not None and not 1 <= len(metric) <= 100:
+            raise Invalid("metric must be 1 to 100 characters")
+        with self.store.session() as session:
+            experiment = get_experiment_row(session, service, env, key)
+            reading = Reading(
+                bool(experiment.cuped) if cuped is None else cuped,
+                bool(experiment.sequential) if sequential is None else sequential,
+            )
+            return over_time(session, experiment, service, env, metric, reading)

@@ -29,6 +29,7 @@ from podium.config import Settings
 from podium.errors import Conflict, Invalid
 from podium.experiments.definitions import DefinitionsCache, etag_of
 from podium.experiments.flags import FlagService
+from podium.experiments.groups import SavedGroupService
 from podium.experiments.models import Decision, Experiment, ExperimentStatus, MetricKind
 from podium.experiments.rules import (
     GUARDRAILS_MAX,
@@ -242,12 +243,14 @@ def stop_running(session: Session, experiment: Experiment, by: str, reason: str)
 
 
 class ExperimentService:
-    """Experiments (and, as ``flags``, feature flags) of the service environments of one store."""
+    """Experiments (and, as ``flags``, feature flags; as ``groups``, the teams' saved groups) of the
+    service environments of one store."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
         self.flags = FlagService(store)
+        self.groups = SavedGroupService(store)  # the teams' saved groups, which conditions name
         self._definitions = DefinitionsCache(store)  # what SDKs poll, built once per change
 
     @property

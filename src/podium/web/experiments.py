@@ -26,6 +26,7 @@ from podium.errors import Invalid, PodiumError
 from podium.experiments.models import Decision, ExperimentStatus
 from podium.experiments.service import ExperimentInfo
 from podium.web.charts import svg_interval_chart
+from podium.web.experiment_timeline import timeline_view
 from podium.web.pages import PageRoute, render
 from podium.web.session import FLASH_COOKIE, FormActor, PageActor, signer_of
 
@@ -296,7 +297,7 @@ def experiment_page(
     experiment = podium.experiments.get(name, env, key)
     flash_cookie = request.cookies.get(FLASH_COOKIE)
     path = f"{list_url(name, env)}/{quote(key, safe='')}"
-    results, problem, segment_problem = None, None, None
+    results, problem, segment_problem, timeline = None, None, None, None
     if experiment.status != ExperimentStatus.DRAFT:
         reader = podium.results
         try:
@@ -305,6 +306,8 @@ def experiment_page(
             except Invalid as exc:  # a mistyped segment: the whole results still help
                 segment_problem = exc.detail
                 results = results_view(reader.results(name, env, key))
+            timeline = timeline_view(reader.over_time(name, env, key), signed_percent, tick_lift, interval,
+                                     p_value, _better)
         except PodiumError as exc:  # the definition and history still help without the numbers
             problem = f"Results unavailable: {exc.detail}"
     context = {
@@ -313,6 +316,7 @@ def experiment_page(
         "who_gets_what": who_gets_what(experiment),
         "results": results,
         "results_problem": problem,
+        "timeline": timeline,
         "segment": segment,
         "segment_problem": segment_problem,
         "may_change": may_change(podium, actor, name),
