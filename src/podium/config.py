@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from podium.runtime.naming import is_hostname
+
 # Like Heroku's dyno sizes: memory in MiB, CPU shares (1024 = one CPU under contention),
 # processes (threads count) and open files per process.
 SIZES = (
@@ -43,6 +45,17 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
     port: int = Field(8000, description="Port the API server listens on.")
     router_port: int = Field(8080, description="Port the nginx router listens on for deployed apps.")
+    router_host: str = Field(
+        "127.0.0.1", description="Address the nginx router listens on (0.0.0.0: every IPv4 address of the machine)."
+    )
+    router_tls_port: int = Field(
+        8443, description="Port the router serves custom domains with a certificate on (HTTPS, by SNI); "
+        "nothing listens there until a domain has one."
+    )
+    base_domain: str = Field(
+        "localhost", description="Domain apps are served under: <service>.<env>.<base domain>, and "
+        "<service>.<base domain> for production."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the control-plane store; default: SQLite in the data dir."
     )
@@ -134,6 +147,16 @@ class Settings(BaseSettings):
     paging_max_attempts: int = Field(
         15, description="Attempts at sending a page before giving up on it (it stays in the outbox, with its error)."
     )
+
+    # Custom domains and their certificates.
+    tls_interval: float = Field(
+        60.0, description="Seconds between the certificate loop's looks for domains to issue, renew or retry."
+    )
+    tls_retry_initial: float = Field(
+        300.0, description="Seconds before a failed certificate issuance is tried again; the wait doubles "
+        "after each failure."
+    )
+    tls_retry_max: float = Field(86400.0, description="Longest wait between two attempts at issuing a certificate.")
 
     # Health checks and incidents.
     check_interval: float = Field(10.0, description="Seconds between probes of a new web check.")
@@ -265,6 +288,14 @@ class Settings(BaseSettings):
         """Size name → (memory MiB, CPU shares, processes, open files)."""
         return parse_sizes(self.sizes)
 
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain_valid(cls, value: str) -> str:
+        domain = value.strip().lower().rstrip(".")
+        if not is_hostname(domain):
+            raise ValueError(f"base_domain {value!r} is not a domain name (letters, digits, '-' and dots)")
+        return domain
+
     @field_validator("data_dir", "addons_backup_dir")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
@@ -283,6 +314,12 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The URL at which this server is reached."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def router_address(self) -> str:
+        """Where this machine reaches its router: its bind address, or loopback when it binds all."""
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 (naming them, not binding)
+        return wildcard.get(self.router_host, self.router_host)
 
     @property
     def admin_token_path(self) -> Path:

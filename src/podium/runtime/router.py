@@ -32,12 +32,13 @@ from typing import IO
 from podium.errors import Conflict, Invalid
 from podium.osutil import alive, atomic_write, proc_stat
 from podium.runtime import RuntimeFailure
+from podium.runtime.interface import CustomDomain
+from podium.runtime.naming import is_hostname
 from podium.runtime.ports import wait_for_port
+from podium.runtime.router_tls import dump_domains, listen_address, load_domains, servable, tls_servers
 from podium.runtime.sandbox import router_user
 
 ROUTE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
-HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME_RE = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*")
 # An old worker exits once its in-flight requests are done, or after this many seconds
 # (long polls, websockets): the bound on how long a switch waits for old workers.
 WORKER_SHUTDOWN_TIMEOUT = 10
@@ -88,13 +89,17 @@ class Switch:
 class Router:
     """The node's nginx, found (or started) through ``run_dir``, listening on ``host:port``."""
 
-    def __init__(self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1", tls_port: int = 8443
+    ) -> None:
         self.run_dir = run_dir.absolute()
         self.port = port
         self.host = host
+        self.tls_port = tls_port  # custom domains with a certificate (router_tls)
         self.nginx = nginx
         self.conf_path = self.run_dir / "nginx.conf"
         self.sites_dir = self.run_dir / "sites"
+        self.domains_dir = self.run_dir / "domains"  # each route's custom domains, kept across its switches
         self.logs_dir = self.run_dir / "logs"
         self.pid_path = self.run_dir / "nginx.pid"
         # Workers of a root master run as podium-router, which cannot reach into Podium's data
@@ -148,7 +153,7 @@ class Router:
         with self._lock():
             master = self._require_master()
             for other, other_route in self._read_routes().items():
-                taken = set(route.hostnames) & set(other_route.hostnames)
+                taken = set(route.hostnames) & self._names(other, other_route)
                 if other != name and taken:
                     raise Conflict(f"{', '.join(sorted(taken))} already routed by {other!r}")
             previous = path.read_text() if path.exists() else None
@@ -157,6 +162,45 @@ class Router:
             atomic_write(path, text)
             self._test_or_restore(path, previous)
             return Switch(self._reload(master), self._error_log)
+
+    def set_domains(self, name: str, domains: list[CustomDomain]) -> None:
+        """Serve the custom ``domains`` in the route ``name`` from now on (replacing its
+        previous ones), over TLS where a domain has a certificate; kept when the route is
+        switched or removed and routed again. Returns once no nginx worker serves the
+        previous ones (at once when the route has no ports yet)."""
+        _check_route_name(name)
+        unique = {domain.name.strip().lower(): domain for domain in domains}
+        cleaned = _clean_hostnames(list(unique)) if unique else []
+        domains = [CustomDomain(host, unique[host].certificate, unique[host].key) for host in cleaned]
+        path, site = self._domains_path(name), self._site_path(name)
+        old_workers: frozenset[tuple[int, int]] = frozenset()
+        with self._lock():
+            for other, other_route in self._read_routes().items():
+                taken = set(cleaned) & self._names(other, other_route)
+                if other != name and taken:
+                    raise Conflict(f"{', '.join(sorted(taken))} already routed by {other!r}")
+            previous = path.read_text() if path.exists() else None
+            text = dump_domains(domains) if domains else None
+            if previous == text:
+                return
+            _write_or_remove(path, text)
+            route = self._read_routes().get(name)
+            master = self._master_pid()
+            if route is None or master is None:  # written into the site when it is routed (or nginx starts)
+                return
+            previous_site = site.read_text()
+            atomic_write(site, self._site_text(name, route))
+            try:
+                self._test_or_restore(site, previous_site)
+            except RuntimeFailure:
+                _write_or_remove(path, previous)
+                raise
+            old_workers = self._reload(master)
+        _wait_gone(old_workers, self._error_log)
+
+    def domains(self, name: str) -> list[CustomDomain]:
+        """The route's custom domains, as last set."""
+        return load_domains(self._domains_path(name))
 
     def remove_route(self, name: str) -> None:
         """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
@@ -296,12 +340,22 @@ class Router:
     def _site_path(self, name: str) -> Path:
         return self.sites_dir / f"{name}.conf"
 
+    def _domains_path(self, name: str) -> Path:
+        return self.domains_dir / f"{name}.json"
+
+    def _names(self, name: str, route: _Route) -> set[str]:
+        """Every hostname the route serves: its own and its custom domains."""
+        return {*route.hostnames, *(domain.name for domain in self.domains(name))}
+
     def _listen(self) -> str:
         address = f"[{self.host}]" if ":" in self.host else self.host
         return f"{address}:{self.port}"
 
     def _site_text(self, name: str, route: _Route) -> str:
         meta = json.dumps({"hostnames": route.hostnames, "ports": route.ports})
+        secure = [domain for domain in self.domains(name) if servable(domain)]
+        plain = [domain.name for domain in self.domains(name) if domain not in secure]
+        tls = tls_servers(name, secure, self._listen(), listen_address(self.host, self.tls_port), self.tls_port)
         servers = "".join(f"    server 127.0.0.1:{port};\n" for port in route.ports)
         return f"""{ROUTE_HEADER}{meta}
 # Written by Podium; edits are overwritten.
@@ -310,14 +364,14 @@ upstream podium_{name} {{
 
 server {{
     listen {self._listen()};
-    server_name {" ".join(route.hostnames)};
+    server_name {" ".join([*route.hostnames, *plain])};
     set $podium_route {name};
 
     location / {{
         proxy_pass http://podium_{name};
     }}
 }}
-"""
+{tls}"""
 
     def _main_text(self) -> str:
         # A root master's workers run as podium-router (not root, not an app's user).
@@ -393,7 +447,7 @@ def _clean_hostnames(hostnames: list[str]) -> list[str]:
     if not cleaned:
         raise Invalid("a route needs at least one hostname")
     for host in cleaned:
-        if len(host) > 253 or not HOSTNAME_RE.fullmatch(host):
+        if not is_hostname(host):
             raise Invalid(f"{host!r} is not a valid hostname")
     return cleaned
 
@@ -406,6 +460,13 @@ def _clean_ports(ports: list[int]) -> list[int]:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise Invalid(f"{port!r} is not a TCP port")
     return cleaned
+
+
+def _write_or_remove(path: Path, text: str | None) -> None:
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write(path, text)
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
