@@ -117,7 +117,7 @@ def test_a_domain_routed_by_another_route_is_refused(
     tls_router.set_route("one_staging", ["one.staging.localhost"], [thread_app("A")])
     tls_router.set_route("two_staging", ["two.staging.localhost"], [thread_app("B")])
     tls_router.set_domains("one_staging", [CustomDomain("shop.example.test")])
-    with pytest.raises(Conflict, match="shop.example.test already routed by 'one_staging'"):
+    with pytest.raises(Conflict, match=r"shop\.example\.test already routed by 'one_staging'"):
         tls_router.set_domains("two_staging", [CustomDomain("shop.example.test")])
     assert get(tls_router.port, "shop.example.test").text == "A"
 

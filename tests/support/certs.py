@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from podium.tls import IssuedCertificate
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -86,16 +88,33 @@ def https_get(
     """GET ``https://name:port/path`` from the router at ``address``, asking for ``name`` by SNI;
     ``ssl.SSLCertVerificationError`` when the certificate does not chain to the context's CA
     or is not for ``name``."""
-    with socket.create_connection((address, port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname=name) as tls:
-            peer = tls.getpeercert() or {}
-            request = f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
-            tls.sendall(request.encode())
-            chunks = []
-            while chunk := tls.recv(65536):
-                chunks.append(chunk)
+    with (
+        socket.create_connection((address, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        peer = tls.getpeercert() or {}
+        request = f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
+        tls.sendall(request.encode())
+        chunks = []
+        while chunk := tls.recv(65536):
+            chunks.append(chunk)
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     names = [value for kind, value in peer.get("subjectAltName", ()) if kind == "DNS"]
     return HttpsAnswer(int(lines[0].split()[1]), headers, body, names)
+
+
+class CaIssuer:
+    """A ``CertificateIssuer`` that signs with a test's own certificate authority: what an
+    ACME server gives, without the challenge (the pebble tests have that)."""
+
+    def __init__(self, ca: CertificateAuthority, days: float = 90) -> None:
+        self.ca, self.days = ca, days
+        self.asked: list[list[str]] = []
+
+    def issue(self, names: list[str]) -> IssuedCertificate:
+        self.asked.append(list(names))
+        pair = self.ca.leaf(*names, days=self.days)
+        not_after = x509.load_pem_x509_certificate(pair.chain).not_valid_after_utc
+        return IssuedCertificate(pair.chain, pair.key, not_after)
