@@ -70,6 +70,7 @@ class Podium:
             data_dir / "node", free_port() if swarm else settings.router_port, deploy_root=data_dir / "deploy",
             venv_cache=data_dir / "venvs", limits=SlugLimits.from_settings(settings),
             log_max_bytes=settings.log_max_bytes, sandbox=Sandbox.from_settings(settings),
+            challenge_dir=settings.acme_challenge_dir,
         )
         self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
         self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)

@@ -69,10 +69,11 @@ class LocalRuntime:
 
     def __init__(
         self, node_dir: Path, router_port: int, *, deploy_root: Path, venv_cache: Path, limits: SlugLimits,
-        log_max_bytes: int, sandbox: Sandbox | None = None,
+        log_max_bytes: int, sandbox: Sandbox | None = None, challenge_dir: Path | None = None,
     ) -> None:
         self.sandbox = sandbox  # None or disabled: processes run as Podium's own user, unconfined
-        self.node = LocalNode(node_dir, router_port, sandbox)
+        # challenge_dir: ACME HTTP-01 tokens the router serves to every host (docs/tls.md).
+        self.node = LocalNode(node_dir, router_port, sandbox, challenge_dir=challenge_dir)
         self.deploy_root = deploy_root
         self.venv_cache = venv_cache
         self.limits = limits

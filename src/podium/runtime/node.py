@@ -20,10 +20,12 @@ RECENT_PORTS = 4096
 class LocalNode:
     """This machine: supervisord in ``run_dir/supervisor``, nginx in ``run_dir/router``."""
 
-    def __init__(self, run_dir: Path, router_port: int, sandbox: Sandbox | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, router_port: int, sandbox: Sandbox | None = None, *, challenge_dir: Path | None = None
+    ) -> None:
         self.run_dir = run_dir
         self.supervisor = Supervisor(run_dir / "supervisor", sandbox)
-        self.router = Router(run_dir / "router", router_port)
+        self.router = Router(run_dir / "router", router_port, challenge_dir=challenge_dir)
         self._recent_ports: deque[int] = deque(maxlen=RECENT_PORTS)
         self._ports_lock = threading.Lock()
 
