@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import socket
 import time
 from pathlib import Path
 
@@ -93,6 +94,28 @@ def test_a_failed_challenge_is_a_readable_failure_and_the_router_keeps_serving(
     assert answer.status_code == 404
     assert answer.text == "no app is routed at this host\n"
     verified_names(issuer.issue(["up.example.test"]), pebble, ["up.example.test"])
+
+
+def test_a_validation_that_hangs_fails_at_the_timeout(
+    acme_settings: Settings, challenge_router: Router, pebble: Pebble
+) -> None:
+    # The name resolves to a listener that accepts connections and never answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.3", pebble.http_port))
+        silent.listen(8)
+        pebble.resolve("slow.example.test", "127.0.0.3")
+        try:
+            issuer = AcmeIssuer(
+                pebble.directory_url, acme_settings.tls_dir, acme_settings.acme_challenge_dir,
+                ca_bundle=pebble.ca_bundle, timeout=2,
+            )
+            started = time.monotonic()
+            with pytest.raises(IssuanceFailed, match=r"^not issued within 2s"):
+                issuer.issue(["slow.example.test"])
+            assert time.monotonic() - started < 2 + 2, "bounded by the timeout (and one poll interval)"
+        finally:
+            pebble.forget("slow.example.test")
+    assert list(acme_settings.acme_challenge_dir.iterdir()) == []
 
 
 def test_a_token_the_router_does_not_serve_fails_validation(

@@ -20,6 +20,7 @@ this node from reaching the server.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
 import secrets
@@ -44,6 +45,8 @@ from podium.tls import IssuanceFailed, IssuedCertificate
 
 if TYPE_CHECKING:
     from podium.config import Settings
+
+log = logging.getLogger(__name__)
 
 ACCOUNT_KEY_BITS = 2048
 USER_AGENT = "podium"
@@ -120,6 +123,9 @@ class AcmeIssuer:
             raise
         except FAILURES as error:
             raise IssuanceFailed(self._reason(error)) from error
+        except Exception as error:  # a library bug or an answer it did not expect: still one line
+            log.exception("ACME issuance for %s failed unexpectedly", ", ".join(names))
+            raise IssuanceFailed(_one_line(f"unexpected failure talking to the ACME server: {error!r}")) from error
         finally:
             for token in tokens:
                 token.unlink(missing_ok=True)
