@@ -122,6 +122,8 @@ class AcmeIssuer:
         except IssuanceFailed:
             raise
         except FAILURES as error:
+            if isinstance(error, messages.Error) and error.code == "accountDoesNotExist":
+                self._account = None  # the server forgot it (a reset CA): look it up again next time
             raise IssuanceFailed(self._reason(error)) from error
         except Exception as error:  # a library bug or an answer it did not expect: still one line
             log.exception("ACME issuance for %s failed unexpectedly", ", ".join(names))
