@@ -257,6 +257,27 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, description="Hours a web session made by single sign-on lasts.")
     login_days: float = Field(30.0, description="Days a CLI login made by `podium login` (device flow) lasts.")
 
+    # Certificates issued over ACME (HTTP-01) for custom domains: docs/tls.md.
+    acme_directory_url: str = Field(
+        "https://acme-v02.api.letsencrypt.org/directory",
+        description="Directory URL of the ACME server that issues custom domains' certificates (Let's Encrypt's "
+        "by default); empty: no certificates are issued automatically, only uploaded ones are served.",
+    )
+    acme_email: str | None = Field(
+        None, description="Contact e-mail of the ACME account (the CA's expiry and policy notices); optional."
+    )
+    acme_ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA certificates trusted for the ACME server's own HTTPS API "
+        "(a private CA, or pebble in tests); default: the system's trust store."
+    )
+    acme_timeout: float = Field(
+        90.0, description="Seconds one issuance may take, from the new order to the downloaded chain "
+        "(challenge validation included) before it fails."
+    )
+    tls_renew_before_days: float = Field(
+        30.0, description="Days before a certificate expires when it is issued anew."
+    )
+
     # Sandbox and limits of app processes.
     sandbox: Literal["on", "off"] = Field(
         "on", description="on: each app process runs as its environment's own user (when root) in a bubblewrap "
@@ -296,7 +317,7 @@ class Settings(BaseSettings):
             raise ValueError(f"base_domain {value!r} is not a domain name (letters, digits, '-' and dots)")
         return domain
 
-    @field_validator("data_dir", "addons_backup_dir")
+    @field_validator("data_dir", "addons_backup_dir", "acme_ca_bundle")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         """Resolved once, at load: a relative data dir (``make run``'s ``.podium``) would
@@ -320,6 +341,16 @@ class Settings(BaseSettings):
         """Where this machine reaches its router: its bind address, or loopback when it binds all."""
         wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 (naming them, not binding)
         return wildcard.get(self.router_host, self.router_host)
+
+    @property
+    def tls_dir(self) -> Path:
+        """The ACME account's key and the challenge tokens live here."""
+        return self.data_dir / "tls"
+
+    @property
+    def acme_challenge_dir(self) -> Path:
+        """Where HTTP-01 tokens are written and the router serves them from."""
+        return self.tls_dir / "challenges"
 
     @property
     def admin_token_path(self) -> Path:

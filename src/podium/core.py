@@ -51,6 +51,7 @@ from podium.sdk.bundle import install_bundle
 from podium.secrets.service import SecretsService
 from podium.store.crypto import Keyring
 from podium.store.db import Store
+from podium.tls.acme import AcmeIssuer
 
 
 class Podium:
@@ -74,7 +75,7 @@ class Podium:
             venv_cache=data_dir / "venvs", limits=SlugLimits.from_settings(settings),
             log_max_bytes=settings.log_max_bytes, sandbox=Sandbox.from_settings(settings),
             base_domain=settings.base_domain, router_host=settings.router_host,
-            router_tls_port=settings.router_tls_port,
+            router_tls_port=settings.router_tls_port, challenge_dir=settings.acme_challenge_dir,
         )
         self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
         self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)
@@ -100,10 +101,11 @@ class Podium:
         self.addon_care = Caretaker(self.addons)
         self.experiments = ExperimentService(settings, self.store)
         self.domains = DomainService(
-            self.store, self.runtime, base_domain=settings.base_domain, tls_dir=data_dir / "tls"
+            self.store, self.runtime, base_domain=settings.base_domain, tls_dir=settings.tls_dir / "certs"
         )
         self.certificates = CertificateKeeper(  # on the leader: issues and renews the domains' certificates
-            self.domains, None, interval=settings.tls_interval, renew_before=timedelta(days=30),
+            self.domains, AcmeIssuer.from_settings(settings), interval=settings.tls_interval,
+            renew_before=timedelta(days=settings.tls_renew_before_days),
             backoff=Backoff(settings.tls_retry_initial, settings.tls_retry_max),
         )
 

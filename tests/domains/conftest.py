@@ -15,7 +15,7 @@ from podium.runtime.ports import free_port
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"router_tls_port": free_port()}
+    return {"router_tls_port": free_port(), "acme_directory_url": ""}  # the pebble tests set their own
 
 
 @pytest.fixture

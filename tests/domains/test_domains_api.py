@@ -104,7 +104,7 @@ def test_an_uploaded_certificate_makes_the_domain_uploaded_with_its_expiry_and_f
     not_after = x509.load_pem_x509_certificate(pair.chain).not_valid_after_utc
     assert datetime.fromisoformat(added.json()["expires_at"]) == not_after
 
-    folder = settings.data_dir / "tls" / "shop.example.test"
+    folder = settings.data_dir / "tls" / "certs" / "shop.example.test"
     assert (folder / "chain.pem").read_bytes() == pair.chain
     assert (folder / "chain.pem").stat().st_mode & 0o777 == 0o644
     assert (folder / "key.pem").stat().st_mode & 0o777 == 0o600
@@ -146,7 +146,7 @@ def test_a_bad_certificate_or_key_is_refused_with_its_reason_and_nothing_is_writ
         assert refused.status_code == 422, case
         assert reason in refused.json()["detail"], (case, refused.json())
     assert owner.get(DOMAINS).json() == []
-    assert not (settings.data_dir / "tls").exists()
+    assert not (settings.data_dir / "tls" / "certs").exists()
 
 
 def test_a_certificate_for_another_name_is_refused_naming_what_it_is_for(

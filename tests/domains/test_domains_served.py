@@ -129,7 +129,7 @@ def test_a_deleted_services_domains_and_certificates_are_gone_and_its_names_free
     assert through_router(settings.router_port, "shop.example.test").status_code == 404
     with pytest.raises(ConnectionRefusedError):  # no domain has a certificate any more
         https_get(settings.router_tls_port, "shop.example.test", ca.context())
-    assert not (settings.data_dir / "tls" / "shop.example.test").exists()
+    assert not (settings.data_dir / "tls" / "certs" / "shop.example.test").exists()
 
     create_service(admin, "other")
     reused = admin.post("/api/v1/services/other/environments/staging/domains", json={"name": "shop.example.test"})

@@ -1,6 +1,6 @@
 """A domain's certificate files: checking an uploaded pair, and where the router reads them.
 
-Each domain's files are ``<data dir>/tls/<name>/chain.pem`` (the leaf first, then the
+Each domain's files are ``<data dir>/tls/certs/<name>/chain.pem`` (the leaf first, then the
 intermediates; 0644) and ``key.pem`` (0600), each replaced atomically. An uploaded pair is
 checked before anything is written: both parse, the key is the certificate's, the
 certificate names the domain, and it is valid now.

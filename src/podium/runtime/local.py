@@ -71,10 +71,14 @@ class LocalRuntime:
     def __init__(
         self, node_dir: Path, router_port: int, *, deploy_root: Path, venv_cache: Path, limits: SlugLimits,
         log_max_bytes: int, sandbox: Sandbox | None = None, base_domain: str = LOCAL_DOMAIN,
-        router_host: str = LOOPBACK, router_tls_port: int = 8443,
+        router_host: str = LOOPBACK, router_tls_port: int = 8443, challenge_dir: Path | None = None,
     ) -> None:
         self.sandbox = sandbox  # None or disabled: processes run as Podium's own user, unconfined
-        self.node = LocalNode(node_dir, router_port, sandbox, router_host=router_host, router_tls_port=router_tls_port)
+        # challenge_dir: ACME HTTP-01 tokens the router serves to every host (docs/tls.md).
+        self.node = LocalNode(
+            node_dir, router_port, sandbox, router_host=router_host, router_tls_port=router_tls_port,
+            challenge_dir=challenge_dir,
+        )
         self.base_domain = base_domain
         self.deploy_root = deploy_root
         self.venv_cache = venv_cache

@@ -22,11 +22,13 @@ class LocalNode:
 
     def __init__(
         self, run_dir: Path, router_port: int, sandbox: Sandbox | None = None, *,
-        router_host: str = "127.0.0.1", router_tls_port: int = 8443,
+        router_host: str = "127.0.0.1", router_tls_port: int = 8443, challenge_dir: Path | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.supervisor = Supervisor(run_dir / "supervisor", sandbox)
-        self.router = Router(run_dir / "router", router_port, host=router_host, tls_port=router_tls_port)
+        self.router = Router(
+            run_dir / "router", router_port, host=router_host, tls_port=router_tls_port, challenge_dir=challenge_dir
+        )
         self._recent_ports: deque[int] = deque(maxlen=RECENT_PORTS)
         self._ports_lock = threading.Lock()
 

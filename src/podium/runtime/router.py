@@ -8,6 +8,10 @@ it) and reloads gracefully. ``switch_route`` returns as soon as nginx runs worke
 new configuration, with a ``Switch`` whose ``wait_drained`` waits until every worker that
 ran before the reload has exited; ``set_route`` does both, so once it returns no worker
 routes to the old ports any more.
+
+Every server block, the default one included, answers ACME HTTP-01 challenges
+(``/.well-known/acme-challenge/<token>``) from the challenge directory, when the router has
+one: a certificate issuer writes its tokens there (see docs/tls.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -90,9 +95,12 @@ class Router:
     """The node's nginx, found (or started) through ``run_dir``, listening on ``host:port``."""
 
     def __init__(
-        self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1", tls_port: int = 8443
+        self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1", tls_port: int = 8443,
+        challenge_dir: Path | None = None,
     ) -> None:
         self.run_dir = run_dir.absolute()
+        # ACME HTTP-01 tokens, served to every host at /.well-known/acme-challenge/ (None: not served).
+        self.challenge_dir = challenge_dir.absolute() if challenge_dir is not None else None
         self.port = port
         self.host = host
         self.tls_port = tls_port  # custom domains with a certificate (router_tls)
@@ -119,6 +127,8 @@ class Router:
             entry = pwd.getpwnam(self.worker_user)
             os.chown(self.temp_dir, entry.pw_uid, entry.pw_gid)
             self.temp_dir.chmod(0o700)
+        if self.challenge_dir is not None:
+            self._open_challenge_dir()
         old_workers: frozenset[tuple[int, int]] = frozenset()
         with self._lock():
             changed = _write_if_changed(self.conf_path, self._main_text())
@@ -246,6 +256,35 @@ class Router:
                 output.seek(0)
                 raise RuntimeFailure(f"nginx did not start: {output.read().decode(errors='replace').strip()}")
 
+    def _open_challenge_dir(self) -> None:
+        """Make the challenge directory readable by the workers: the directory itself
+        world-readable (its tokens are public by design) and, when the workers run as
+        another user, the folders above it up to the one it shares with the router's own
+        (the data dir) traversable by others, but not listable."""
+        assert self.challenge_dir is not None
+        self.challenge_dir.parent.mkdir(mode=0o711, parents=True, exist_ok=True)  # the account key's folder
+        self.challenge_dir.mkdir(exist_ok=True)
+        self.challenge_dir.chmod(0o755)
+        shared = Path(os.path.commonpath([self.challenge_dir, self.run_dir]))
+        if self.worker_user is None or shared == shared.parent:
+            return
+        for folder in (self.challenge_dir.parent, *self.challenge_dir.parent.parents):
+            mode = folder.stat().st_mode
+            if not mode & 0o001:
+                folder.chmod((mode & 0o7777) | 0o001)
+            if folder == shared:
+                break
+
+    def _challenge_location(self) -> str:
+        if self.challenge_dir is None:
+            return ""
+        return f"""
+    location ^~ /.well-known/acme-challenge/ {{
+        alias {self.challenge_dir}/;
+        default_type text/plain;
+    }}
+"""
+
     @property
     def _error_log(self) -> Path:
         return self.logs_dir / "error.log"
@@ -355,7 +394,10 @@ class Router:
         meta = json.dumps({"hostnames": route.hostnames, "ports": route.ports})
         secure = [domain for domain in self.domains(name) if servable(domain)]
         plain = [domain.name for domain in self.domains(name) if domain not in secure]
-        tls = tls_servers(name, secure, self._listen(), listen_address(self.host, self.tls_port), self.tls_port)
+        tls = tls_servers(
+            name, secure, self._listen(), listen_address(self.host, self.tls_port), self.tls_port,
+            challenge=self._challenge_location(),
+        )
         servers = "".join(f"    server 127.0.0.1:{port};\n" for port in route.ports)
         return f"""{ROUTE_HEADER}{meta}
 # Written by Podium; edits are overwritten.
@@ -366,7 +408,7 @@ server {{
     listen {self._listen()};
     server_name {" ".join([*route.hostnames, *plain])};
     set $podium_route {name};
-
+{self._challenge_location()}
     location / {{
         proxy_pass http://podium_{name};
     }}
@@ -421,7 +463,10 @@ http {{
         server_name _;
         set $podium_route "";
         default_type text/plain;
-        return 404 "no app is routed at this host\\n";
+{textwrap.indent(self._challenge_location(), "    ")}
+        location / {{
+            return 404 "no app is routed at this host\\n";
+        }}
     }}
 
     include sites/*.conf;

@@ -32,9 +32,13 @@ def servable(domain: CustomDomain) -> bool:
         return False
 
 
-def tls_servers(route: str, domains: Sequence[CustomDomain], http_listen: str, tls_listen: str, tls_port: int) -> str:
+def tls_servers(
+    route: str, domains: Sequence[CustomDomain], http_listen: str, tls_listen: str, tls_port: int, *,
+    challenge: str = "",
+) -> str:
     """The redirect server on the HTTP port for ``domains``, and one TLS server each; every
-    domain given must be ``servable``."""
+    domain given must be ``servable``. ``challenge`` is the ACME challenge location, which
+    the redirect server keeps answering over plain HTTP (renewals are validated there)."""
     if not domains:
         return ""
     port = "" if tls_port == 443 else f":{tls_port}"
@@ -43,7 +47,7 @@ server {{
     listen {http_listen};
     server_name {" ".join(domain.name for domain in domains)};
     set $podium_route {route};
-
+{challenge}
     location / {{
         return 301 https://$host{port}$request_uri;
     }}
