@@ -164,3 +164,26 @@ def test_the_state_of_a_certificate_survives_a_restart(
     assert again.certificates.run_round() == []  # the backoff of the failure is in the store
     [domain] = again.domains.list("probe", "production")
     assert (domain.tls, domain.next_attempt_at is not None) == ("failed", True)
+
+
+def test_a_certificate_near_its_expiry_is_renewed_and_a_failed_renewal_keeps_the_old_one_served(
+    deployed: str, admin: TestClient, core: Podium, ca: CertificateAuthority, settings: Settings
+) -> None:
+    admin.post(DOMAINS, json={"name": "shop.example.test"}).raise_for_status()
+    short = CaIssuer(ca, days=10)  # within the 30 days before expiry in which a certificate is renewed
+    core.certificates.issuer = short
+    core.certificates.run_round()
+    [first] = admin.get(DOMAINS).json()
+    [renewed] = core.certificates.run_round()
+    assert renewed.startswith("shop.example.test: issued")
+    assert short.asked == [["shop.example.test"], ["shop.example.test"]]
+    [second] = admin.get(DOMAINS).json()
+    assert second["expires_at"] >= first["expires_at"]
+
+    core.certificates.issuer = Refusing()
+    [failed] = core.certificates.run_round()
+    assert failed.startswith("shop.example.test: failed")
+    [domain] = admin.get(DOMAINS).json()
+    assert (domain["tls"], domain["expires_at"]) == ("issued", second["expires_at"])  # still valid: still served
+    assert "HTTP-01 challenge" in domain["error"]
+    assert marker(https_get(settings.router_tls_port, "shop.example.test", ca.context()).body) == "live"
