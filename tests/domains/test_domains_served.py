@@ -187,3 +187,25 @@ def test_a_certificate_near_its_expiry_is_renewed_and_a_failed_renewal_keeps_the
     assert (domain["tls"], domain["expires_at"]) == ("issued", second["expires_at"])  # still valid: still served
     assert "HTTP-01 challenge" in domain["error"]
     assert marker(https_get(settings.router_tls_port, "shop.example.test", ca.context()).body) == "live"
+
+
+class WrongName(CaIssuer):
+    """An issuer that answers with a certificate for another name than asked."""
+
+    def issue(self, names: list[str]) -> IssuedCertificate:
+        return super().issue(["other.example.test"])
+
+
+def test_an_issued_certificate_the_router_could_not_serve_is_a_failure_not_a_broken_site(
+    deployed: str, admin: TestClient, core: Podium, ca: CertificateAuthority, settings: Settings
+) -> None:
+    admin.post(DOMAINS, json={"name": "shop.example.test"}).raise_for_status()
+    core.certificates.issuer = WrongName(ca)
+    core.certificates.run_round()
+    [domain] = admin.get(DOMAINS).json()
+    assert domain["tls"] == "failed"
+    assert domain["error"] == (
+        "the issued certificate cannot be served: the certificate is for other.example.test, not shop.example.test"
+    )
+    assert not (settings.data_dir / "tls" / "certs" / "shop.example.test").exists()
+    assert through_router(settings.router_port, "shop.example.test").json()["marker"] == "live"

@@ -18,8 +18,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
+from podium.domains.certs import check_pair
 from podium.domains.models import Domain, TlsStatus
 from podium.domains.service import DomainService
+from podium.errors import Invalid
 from podium.store.db import utcnow
 from podium.tls import CertificateIssuer, IssuanceFailed, IssuedCertificate
 
@@ -103,8 +105,12 @@ class CertificateKeeper:
                 break
             try:
                 issued: IssuedCertificate | str = self.issuer.issue([name])
+                if isinstance(issued, IssuedCertificate):  # never hand nginx a pair it cannot serve
+                    check_pair(name, issued.chain_pem, issued.key_pem, utcnow())
             except IssuanceFailed as exc:
                 issued = exc.detail
+            except Invalid as exc:
+                issued = f"the issued certificate cannot be served: {exc.detail}"
             except Exception as exc:  # the issuer's own failure is the domain's status, not the loop's end
                 log.exception("certificates: issuing %s failed", name)
                 issued = f"{type(exc).__name__}: {exc}"

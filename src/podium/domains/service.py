@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from podium.catalog import audit
@@ -104,7 +105,10 @@ class DomainService:
                 tls=TlsStatus.UPLOADED if expires else TlsStatus.PENDING, expires_at=expires,
             )
             session.add(row)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:  # added by a concurrent request since the check above
+                raise Conflict(f"{name} is taken: another service has it") from None
             if certificate and key:
                 self.paths(name).write(certificate, key)
             audit.record(session, actor, "domain.add", service=service, target=env,
