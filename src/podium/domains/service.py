@@ -88,18 +88,17 @@ class DomainService:
     ) -> DomainInfo:
         """Route ``name`` to the environment: served over HTTPS with ``certificate`` and ``key``
         when given (checked first), otherwise over HTTP until the loop has one issued."""
-        name = check_domain_name(name, self.base_domain)
-        if (certificate is None) != (key is None):
-            raise Invalid("an uploaded certificate needs its key, and a key its certificate")
-        now = utcnow()
         with self.store.session() as session:
             svc = get_service(session, service)
-            authorize(session, actor, svc, Right.CONFIG)
+            authorize(session, actor, svc, Right.CONFIG)  # first: a foreign team learns nothing of the rules
             environment = get_environment(session, svc, env)
+            name = check_domain_name(name, self.base_domain)
+            if (certificate is None) != (key is None):
+                raise Invalid("an uploaded certificate needs its key, and a key its certificate")
             taken = session.scalar(select(Domain).where(Domain.name == name))
             if taken is not None:
                 raise Conflict(self._taken_message(session, actor, taken))
-            expires = check_pair(name, certificate, key, now) if certificate and key else None
+            expires = check_pair(name, certificate, key, utcnow()) if certificate and key else None
             row = Domain(
                 name=name, environment_id=environment.id, created_by=who_name(actor), error="",
                 tls=TlsStatus.UPLOADED if expires else TlsStatus.PENDING, expires_at=expires,
