@@ -418,7 +418,9 @@ class LocalRuntime:
             ports = list(env.live.ports.values()) if env.live is not None else []
             if env.live is not None:
                 keep.add(group_name(env.service, env.env, env.live.ref.version))
-            if set(routes.get(route_name(env.service, env.env), [])) == set(ports):
+            name = route_name(env.service, env.env)
+            renamed = bool(ports) and self.node.router.hostnames(name) != self._hostnames(env.service, env.env)
+            if set(routes.get(name, [])) == set(ports) and not renamed:  # a new base domain renames it
                 continue
             try:
                 self.switch_back(RouteState(env.service, env.env, tuple(f"{LOOPBACK}:{p}" for p in ports)))

@@ -212,6 +212,11 @@ class Router:
         """The route's custom domains, as last set."""
         return load_domains(self._domains_path(name))
 
+    def hostnames(self, name: str) -> list[str]:
+        """The route's own hostnames, as configured; none when it has no route."""
+        route = self._read_routes().get(name)
+        return route.hostnames if route is not None else []
+
     def remove_route(self, name: str) -> None:
         """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
         _check_route_name(name)
