@@ -162,7 +162,7 @@ def test_the_state_of_a_certificate_survives_a_restart(
     again: Podium = restarted()
     again.certificates.issuer = CaIssuer(ca)
     assert again.certificates.run_round() == []  # the backoff of the failure is in the store
-    [domain] = again.domains.list("probe", "production")
+    [domain] = again.domains.list_domains("probe", "production")
     assert (domain.tls, domain.next_attempt_at is not None) == ("failed", True)
 
 

@@ -46,7 +46,7 @@ def domain_out(info: DomainInfo) -> DomainOut:
 @router.get("")
 def list_domains(service: str, env: str, podium: PodiumDep, actor: ActorDep) -> list[DomainOut]:
     """The environment's custom domains, by name."""
-    return [domain_out(d) for d in podium.domains.list(service, env)]
+    return [domain_out(d) for d in podium.domains.list_domains(service, env)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from podium.catalog import audit
 from podium.catalog.auth import Actor
-from podium.catalog.models import Environment, Right, Service
+from podium.catalog.models import Environment, Right
 from podium.catalog.service import authorize, get_environment, get_service
 from podium.domains.certs import CertificatePaths, check_pair
 from podium.domains.models import Domain, TlsStatus
@@ -121,7 +121,7 @@ class DomainService:
         self.on_change()
         return info
 
-    def list(self, service: str, env: str) -> list[DomainInfo]:
+    def list_domains(self, service: str, env: str) -> list[DomainInfo]:
         """The environment's custom domains, by name."""
         with self.store.session() as session:
             environment = get_environment(session, get_service(session, service), env)
@@ -197,9 +197,8 @@ class DomainService:
     def _taken_message(session: Session, actor: Actor, taken: Domain) -> str:
         """Who has the name, as far as ``actor`` may know: its own services are named."""
         environment = session.get(Environment, taken.environment_id)
-        owner: Service | None = environment.service if environment is not None else None
-        if owner is not None and actor.acts_for(owner.owner_id):
-            return f"{taken.name} is already a domain of {owner.name}/{environment.name if environment else '?'}"
+        if environment is not None and actor.acts_for(environment.service.owner_id):
+            return f"{taken.name} is already a domain of {environment.service.name}/{environment.name}"
         return f"{taken.name} is taken: another team's service has it"
 
 
