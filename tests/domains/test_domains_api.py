@@ -158,3 +158,17 @@ def test_a_certificate_for_another_name_is_refused_naming_what_it_is_for(
     assert refused.status_code == 422
     assert refused.json()["detail"] == "the certificate is for blog.example.test, www.blog.example.test, " \
                                        "not shop.example.test"
+
+
+def test_a_team_with_a_config_grant_may_add_a_domain_and_one_with_a_deploy_grant_may_not(
+    owner: TestClient, admin: TestClient, team_client: Callable[[str], TestClient]
+) -> None:
+    helper, deployer = team_client("helpers"), team_client("deployers")
+    for team, right in (("helpers", "config"), ("deployers", "deploy")):
+        admin.post("/api/v1/services/shop/grants",
+                   json={"team": team, "rights": [right], "duration": "7d"}).raise_for_status()
+    assert helper.post(DOMAINS, json={"name": "help.example.test"}).status_code == 201
+    refused = deployer.post(DOMAINS, json={"name": "deploy.example.test"})
+    assert refused.status_code == 403
+    assert "no live config grant" in refused.json()["detail"]
+    assert [d["name"] for d in owner.get(DOMAINS).json()] == ["help.example.test"]
