@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 # What serving apps needs (nginx routes, bubblewrap sandboxes each process), and what only the
 # tests add: chromium drives the browser tests, glewlwyd is the OpenID Connect provider the
 # single sign-on tests sign in at, docker.io, debootstrap and docker-registry run the swarm
-# runtime's tests (a two-node swarm and its registry).
+# runtime's tests (a two-node swarm and its registry), pebble is the ACME server certificates
+# are issued by in the TLS tests.
 RUN_APT_PACKAGES := nginx bubblewrap
-TEST_APT_PACKAGES := chromium glewlwyd docker.io debootstrap docker-registry
+TEST_APT_PACKAGES := chromium glewlwyd docker.io debootstrap docker-registry pebble
 APT_PACKAGES := $(RUN_APT_PACKAGES) $(TEST_APT_PACKAGES)
 # The swarm runtime's stack image: Debian bookworm (minbase) with Python and nginx (the router), imported into the engine at
 # DOCKER_HOST. Its rootfs tarball is cached so a later build on the same machine skips debootstrap.

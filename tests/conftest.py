@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from tests.support.pebble import Pebble, pebble_in_tmp
 from tests.support.postgres import postgres_cluster
 
 from podium.api.app import create_app
@@ -36,6 +37,15 @@ def postgres_url() -> Iterator[str]:
             yield url
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pebble() -> Iterator[Pebble]:
+    """Let's Encrypt's test ACME server (with its mock DNS: every name is 127.0.0.1), shared
+    by the session. It validates HTTP-01 on ``pebble.http_port`` only: a test runs the
+    router it issues through on that port (one at a time) and trusts ``pebble.ca_bundle``."""
+    with pebble_in_tmp() as server:
+        yield server
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from podium.runtime.naming import is_hostname
+
 # Like Heroku's dyno sizes: memory in MiB, CPU shares (1024 = one CPU under contention),
 # processes (threads count) and open files per process.
 SIZES = (
@@ -43,6 +45,17 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API server listens on.")
     port: int = Field(8000, description="Port the API server listens on.")
     router_port: int = Field(8080, description="Port the nginx router listens on for deployed apps.")
+    router_host: str = Field(
+        "127.0.0.1", description="Address the nginx router listens on (0.0.0.0: every IPv4 address of the machine)."
+    )
+    router_tls_port: int = Field(
+        8443, description="Port the router serves custom domains with a certificate on (HTTPS, by SNI); "
+        "nothing listens there until a domain has one."
+    )
+    base_domain: str = Field(
+        "localhost", description="Domain apps are served under: <service>.<env>.<base domain>, and "
+        "<service>.<base domain> for production."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the control-plane store; default: SQLite in the data dir."
     )
@@ -134,6 +147,16 @@ class Settings(BaseSettings):
     paging_max_attempts: int = Field(
         15, description="Attempts at sending a page before giving up on it (it stays in the outbox, with its error)."
     )
+
+    # Custom domains and their certificates.
+    tls_interval: float = Field(
+        60.0, description="Seconds between the certificate loop's looks for domains to issue, renew or retry."
+    )
+    tls_retry_initial: float = Field(
+        300.0, description="Seconds before a failed certificate issuance is tried again; the wait doubles "
+        "after each failure."
+    )
+    tls_retry_max: float = Field(86400.0, description="Longest wait between two attempts at issuing a certificate.")
 
     # Health checks and incidents.
     check_interval: float = Field(10.0, description="Seconds between probes of a new web check.")
@@ -234,6 +257,27 @@ class Settings(BaseSettings):
     session_hours: float = Field(12.0, description="Hours a web session made by single sign-on lasts.")
     login_days: float = Field(30.0, description="Days a CLI login made by `podium login` (device flow) lasts.")
 
+    # Certificates issued over ACME (HTTP-01) for custom domains: docs/tls.md.
+    acme_directory_url: str = Field(
+        "https://acme-v02.api.letsencrypt.org/directory",
+        description="Directory URL of the ACME server that issues custom domains' certificates (Let's Encrypt's "
+        "by default); empty: no certificates are issued automatically, only uploaded ones are served.",
+    )
+    acme_email: str | None = Field(
+        None, description="Contact e-mail of the ACME account (the CA's expiry and policy notices); optional."
+    )
+    acme_ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA certificates trusted for the ACME server's own HTTPS API "
+        "(a private CA, or pebble in tests); default: the system's trust store."
+    )
+    acme_timeout: float = Field(
+        90.0, description="Seconds one issuance may take, from the new order to the downloaded chain "
+        "(challenge validation included) before it fails."
+    )
+    tls_renew_before_days: float = Field(
+        30.0, description="Days before a certificate expires when it is issued anew."
+    )
+
     # Sandbox and limits of app processes.
     sandbox: Literal["on", "off"] = Field(
         "on", description="on: each app process runs as its environment's own user (when root) in a bubblewrap "
@@ -265,7 +309,15 @@ class Settings(BaseSettings):
         """Size name → (memory MiB, CPU shares, processes, open files)."""
         return parse_sizes(self.sizes)
 
-    @field_validator("data_dir", "addons_backup_dir")
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain_valid(cls, value: str) -> str:
+        domain = value.strip().lower().rstrip(".")
+        if not is_hostname(domain):
+            raise ValueError(f"base_domain {value!r} is not a domain name (letters, digits, '-' and dots)")
+        return domain
+
+    @field_validator("data_dir", "addons_backup_dir", "acme_ca_bundle")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         """Resolved once, at load: a relative data dir (``make run``'s ``.podium``) would
@@ -283,6 +335,22 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """The URL at which this server is reached."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def router_address(self) -> str:
+        """Where this machine reaches its router: its bind address, or loopback when it binds all."""
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 (naming them, not binding)
+        return wildcard.get(self.router_host, self.router_host)
+
+    @property
+    def tls_dir(self) -> Path:
+        """The ACME account's key and the challenge tokens live here."""
+        return self.data_dir / "tls"
+
+    @property
+    def acme_challenge_dir(self) -> Path:
+        """Where HTTP-01 tokens are written and the router serves them from."""
+        return self.tls_dir / "challenges"
 
     @property
     def admin_token_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -23,6 +24,8 @@ from podium.deploy.models import Release
 from podium.deploy.recovery import recover
 from podium.deploy.service import DeployService
 from podium.deploy.watch import Watcher
+from podium.domains.renewal import Backoff, CertificateKeeper
+from podium.domains.service import DomainService
 from podium.errors import Conflict
 from podium.experiments.events import EventService
 from podium.experiments.guardrails import Guardrails
@@ -49,6 +52,7 @@ from podium.sdk.bundle import install_bundle
 from podium.secrets.service import SecretsService
 from podium.store.crypto import Keyring
 from podium.store.db import Store
+from podium.tls.acme import AcmeIssuer
 
 
 class Podium:
@@ -71,6 +75,8 @@ class Podium:
             data_dir / "node", free_port() if swarm else settings.router_port, deploy_root=data_dir / "deploy",
             venv_cache=data_dir / "venvs", limits=SlugLimits.from_settings(settings),
             log_max_bytes=settings.log_max_bytes, sandbox=Sandbox.from_settings(settings),
+            base_domain=settings.base_domain, router_host=settings.router_host,
+            router_tls_port=settings.router_tls_port, challenge_dir=settings.acme_challenge_dir,
         )
         self.runtime: Runtime = SwarmRuntime.from_settings(settings, platform=local) if swarm else local
         self.nodes = NodeService(self.store, self.runtime.client if isinstance(self.runtime, SwarmRuntime) else None)
@@ -95,6 +101,14 @@ class Podium:
         self.addons = AddonService(settings, self.store, self.deploys, self.incidents)
         self.addon_care = Caretaker(self.addons)
         self.experiments = ExperimentService(settings, self.store)
+        self.domains = DomainService(
+            self.store, self.runtime, base_domain=settings.base_domain, tls_dir=settings.tls_dir / "certs"
+        )
+        self.certificates = CertificateKeeper(  # on the leader: issues and renews the domains' certificates
+            self.domains, AcmeIssuer.from_settings(settings), interval=settings.tls_interval,
+            renew_before=timedelta(days=settings.tls_renew_before_days),
+            backoff=Backoff(settings.tls_retry_initial, settings.tls_retry_max),
+        )
 
     def start(self) -> None:
         """Prepare the data dir and store, and make sure the admin token exists."""
@@ -137,6 +151,7 @@ class Podium:
             )
         self.addons.teardown_service(actor, name)  # a final backup of each database, then drop it
         self.deploys.teardown(name)
+        self.domains.teardown_service(name)
         self.catalog.delete_service(actor, name)
         self.deploys.progress.forget(release_ids)
         audit_trail = [

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 import podium
 from podium import web
 from podium.api import addons, billing, catalog, deploy, errors, events, experiments, health, metrics, nodes, oncall
+from podium.api import domains as domains_api
 from podium.api import people as people_api
 from podium.api import signin as signin_api
 from podium.api.limits import BodyLimit, body_caps
@@ -37,6 +38,7 @@ def create_app(core: Podium) -> FastAPI:
     app.include_router(oncall.router)
     app.include_router(metrics.router)
     app.include_router(addons.router)
+    app.include_router(domains_api.router)
     app.include_router(experiments.router)
     app.include_router(events.router)
     app.include_router(nodes.router)

@@ -71,6 +71,7 @@ TOP_LEVEL: tuple[Entry, ...] = (
           "What each team's use of the platform costs: usage, invoices, prices."),
     Entry("addons", "podium.cli.addons:addons_app",
           "Database add-ons: PostgreSQL per service environment, DATABASE_URL, backups."),
+    Entry("domains", "podium.cli.domains:domains_app", "Custom domains of a service environment, served over HTTPS."),
     Entry("experiments", "podium.cli.experiments:experiments_app",
           "A/B tests on a capped share of a service environment's users."),
     Entry("flags", "podium.cli.flags:flags_app",

@@ -121,6 +121,7 @@ def leader_loops(core: Podium) -> list[Loop]:
         Every("billing-meter", lambda: settings.billing_meter_interval, core.billing.collect).loop(),
         Loop("guardrails", core.guardrails.start, core.guardrails.close),
         Loop("add-on care", core.addon_care.start, core.addon_care.close),
+        Loop("certificates", core.certificates.start, core.certificates.close),
     ]
 
 

@@ -186,7 +186,7 @@ class CheckService:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.store = store
         self.settings = settings
-        self.router_url = f"http://127.0.0.1:{settings.router_port}"
+        self.router_url = f"http://{settings.router_address}:{settings.router_port}"
         self._seen: dict[int, int] = {}  # environment id → the live release its web check was last fitted to
         # Bumped by every change made here, so the checker reloads its checks only when needed.
         self.generation = 0
@@ -358,7 +358,8 @@ class CheckService:
         if row.kind == CheckKind.TCP:
             return ProbeTarget(**common, host=row.host, port=row.port)
         return ProbeTarget(
-            **common, url=f"{self.router_url}{row.path}", host_header=hostnames(row.service, row.env)[0],
+            **common, url=f"{self.router_url}{row.path}",
+            host_header=hostnames(row.service, row.env, self.settings.base_domain)[0],
             path=row.path, expect_status=row.expect_status, body_contains=row.body_contains,
             json_field=row.json_field,
         )

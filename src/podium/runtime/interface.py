@@ -36,6 +36,9 @@ machine) and how a Docker Swarm runtime would do the same:
   reloads gracefully; the returned ``Draining`` waits for the old workers. Swarm rewrites
   the router's upstream to ``tasks.<web service>`` and reloads nginx in its container
   (``docker exec … nginx -s reload``) the same way.
+- ``set_domains``: local keeps the environment's custom domains beside its nginx site and
+  writes them into it: plain HTTP, or a TLS server per domain with a certificate (SNI) and a
+  301 from HTTP. Swarm would do the same in its edge router; it refuses custom domains for now.
 - ``stop`` / ``stop_all_but`` / ``prune``: local removes supervisord groups and unpacked
   apps; swarm removes the release's services (the engine stops tasks with their
   ``stop_grace_period``) and old images of the environment.
@@ -165,6 +168,19 @@ class RouteState:
 
 
 @dataclass(frozen=True)
+class CustomDomain:
+    """A hostname a team routes to one of its environments besides the generated ones.
+
+    With ``certificate`` (the chain, leaf first) and ``key``, PEM files the router can read,
+    it is served over TLS by SNI and its plain HTTP redirects to HTTPS; without them it is
+    served on plain HTTP."""
+
+    name: str
+    certificate: Path | None = None
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
 class ProcessState:
     """One process as the runtime sees it now."""
 
@@ -272,6 +288,13 @@ class Runtime(Protocol):
     def switch_back(self, route: RouteState) -> None:
         """Route as ``route`` says again (undoing a switch), waiting until it is the only
         route in effect."""
+
+    def set_domains(self, service: str, env: str, domains: Sequence[CustomDomain]) -> None:
+        """Serve ``domains`` besides the environment's generated hostnames, replacing the ones
+        set before, now (when it has a route) and on every later switch, across restarts.
+        A domain with a certificate gets HTTPS on the router's TLS port and a redirect to it;
+        setting the same domains again changes nothing. A runtime that cannot serve custom
+        domains raises ``Invalid`` saying so (for a non-empty list only)."""
 
     def stop(self, ref: ReleaseRef) -> None:
         """Stop the release's processes (each within its grace period) and forget them; no

@@ -23,6 +23,7 @@ from podium.artifacts.slug import SlugLimits, unpack_slug
 from podium.errors import NotFound, PodiumError
 from podium.osutil import user_of
 from podium.runtime.interface import (
+    CustomDomain,
     Draining,
     HealthCheck,
     PlatformProcess,
@@ -38,7 +39,7 @@ from podium.runtime.interface import (
 )
 from podium.runtime.layout import EnvLayout
 from podium.runtime.logs import follow_logs, read_logs
-from podium.runtime.naming import group_name, group_prefix, hostnames, route_name
+from podium.runtime.naming import LOCAL_DOMAIN, group_name, group_prefix, hostnames, route_name
 from podium.runtime.node import LocalNode
 from podium.runtime.readiness import probe, probe_client, wait_healthy
 from podium.runtime.release_command import last_lines, run_release_command, stop_orphan_release_command
@@ -69,10 +70,16 @@ class LocalRuntime:
 
     def __init__(
         self, node_dir: Path, router_port: int, *, deploy_root: Path, venv_cache: Path, limits: SlugLimits,
-        log_max_bytes: int, sandbox: Sandbox | None = None,
+        log_max_bytes: int, sandbox: Sandbox | None = None, base_domain: str = LOCAL_DOMAIN,
+        router_host: str = LOOPBACK, router_tls_port: int = 8443, challenge_dir: Path | None = None,
     ) -> None:
         self.sandbox = sandbox  # None or disabled: processes run as Podium's own user, unconfined
-        self.node = LocalNode(node_dir, router_port, sandbox)
+        # challenge_dir: ACME HTTP-01 tokens the router serves to every host (docs/tls.md).
+        self.node = LocalNode(
+            node_dir, router_port, sandbox, router_host=router_host, router_tls_port=router_tls_port,
+            challenge_dir=challenge_dir,
+        )
+        self.base_domain = base_domain
         self.deploy_root = deploy_root
         self.venv_cache = venv_cache
         self.limits = limits
@@ -289,7 +296,8 @@ class LocalRuntime:
         ref = running.ref
         name = route_name(ref.service, ref.env)
         if running.ports:
-            return self.node.router.switch_route(name, hostnames(ref.service, ref.env), list(running.ports.values()))
+            ports = list(running.ports.values())
+            return self.node.router.switch_route(name, self._hostnames(ref.service, ref.env), ports)
         self.node.router.remove_route(name)
         return _Drained()
 
@@ -297,9 +305,15 @@ class LocalRuntime:
         name = route_name(route.service, route.env)
         if route.upstreams:
             ports = [int(upstream.rsplit(":", 1)[1]) for upstream in route.upstreams]
-            self.node.router.set_route(name, hostnames(route.service, route.env), ports)
+            self.node.router.set_route(name, self._hostnames(route.service, route.env), ports)
         else:
             self.node.router.remove_route(name)
+
+    def set_domains(self, service: str, env: str, domains: Sequence[CustomDomain]) -> None:
+        self.node.router.set_domains(route_name(service, env), list(domains))
+
+    def _hostnames(self, service: str, env: str) -> list[str]:
+        return hostnames(service, env, self.base_domain)
 
     # Stopping ----------------------------------------------------------------------------
 
@@ -331,6 +345,7 @@ class LocalRuntime:
                 self.node.supervisor.remove_group(group)
         for env in ENVIRONMENTS:
             self.node.router.remove_route(route_name(service, env))
+            self.node.router.set_domains(route_name(service, env), [])
         sandbox = self._sandboxed()
         if sandbox is not None:  # its users and its own virtualenvs go with it
             for env in ENVIRONMENTS:
@@ -403,7 +418,9 @@ class LocalRuntime:
             ports = list(env.live.ports.values()) if env.live is not None else []
             if env.live is not None:
                 keep.add(group_name(env.service, env.env, env.live.ref.version))
-            if set(routes.get(route_name(env.service, env.env), [])) == set(ports):
+            name = route_name(env.service, env.env)
+            renamed = bool(ports) and self.node.router.hostnames(name) != self._hostnames(env.service, env.env)
+            if set(routes.get(name, [])) == set(ports) and not renamed:  # a new base domain renames it
                 continue
             try:
                 self.switch_back(RouteState(env.service, env.env, tuple(f"{LOOPBACK}:{p}" for p in ports)))

@@ -1,11 +1,18 @@
 """Names a runtime gives a service environment's things: the one place they are computed.
 
-Hostnames are here so that a base domain other than ``localhost`` changes one function.
+Hostnames are ``<service>.<env>.<base domain>`` (and ``<service>.<base domain>`` for
+production); the base domain is ``PODIUM_BASE_DOMAIN``, ``localhost`` unless set. Every
+name under the base domain is the platform's own: a team's custom domain never is one.
 """
 
 from __future__ import annotations
 
+import re
+
 LOCAL_DOMAIN = "localhost"
+HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME_RE = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*")
+HOSTNAME_MAX = 253
 
 
 def group_name(service: str, env: str, version: int) -> str:
@@ -23,9 +30,19 @@ def route_name(service: str, env: str) -> str:
     return f"{service}_{env}"
 
 
-def hostnames(service: str, env: str) -> list[str]:
-    """``<service>.<env>.localhost``, and ``<service>.localhost`` for production."""
-    names = [f"{service}.{env}.{LOCAL_DOMAIN}"]
+def hostnames(service: str, env: str, base_domain: str) -> list[str]:
+    """``<service>.<env>.<base>``, and ``<service>.<base>`` for production."""
+    names = [f"{service}.{env}.{base_domain}"]
     if env == "production":
-        names.append(f"{service}.{LOCAL_DOMAIN}")
+        names.append(f"{service}.{base_domain}")
     return names
+
+
+def is_hostname(name: str) -> bool:
+    """Whether ``name`` is a lowercase DNS name: labels of letters, digits and inner '-'."""
+    return len(name) <= HOSTNAME_MAX and HOSTNAME_RE.fullmatch(name) is not None
+
+
+def under_base_domain(name: str, base_domain: str) -> bool:
+    """Whether ``name`` is the base domain or a name under it: the platform's own names."""
+    return name == base_domain or name.endswith(f".{base_domain}")

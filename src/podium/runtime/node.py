@@ -20,10 +20,15 @@ RECENT_PORTS = 4096
 class LocalNode:
     """This machine: supervisord in ``run_dir/supervisor``, nginx in ``run_dir/router``."""
 
-    def __init__(self, run_dir: Path, router_port: int, sandbox: Sandbox | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, router_port: int, sandbox: Sandbox | None = None, *,
+        router_host: str = "127.0.0.1", router_tls_port: int = 8443, challenge_dir: Path | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.supervisor = Supervisor(run_dir / "supervisor", sandbox)
-        self.router = Router(run_dir / "router", router_port)
+        self.router = Router(
+            run_dir / "router", router_port, host=router_host, tls_port=router_tls_port, challenge_dir=challenge_dir
+        )
         self._recent_ports: deque[int] = deque(maxlen=RECENT_PORTS)
         self._ports_lock = threading.Lock()
 
@@ -37,7 +42,7 @@ class LocalNode:
         with self._ports_lock:
             while True:
                 port = free_port()
-                if port not in self._recent_ports and port != self.router.port:
+                if port not in self._recent_ports and port not in (self.router.port, self.router.tls_port):
                     self._recent_ports.append(port)
                     return port
 

@@ -8,6 +8,10 @@ it) and reloads gracefully. ``switch_route`` returns as soon as nginx runs worke
 new configuration, with a ``Switch`` whose ``wait_drained`` waits until every worker that
 ran before the reload has exited; ``set_route`` does both, so once it returns no worker
 routes to the old ports any more.
+
+Every server block, the default one included, answers ACME HTTP-01 challenges
+(``/.well-known/acme-challenge/<token>``) from the challenge directory, when the router has
+one: a certificate issuer writes its tokens there (see docs/tls.md).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -32,12 +37,13 @@ from typing import IO
 from podium.errors import Conflict, Invalid
 from podium.osutil import alive, atomic_write, proc_stat
 from podium.runtime import RuntimeFailure
+from podium.runtime.interface import CustomDomain
+from podium.runtime.naming import is_hostname
 from podium.runtime.ports import wait_for_port
+from podium.runtime.router_tls import dump_domains, listen_address, load_domains, servable, tls_servers
 from podium.runtime.sandbox import router_user
 
 ROUTE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
-HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-HOSTNAME_RE = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*")
 # An old worker exits once its in-flight requests are done, or after this many seconds
 # (long polls, websockets): the bound on how long a switch waits for old workers.
 WORKER_SHUTDOWN_TIMEOUT = 10
@@ -89,13 +95,20 @@ class Switch:
 class Router:
     """The node's nginx, found (or started) through ``run_dir``, listening on ``host:port``."""
 
-    def __init__(self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, run_dir: Path, port: int, nginx: str = "nginx", *, host: str = "127.0.0.1", tls_port: int = 8443,
+        challenge_dir: Path | None = None,
+    ) -> None:
         self.run_dir = run_dir.absolute()
+        # ACME HTTP-01 tokens, served to every host at /.well-known/acme-challenge/ (None: not served).
+        self.challenge_dir = challenge_dir.absolute() if challenge_dir is not None else None
         self.port = port
         self.host = host
+        self.tls_port = tls_port  # custom domains with a certificate (router_tls)
         self.nginx = nginx
         self.conf_path = self.run_dir / "nginx.conf"
         self.sites_dir = self.run_dir / "sites"
+        self.domains_dir = self.run_dir / "domains"  # each route's custom domains, kept across its switches
         self.logs_dir = self.run_dir / "logs"
         self.pid_path = self.run_dir / "nginx.pid"
         # Workers of a root master run as podium-router, which cannot reach into Podium's data
@@ -115,6 +128,8 @@ class Router:
             entry = pwd.getpwnam(self.worker_user)
             os.chown(self.temp_dir, entry.pw_uid, entry.pw_gid)
             self.temp_dir.chmod(0o700)
+        if self.challenge_dir is not None:
+            self._open_challenge_dir()
         old_workers: frozenset[tuple[int, int]] = frozenset()
         with self._lock():
             changed = _write_if_changed(self.conf_path, self._main_text())
@@ -149,7 +164,7 @@ class Router:
         with self._lock():
             master = self._require_master()
             for other, other_route in self._read_routes().items():
-                taken = set(route.hostnames) & set(other_route.hostnames)
+                taken = set(route.hostnames) & self._names(other, other_route)
                 if other != name and taken:
                     raise Conflict(f"{', '.join(sorted(taken))} already routed by {other!r}")
             previous = path.read_text() if path.exists() else None
@@ -158,6 +173,50 @@ class Router:
             atomic_write(path, text)
             self._test_or_restore(path, previous)
             return Switch(self._reload(master), self._error_log)
+
+    def set_domains(self, name: str, domains: list[CustomDomain]) -> None:
+        """Serve the custom ``domains`` in the route ``name`` from now on (replacing its
+        previous ones), over TLS where a domain has a certificate; kept when the route is
+        switched or removed and routed again. Returns once no nginx worker serves the
+        previous ones (at once when the route has no ports yet)."""
+        _check_route_name(name)
+        unique = {domain.name.strip().lower(): domain for domain in domains}
+        cleaned = _clean_hostnames(list(unique)) if unique else []
+        domains = [CustomDomain(host, unique[host].certificate, unique[host].key) for host in cleaned]
+        path, site = self._domains_path(name), self._site_path(name)
+        old_workers: frozenset[tuple[int, int]] = frozenset()
+        with self._lock():
+            for other, other_route in self._read_routes().items():
+                taken = set(cleaned) & self._names(other, other_route)
+                if other != name and taken:
+                    raise Conflict(f"{', '.join(sorted(taken))} already routed by {other!r}")
+            previous = path.read_text() if path.exists() else None
+            text = dump_domains(domains) if domains else None
+            if previous == text:
+                return
+            _write_or_remove(path, text)
+            route = self._read_routes().get(name)
+            master = self._master_pid()
+            if route is None or master is None:  # written into the site when it is routed (or nginx starts)
+                return
+            previous_site = site.read_text()
+            atomic_write(site, self._site_text(name, route))
+            try:
+                self._test_or_restore(site, previous_site)
+            except RuntimeFailure:
+                _write_or_remove(path, previous)
+                raise
+            old_workers = self._reload(master)
+        _wait_gone(old_workers, self._error_log)
+
+    def domains(self, name: str) -> list[CustomDomain]:
+        """The route's custom domains, as last set."""
+        return load_domains(self._domains_path(name))
+
+    def hostnames(self, name: str) -> list[str]:
+        """The route's own hostnames, as configured; none when it has no route."""
+        route = self._read_routes().get(name)
+        return route.hostnames if route is not None else []
 
     def remove_route(self, name: str) -> None:
         """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
@@ -202,6 +261,35 @@ class Router:
             if started.returncode != 0:
                 output.seek(0)
                 raise RuntimeFailure(f"nginx did not start: {output.read().decode(errors='replace').strip()}")
+
+    def _open_challenge_dir(self) -> None:
+        """Make the challenge directory readable by the workers: the directory itself
+        world-readable (its tokens are public by design) and, when the workers run as
+        another user, the folders above it up to the one it shares with the router's own
+        (the data dir) traversable by others, but not listable."""
+        assert self.challenge_dir is not None
+        self.challenge_dir.parent.mkdir(mode=0o711, parents=True, exist_ok=True)  # the account key's folder
+        self.challenge_dir.mkdir(exist_ok=True)
+        self.challenge_dir.chmod(0o755)
+        shared = Path(os.path.commonpath([self.challenge_dir, self.run_dir]))
+        if self.worker_user is None or shared == shared.parent:
+            return
+        for folder in (self.challenge_dir.parent, *self.challenge_dir.parent.parents):
+            mode = folder.stat().st_mode
+            if not mode & 0o001:
+                folder.chmod((mode & 0o7777) | 0o001)
+            if folder == shared:
+                break
+
+    def _challenge_location(self) -> str:
+        if self.challenge_dir is None:
+            return ""
+        return f"""
+    location ^~ /.well-known/acme-challenge/ {{
+        alias {self.challenge_dir}/;
+        default_type text/plain;
+    }}
+"""
 
     @property
     def _error_log(self) -> Path:
@@ -297,12 +385,25 @@ class Router:
     def _site_path(self, name: str) -> Path:
         return self.sites_dir / f"{name}.conf"
 
+    def _domains_path(self, name: str) -> Path:
+        return self.domains_dir / f"{name}.json"
+
+    def _names(self, name: str, route: _Route) -> set[str]:
+        """Every hostname the route serves: its own and its custom domains."""
+        return {*route.hostnames, *(domain.name for domain in self.domains(name))}
+
     def _listen(self) -> str:
         address = f"[{self.host}]" if ":" in self.host else self.host
         return f"{address}:{self.port}"
 
     def _site_text(self, name: str, route: _Route) -> str:
         meta = json.dumps({"hostnames": route.hostnames, "ports": route.ports})
+        secure = [domain for domain in self.domains(name) if servable(domain)]
+        plain = [domain.name for domain in self.domains(name) if domain not in secure]
+        tls = tls_servers(
+            name, secure, self._listen(), listen_address(self.host, self.tls_port), self.tls_port,
+            challenge=self._challenge_location(),
+        )
         servers = "".join(f"    server 127.0.0.1:{port};\n" for port in route.ports)
         return f"""{ROUTE_HEADER}{meta}
 # Written by Podium; edits are overwritten.
@@ -311,14 +412,14 @@ upstream podium_{name} {{
 
 server {{
     listen {self._listen()};
-    server_name {" ".join(route.hostnames)};
+    server_name {" ".join([*route.hostnames, *plain])};
     set $podium_route {name};
-
+{self._challenge_location()}
     location / {{
         proxy_pass http://podium_{name};
     }}
 }}
-"""
+{tls}"""
 
     def _main_text(self) -> str:
         # A root master's workers run as podium-router (not root, not an app's user).
@@ -373,7 +474,10 @@ http {{
         server_name _;
         set $podium_route "";
         default_type text/plain;
-        return 404 "no app is routed at this host\\n";
+{textwrap.indent(self._challenge_location(), "    ")}
+        location / {{
+            return 404 "no app is routed at this host\\n";
+        }}
     }}
 
     include sites/*.conf;
@@ -399,7 +503,7 @@ def _clean_hostnames(hostnames: list[str]) -> list[str]:
     if not cleaned:
         raise Invalid("a route needs at least one hostname")
     for host in cleaned:
-        if len(host) > 253 or not HOSTNAME_RE.fullmatch(host):
+        if not is_hostname(host):
             raise Invalid(f"{host!r} is not a valid hostname")
     return cleaned
 
@@ -412,6 +516,13 @@ def _clean_ports(ports: list[int]) -> list[int]:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise Invalid(f"{port!r} is not a TCP port")
     return cleaned
+
+
+def _write_or_remove(path: Path, text: str | None) -> None:
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write(path, text)
 
 
 def _write_if_changed(path: Path, text: str) -> bool:

@@ -17,6 +17,7 @@ from podium.deploy.logs import read_logs
 from podium.deploy.models import Release, ReleaseStatus
 from podium.errors import Forbidden, PodiumError
 from podium.health.probe import is_probe_line
+from podium.runtime.naming import hostnames
 
 RECENT_RELEASES = 10
 LOG_LINES = 20
@@ -65,8 +66,8 @@ class EnvironmentView:
 
 
 def app_url(podium: Podium, service: str, env: str) -> str:
-    """Where the router serves the environment: ``http://<service>.<env>.localhost:<port>/``."""
-    return f"http://{service}.{env}.localhost:{podium.settings.router_port}/"
+    """Where the router serves the environment: ``http://<service>.<env>.<base domain>:<port>/``."""
+    return f"http://{hostnames(service, env, podium.settings.base_domain)[0]}:{podium.settings.router_port}/"
 
 
 def short_digest(digest: str) -> str:

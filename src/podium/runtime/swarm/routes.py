@@ -51,8 +51,10 @@ class Routes:
 
     def __init__(
         self, client: DockerClient, edge: NginxService, gateway_of: Callable[[str, str], NginxService],
+        base_domain: str,
     ) -> None:
         self.client = client
+        self.base_domain = base_domain
         self.edge = edge
         self.gateway_of = gateway_of
         self._lock = threading.RLock()
@@ -92,7 +94,8 @@ class Routes:
         gateway = self.gateway_of(*key)
         addresses = look.get(gateway.name, {}).get(EDGE_NETWORK, [])
         if addresses and self._edge_written.get(key) != addresses[0]:
-            self.edge.apply({route_name(*key): edge_site(route_name(*key), hostnames(*key), addresses[0])})
+            names = hostnames(*key, self.base_domain)
+            self.edge.apply({route_name(*key): edge_site(route_name(*key), names, addresses[0])})
             self._edge_written[key] = addresses[0]
 
     def sync(self) -> None:

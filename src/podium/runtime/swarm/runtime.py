@@ -22,8 +22,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from podium.artifacts.slug import SlugLimits
 from podium.config import Settings
+from podium.errors import Invalid
 from podium.runtime import RuntimeFailure
 from podium.runtime.interface import (
+    CustomDomain,
     HealthCheck,
     PlatformProcess,
     PreparedRelease,
@@ -37,7 +39,7 @@ from podium.runtime.interface import (
     Runtime,
     Serving,
 )
-from podium.runtime.naming import group_name, route_name
+from podium.runtime.naming import LOCAL_DOMAIN, group_name, route_name
 from podium.runtime.swarm import logs
 from podium.runtime.swarm.images import ImageBuilder, image_ref
 from podium.runtime.swarm.nodes import node_names
@@ -81,7 +83,7 @@ class SwarmRuntime:
 
     def __init__(
         self, docker_host: str | None, stack_image: str, registry: str | None, router_port: int,
-        limits: SlugLimits, platform: Runtime | None = None,
+        limits: SlugLimits, platform: Runtime | None = None, base_domain: str = LOCAL_DOMAIN,
     ) -> None:
         try:
             self.client = DockerClient(base_url=docker_host or "unix:///var/run/docker.sock", timeout=120)
@@ -97,7 +99,7 @@ class SwarmRuntime:
         )
         self._lock = threading.Lock()
         self._gateways: dict[tuple[str, str], NginxService] = {}
-        self.routes = Routes(self.client, self.edge, self._gateway)
+        self.routes = Routes(self.client, self.edge, self._gateway, base_domain)
         self._ready = False
 
     @classmethod
@@ -105,7 +107,7 @@ class SwarmRuntime:
         """The runtime ``PODIUM_RUNTIME=swarm`` asks for: DOCKER_HOST, PODIUM_STACK_IMAGE, PODIUM_REGISTRY."""
         return cls(
             settings.docker_host, settings.stack_image, settings.registry, settings.router_port,
-            SlugLimits.from_settings(settings), platform=platform,
+            SlugLimits.from_settings(settings), platform=platform, base_domain=settings.base_domain,
         )
 
     # The engine and the router.
@@ -292,6 +294,14 @@ class SwarmRuntime:
     def switch_back(self, route: RouteState) -> None:
         web = route.upstreams[0].removeprefix("tasks.").rpartition(":")[0] if route.upstreams else None
         self._route_to(route.service, route.env, web).wait_drained()
+
+    def set_domains(self, service: str, env: str, domains: Sequence[CustomDomain]) -> None:
+        """Custom domains are not served by the swarm's edge router yet: refused when asked."""
+        if domains:
+            raise Invalid(
+                "the swarm runtime does not serve custom domains yet (its edge router has no TLS); "
+                "use the local runtime (PODIUM_RUNTIME=local) for custom domains"
+            )
 
     # Stopping and forgetting.
 

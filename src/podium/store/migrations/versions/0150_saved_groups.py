@@ -1,7 +1,7 @@
 """experiments: saved groups, a team's named lists of attribute values for $inGroup / $notInGroup
 
 Revision ID: 0150
-Revises: 0115
+Revises: 0130
 Create Date: 2026-12-06 07:30:00
 
 A new table: no existing row gains a fact (conditions naming a group matched nobody before).
@@ -15,7 +15,7 @@ from alembic import op
 import podium.store.db
 
 revision = '0150'
-down_revision = '0115'
+down_revision = '0130'
 branch_labels = None
 depends_on = None
 
