@@ -130,13 +130,14 @@ def test_the_app_is_born_in_its_own_cgroups_as_its_user(sandboxed: tuple[Supervi
 
 def test_after_a_reboot_the_keeper_makes_its_cgroups_again(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
     supervisor, sandbox, app = sandboxed
-    _, pid = start(supervisor, sandbox, app, "sbx_runtime_v4")
+    port, pid = start(supervisor, sandbox, app, "sbx_runtime_v4")
     supervisor.stop_process("sbx_runtime_v4", "web-1")
     assert gone(pid)
     for base in sandbox.cgroups.values():  # what a reboot leaves: the program, and no cgroups
         (base / "sbx_runtime_v4" / "web-1").rmdir()
         (base / "sbx_runtime_v4").rmdir()
     supervisor.start_process("sbx_runtime_v4", "web-1")
+    assert wait_for_port(port, timeout=15)  # the app answers: its keeper has joined the cgroups made again
     (info,) = supervisor.group_status("sbx_runtime_v4")
     assert info.pid is not None
     pids = sandbox.cgroups["pids"] / "sbx_runtime_v4" / "web-1"
