@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import struct
 from pathlib import Path
 
 OWNER_ONLY = 0o600
@@ -82,3 +83,49 @@ def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+ACL_XATTR = "system.posix_acl_access"
+ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
+ACL_UNDEFINED_ID = 0xFFFFFFFF
+
+
+def _acl_entries(folder: Path) -> list[tuple[int, int, int]]:
+    """The folder's access ACL as (tag, permissions, id) entries; the mode's three when it has none."""
+    try:
+        acl = os.getxattr(folder, ACL_XATTR)
+    except OSError:
+        acl = b""
+    if len(acl) >= 12:
+        return [struct.unpack_from("<HHI", acl, 4 + 8 * i) for i in range((len(acl) - 4) // 8)]
+    mode = folder.stat().st_mode
+    return [(ACL_USER_OBJ, (mode >> 6) & 7, ACL_UNDEFINED_ID), (ACL_GROUP_OBJ, (mode >> 3) & 7, ACL_UNDEFINED_ID),
+            (ACL_OTHER, mode & 7, ACL_UNDEFINED_ID)]
+
+
+def may_search(folder: Path, uid: int) -> bool:
+    """Whether user ``uid`` (not root; its groups are not looked at) may search ``folder``."""
+    info = folder.stat()
+    if info.st_uid == uid:
+        return bool(info.st_mode & 0o100)
+    entries = _acl_entries(folder)
+    mask = next((perm for tag, perm, _ in entries if tag == ACL_MASK), 7)
+    named = [perm for tag, perm, ident in entries if tag == ACL_USER and ident == uid]
+    if named:
+        return bool(named[0] & mask & 1)
+    return bool(info.st_mode & 0o001)
+
+
+def grant_search(folder: Path, uid: int) -> None:
+    """Add ``uid`` with search rights to the folder's ACL, keeping every other entry."""
+    entries = [entry for entry in _acl_entries(folder) if not (entry[0] == ACL_USER and entry[2] == uid)]
+    entries.append((ACL_USER, 1, uid))
+    group = next(perm for tag, perm, _ in entries if tag == ACL_GROUP_OBJ)
+    mask = next((perm for tag, perm, _ in entries if tag == ACL_MASK), group)
+    entries = [entry for entry in entries if entry[0] != ACL_MASK] + [(ACL_MASK, mask | 1, ACL_UNDEFINED_ID)]
+    entries.sort(key=lambda entry: (entry[0], entry[2]))  # the kernel wants them by tag, then id
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+    try:
+        os.setxattr(folder, ACL_XATTR, acl)
+    except OSError:  # no ACLs on this file system
+        folder.chmod(folder.stat().st_mode | 0o001)

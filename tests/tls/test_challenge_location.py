@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pwd
+
 import httpx
 
 from podium.config import Settings
+from podium.osutil import may_search
 from podium.runtime.ports import free_port
 from podium.runtime.router import Router
 
@@ -41,4 +44,7 @@ def test_the_challenge_dir_opens_nothing_else_of_the_data_dir(
     assert acme_settings.tls_dir.stat().st_mode & 0o006 == 0, "nor the folder of the account key"
     assert acme_settings.acme_challenge_dir.stat().st_mode & 0o777 == 0o755
     if challenge_router.worker_user is not None:  # root: the workers run as podium-router
-        assert data_dir.stat().st_mode & 0o001, "traversable, so the workers reach the tokens"
+        uid = pwd.getpwnam(challenge_router.worker_user).pw_uid
+        for folder in (data_dir, acme_settings.tls_dir):
+            assert folder.stat().st_mode & 0o007 == 0, f"{folder} is not opened to others"
+            assert may_search(folder, uid), f"the workers pass through {folder} to the tokens"

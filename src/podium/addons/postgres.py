@@ -19,7 +19,6 @@ import pwd
 import secrets
 import shlex
 import shutil
-import struct
 import subprocess
 import threading
 import time
@@ -36,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from podium.errors import Invalid, PodiumError
-from podium.osutil import write_private
+from podium.osutil import grant_search, may_search, write_private
 from podium.runtime import RuntimeFailure
 from podium.runtime.interface import PlatformProcess, Runtime
 from podium.runtime.ports import free_port
@@ -391,11 +390,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-ACL_XATTR = "system.posix_acl_access"
-ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
-ACL_UNDEFINED_ID = 0xFFFFFFFF
-
-
 def let_postgres_through(root: Path) -> None:
     """Let the ``postgres`` user reach ``root`` through the data dir, and nothing more.
 
@@ -408,52 +402,11 @@ def let_postgres_through(root: Path) -> None:
     uid = pwd.getpwnam(SYSTEM_USER).pw_uid
     data_dir = root.parent
     for folder in (*reversed(data_dir.parents), data_dir):
-        if _reachable(folder, uid):
+        if may_search(folder, uid):
             continue
         if folder != data_dir:
             raise Invalid(
                 f"the postgres user cannot reach {root}: let it through {folder} "
                 f"(setfacl -m u:postgres:x {folder}) or set PODIUM_ADDONS_POSTGRES_URL"
             )
-        _grant_search(folder, uid)
-
-
-def _acl_entries(folder: Path) -> list[tuple[int, int, int]]:
-    """The folder's access ACL as (tag, permissions, id) entries; the mode's three when it has none."""
-    try:
-        acl = os.getxattr(folder, ACL_XATTR)
-    except OSError:
-        acl = b""
-    if len(acl) >= 12:
-        return [struct.unpack_from("<HHI", acl, 4 + 8 * i) for i in range((len(acl) - 4) // 8)]
-    mode = folder.stat().st_mode
-    return [(ACL_USER_OBJ, (mode >> 6) & 7, ACL_UNDEFINED_ID), (ACL_GROUP_OBJ, (mode >> 3) & 7, ACL_UNDEFINED_ID),
-            (ACL_OTHER, mode & 7, ACL_UNDEFINED_ID)]
-
-
-def _reachable(folder: Path, uid: int) -> bool:
-    """Whether user ``uid`` (not root; its groups are not looked at) may search ``folder``."""
-    info = folder.stat()
-    if info.st_uid == uid:
-        return bool(info.st_mode & 0o100)
-    entries = _acl_entries(folder)
-    mask = next((perm for tag, perm, _ in entries if tag == ACL_MASK), 7)
-    named = [perm for tag, perm, ident in entries if tag == ACL_USER and ident == uid]
-    if named:
-        return bool(named[0] & mask & 1)
-    return bool(info.st_mode & 0o001)
-
-
-def _grant_search(folder: Path, uid: int) -> None:
-    """Add ``uid`` with search rights to the folder's ACL, keeping every other entry."""
-    entries = [entry for entry in _acl_entries(folder) if not (entry[0] == ACL_USER and entry[2] == uid)]
-    entries.append((ACL_USER, 1, uid))
-    group = next(perm for tag, perm, _ in entries if tag == ACL_GROUP_OBJ)
-    mask = next((perm for tag, perm, _ in entries if tag == ACL_MASK), group)
-    entries = [entry for entry in entries if entry[0] != ACL_MASK] + [(ACL_MASK, mask | 1, ACL_UNDEFINED_ID)]
-    entries.sort(key=lambda entry: (entry[0], entry[2]))  # the kernel wants them by tag, then id
-    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
-    try:
-        os.setxattr(folder, ACL_XATTR, acl)
-    except OSError:  # no ACLs on this file system
-        folder.chmod(folder.stat().st_mode | 0o001)
+        grant_search(folder, uid)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from podium.errors import Conflict, Invalid
-from podium.osutil import alive, atomic_write, proc_stat
+from podium.osutil import alive, atomic_write, grant_search, may_search, proc_stat
 from podium.runtime import RuntimeFailure
 from podium.runtime.interface import CustomDomain
 from podium.runtime.naming import is_hostname
@@ -266,18 +266,19 @@ class Router:
         """Make the challenge directory readable by the workers: the directory itself
         world-readable (its tokens are public by design) and, when the workers run as
         another user, the folders above it up to the one it shares with the router's own
-        (the data dir) traversable by others, but not listable."""
+        (the data dir) searchable by that user alone (an ACL entry; o+x where the file system
+        has no ACLs), not listable."""
         assert self.challenge_dir is not None
-        self.challenge_dir.parent.mkdir(mode=0o711, parents=True, exist_ok=True)  # the account key's folder
+        self.challenge_dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the account key's folder
         self.challenge_dir.mkdir(exist_ok=True)
         self.challenge_dir.chmod(0o755)
         shared = Path(os.path.commonpath([self.challenge_dir, self.run_dir]))
         if self.worker_user is None or shared == shared.parent:
             return
+        uid = pwd.getpwnam(self.worker_user).pw_uid
         for folder in (self.challenge_dir.parent, *self.challenge_dir.parent.parents):
-            mode = folder.stat().st_mode
-            if not mode & 0o001:
-                folder.chmod((mode & 0o7777) | 0o001)
+            if not may_search(folder, uid):
+                grant_search(folder, uid)  # an ACL entry for the workers' user alone, as for postgres
             if folder == shared:
                 break
 
