@@ -154,6 +154,19 @@ def test_a_60_mb_body_without_a_token_is_refused_before_it_is_read(server: Serve
     assert server.process.poll() is None
 
 
+def test_a_60_mb_chunked_body_with_a_token_is_cut_off_at_the_cap(server: Server) -> None:
+    size = 60 * MiB
+    before = server.rss()
+    headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked",
+               "Authorization": f"Bearer {server.token}"}
+    status, body, sent = post_raw(server.port, "/api/v1/events", headers, hex_chunked(json_body(size)))
+    assert status == 413, body
+    assert body["detail"] == "request body is larger than 16777216 bytes (PODIUM_API_MAX_EVENTS_BODY_BYTES)"
+    assert sent < size / 2, "the server let the whole body in before answering"
+    assert server.rss() - before < RSS_GROWTH_LIMIT
+    assert server.process.poll() is None
+
+
 def test_other_routes_have_the_default_cap_with_or_without_a_token(server: Server) -> None:
     big = {"name": "x" * (2 * MiB), "owner": "shop"}
     with server.client() as admin:
