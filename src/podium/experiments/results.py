@@ -362,14 +362,10 @@ class ResultsService:
 
         ``cuped`` and ``sequential`` override the experiment's own settings for this reading.
         """
-        if metric is not None and not 1 <= len(metric) <= 100:
-            raise Invalid("metric must be 1 to 100 characters")
+        _check_metric(metric)
         with self.store.session() as session:
             experiment = get_experiment_row(session, service, env, key)
-            reading = Reading(
-                bool(experiment.cuped) if cuped is None else cuped,
-                bool(experiment.sequential) if sequential is None else sequential,
-            )
+            reading = _reading(experiment, cuped, sequential)
             return experiment_results(session, experiment, service, env, metric, segment, reading)
 
     def over_time(
@@ -379,12 +375,20 @@ class ResultsService:
         """The results of experiment ``key`` at the end of each day, cumulative (``podium.experiments.timeline``)."""
         from podium.experiments.timeline import over_time  # it builds on this module
 
-        if metric is not None and not 1 <= len(metric) <= 100:
-            raise Invalid("metric must be 1 to 100 characters")
+        _check_metric(metric)
         with self.store.session() as session:
             experiment = get_experiment_row(session, service, env, key)
-            reading = Reading(
-                bool(experiment.cuped) if cuped is None else cuped,
-                bool(experiment.sequential) if sequential is None else sequential,
-            )
-            return over_time(session, experiment, service, env, metric, reading)
+            return over_time(session, experiment, service, env, metric, _reading(experiment, cuped, sequential))
+
+
+def _check_metric(metric: str | None) -> None:
+    if metric is not None and not 1 <= len(metric) <= 100:
+        raise Invalid("metric must be 1 to 100 characters")
+
+
+def _reading(experiment: Experiment, cuped: bool | None, sequential: bool | None) -> Reading:
+    """How to read the experiment: its own CUPED and sequential settings unless overridden."""
+    return Reading(
+        bool(experiment.cuped) if cuped is None else cuped,
+        bool(experiment.sequential) if sequential is None else sequential,
+    )
