@@ -7,7 +7,9 @@ the whole configuration with ``nginx -t`` (restoring the previous file if nginx 
 it) and reloads gracefully. ``switch_route`` returns as soon as nginx runs workers with the
 new configuration, with a ``Switch`` whose ``wait_drained`` waits until every worker that
 ran before the reload has exited; ``set_route`` does both, so once it returns no worker
-routes to the old ports any more.
+routes to the old ports any more. ``check_route`` runs that ``nginx -t`` ahead of time, on
+a scratch copy of the configuration with the route in it; a switch that writes exactly
+the configuration a check passed skips its own ``-t``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CLIENT_KEEPALIVE_TIMEOUT = 75  # seconds an idle client connection stays open (n
 ROUTE_HEADER = "# podium-route "
 ROUTER_TEMP_ROOT = Path("/var/cache/podium-router")  # workers' temporary files, when Podium is root
 NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
+CHECKED_KEPT = 64  # digests of configurations a check passed, kept for the switches to come
 
 ACCESS_LOG_FORMAT = (
     '{"time":"$time_iso8601","host":"$host","route":"$podium_route","method":"$request_method",'
@@ -105,6 +108,8 @@ class Router:
         if self.worker_user is not None:
             digest = hashlib.sha256(str(self.run_dir).encode()).hexdigest()[:16]
             self.temp_dir = ROUTER_TEMP_ROOT / digest
+        self.config_tests = 0  # how many times nginx tested a configuration (checks included)
+        self._checked: set[str] = set()  # digests of whole configurations nginx passed
 
     def ensure_running(self) -> None:
         """Write the configuration, start nginx unless its master runs (reload it if the
@@ -156,8 +161,36 @@ class Router:
             if previous == text:
                 return Switch(frozenset(), self._error_log)
             atomic_write(path, text)
-            self._test_or_restore(path, previous)
+            if self._config_digest() not in self._checked:  # what check_route passed needs no -t
+                self._test_or_restore(path, previous)
             return Switch(self._reload(master), self._error_log)
+
+    def check_route(self, name: str, hostnames: list[str], ports: list[int]) -> None:
+        """Test, with ``nginx -t``, the configuration ``switch_route`` would write for this
+        route, without changing the live one; RuntimeFailure with nginx's reason if refused.
+
+        The test runs on a scratch copy: the main configuration and every site file as they
+        are now, the route's own file replaced. A later switch whose configuration is that
+        very text skips its own test; any other change in between makes it test again.
+        """
+        _check_route_name(name)
+        text = self._site_text(name, _Route(_clean_hostnames(hostnames), _clean_ports(ports)))
+        checks = self.run_dir / "checks"
+        checks.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=checks))
+        try:
+            main, sites = self._config_texts()
+            sites[self._site_path(name).name] = text
+            (scratch / "sites").mkdir()
+            for filename, site in sites.items():
+                (scratch / "sites" / filename).write_text(site)
+            (scratch / "nginx.conf").write_text(main)
+            self._run("-t", config=str(scratch.relative_to(self.run_dir) / "nginx.conf"))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if len(self._checked) >= CHECKED_KEPT:
+            self._checked.clear()
+        self._checked.add(_digest(main, sites))
 
     def remove_route(self, name: str) -> None:
         """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
@@ -234,6 +267,17 @@ class Router:
                 _signal(pid, signal.SIGQUIT)
         return old_workers
 
+    def _config_texts(self) -> tuple[str, dict[str, str]]:
+        """The main configuration and each site file (by file name), as nginx would read them."""
+        sites = {}
+        for path in sorted(self.sites_dir.glob("*.conf")):
+            with suppress(FileNotFoundError):  # removed meanwhile: nginx would not read it either
+                sites[path.name] = path.read_text()
+        return self.conf_path.read_text(), sites
+
+    def _config_digest(self) -> str:
+        return _digest(*self._config_texts())
+
     def _test_or_restore(self, path: Path, previous: str | None) -> None:
         """``nginx -t``; when it fails, put the previous site file back (a bad config never
         replaces a good one) and raise with nginx's reason."""
@@ -247,13 +291,15 @@ class Router:
             raise
 
     def _run(
-        self, *args: str, stdout: IO[bytes] | None = None, check: bool = True
+        self, *args: str, stdout: IO[bytes] | None = None, check: bool = True, config: str = "nginx.conf"
     ) -> subprocess.CompletedProcess[bytes]:
         """Run nginx with this router's prefix and config; RuntimeFailure if it fails."""
         binary = shutil.which(self.nginx) or shutil.which(self.nginx, path=NGINX_FALLBACK_PATH)
         if binary is None:
             raise RuntimeFailure(f"nginx executable {self.nginx!r} not found")
-        command = [binary, "-p", f"{self.run_dir}/", "-c", "nginx.conf", "-e", "logs/error.log", *args]
+        if "-t" in args:
+            self.config_tests += 1
+        command = [binary, "-p", f"{self.run_dir}/", "-c", config, "-e", "logs/error.log", *args]
         result = subprocess.run(
             command,
             stdin=subprocess.DEVNULL,
@@ -412,6 +458,13 @@ def _clean_ports(ports: list[int]) -> list[int]:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise Invalid(f"{port!r} is not a TCP port")
     return cleaned
+
+
+def _digest(main: str, sites: dict[str, str]) -> str:
+    whole = hashlib.sha256(main.encode())
+    for filename, text in sorted(sites.items()):
+        whole.update(b"\0" + filename.encode() + b"\0" + text.encode())
+    return whole.hexdigest()
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
