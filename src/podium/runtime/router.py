@@ -54,6 +54,7 @@ CLIENT_KEEPALIVE_TIMEOUT = 75  # seconds an idle client connection stays open (n
 ROUTE_HEADER = "# podium-route "
 ROUTER_TEMP_ROOT = Path("/var/cache/podium-router")  # workers' temporary files, when Podium is root
 NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
+SITES_INCLUDE = "include sites/*.conf;"  # the main configuration's line that reads the routes
 CHECKED_KEPT = 64  # digests of configurations a check passed, kept for the switches to come
 
 ACCESS_LOG_FORMAT = (
@@ -175,18 +176,20 @@ class Router:
         """
         _check_route_name(name)
         text = self._site_text(name, _Route(_clean_hostnames(hostnames), _clean_ports(ports)))
-        checks = self.run_dir / "checks"
-        checks.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(dir=checks))
+        main, sites = self._config_texts()
+        sites[self._site_path(name).name] = text
+        if main.count(SITES_INCLUDE) != 1:
+            return  # a main configuration of another shape: the switch tests it itself
+        # The scratch main file sits beside nginx.conf, so relative paths resolve the same.
+        scratch = Path(tempfile.mkdtemp(dir=self.run_dir, prefix="check-"))
         try:
-            main, sites = self._config_texts()
-            sites[self._site_path(name).name] = text
-            (scratch / "sites").mkdir()
             for filename, site in sites.items():
-                (scratch / "sites" / filename).write_text(site)
-            (scratch / "nginx.conf").write_text(main)
-            self._run("-t", config=str(scratch.relative_to(self.run_dir) / "nginx.conf"))
+                (scratch / filename).write_text(site)
+            config = scratch.with_suffix(".conf")
+            config.write_text(main.replace(SITES_INCLUDE, f"include {scratch.name}/*.conf;"))
+            self._run("-t", config=config.name)
         finally:
+            scratch.with_suffix(".conf").unlink(missing_ok=True)
             shutil.rmtree(scratch, ignore_errors=True)
         if len(self._checked) >= CHECKED_KEPT:
             self._checked.clear()
