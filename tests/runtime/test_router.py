@@ -291,3 +291,15 @@ def test_a_change_after_a_check_is_tested_at_the_switch(router: Router, thread_a
         router.set_route("svc.staging", [HOST], [b])
     assert get(router.port, HOST).text == "A"
     assert router.routes() == {"svc.staging": [a]}
+
+
+def test_a_switch_right_after_another_leaves_no_worker_of_the_one_between(
+    router: Router, thread_app: Callable[[str], int]
+) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    for _ in range(8):  # checked routes: the second reload follows the first within milliseconds
+        router.check_route("svc.staging", [HOST], [b])
+        router.switch_route("svc.staging", [HOST], [b])
+        router.set_route("svc.staging", [HOST], [a])
+        assert {get(router.port, HOST).text for _ in range(6)} == {"A"}

@@ -259,6 +259,10 @@ class Router:
                     f"see {self._error_log}"
                 )
             time.sleep(NEW_WORKER_POLL)
+        # It forks them one after another: one forked after this returned would pass for a
+        # new worker at the next reload, and route by this configuration after that one.
+        while len(_children(master) - old_workers) < WORKERS and time.monotonic() < deadline and alive(master, None):
+            time.sleep(NEW_WORKER_POLL)
         # The master itself sends the old workers this same graceful-stop signal, but only
         # after sleeping 100 ms ("allow new processes to start"), with its own signals
         # blocked; meanwhile the old workers keep accepting connections for the old ports.
