@@ -228,3 +228,28 @@ def test_failed_releases_never_push_a_rollback_target_out_of_the_unpacked_apps(
     assert (v6.release["status"], v6.release["rollback_of"]) == ("live", "v2")
     assert v6.messages("unpacking") == ["already unpacked"]
     assert serves(settings, service, "v2")
+
+
+def test_a_route_nginx_refuses_fails_the_health_gate_and_the_old_release_serves(
+    admin: TestClient, core: Podium, service: str, settings: Settings, tmp_path: Path
+) -> None:
+    live_v1(admin, service, tmp_path)
+    broken = core.runtime.router.sites_dir / "zz-hand-written.conf"  # what nginx -t refuses, beside the routes
+    broken.write_text("this is not nginx;\n")
+    try:
+        v2 = deploy(admin, service, "staging", slug_of(probe_app(tmp_path / "v2", marker="v2")))
+    finally:
+        broken.unlink()
+
+    reason = v2.release["failure_reason"]
+    assert v2.release["status"] == "failed"
+    assert reason.startswith("health_check: nginx -t failed: "), reason
+    assert 'unknown directive "this"' in reason
+    assert serves(settings, service, "v1")
+    assert groups_of(core, service) == [f"{service}_staging_v1"]
+    assert core.runtime.route(service, "staging").upstreams == (f"127.0.0.1:{v1_port(admin, service)}",)
+
+
+def v1_port(admin: TestClient, service: str) -> int:
+    ports = admin.get(f"{env_path(service, 'staging')}/releases/v1").json()["ports"]
+    return int(next(iter(ports.values())))

@@ -245,3 +245,61 @@ def test_health_probes_through_the_router_never_fail_across_switches(
         prober.join(timeout=30)
     assert len(outcomes) > 20
     assert [o.error for o in outcomes if not o.ok] == []
+
+
+def test_a_switch_to_a_checked_route_runs_no_test_of_its_own(router: Router, thread_app: Callable[[str], int]) -> None:
+    a, b, c = thread_app("A"), thread_app("B"), thread_app("C")
+    router.set_route("svc.staging", [HOST], [a])
+
+    tests = router.config_tests
+    router.check_route("svc.staging", [HOST], [b])
+    assert router.config_tests == tests + 1
+    assert get(router.port, HOST).text == "A"  # a check changes nothing live
+    router.set_route("svc.staging", [HOST], [b])
+    assert router.config_tests == tests + 1
+    assert get(router.port, HOST).text == "B"
+
+    router.check_route("svc.staging", [HOST], [a])
+    router.set_route("svc.staging", [HOST], [c])  # not what was checked: tested on the way
+    assert router.config_tests == tests + 3
+    assert get(router.port, HOST).text == "C"
+
+
+def test_a_route_nginx_refuses_at_its_check_never_goes_live(router: Router, thread_app: Callable[[str], int]) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    good = (router.sites_dir / "svc.staging.conf").read_text()
+    broken = router.sites_dir / "zz-broken.conf"
+    broken.write_text("this is not nginx;\n")
+
+    with pytest.raises(RuntimeFailure, match='unknown directive "this"'):
+        router.check_route("svc.staging", [HOST], [b])
+    with pytest.raises(RuntimeFailure, match='unknown directive "this"'):
+        router.set_route("svc.staging", [HOST], [b])
+    assert (router.sites_dir / "svc.staging.conf").read_text() == good
+    assert get(router.port, HOST).text == "A"
+    assert not list(router.run_dir.glob("check-*"))  # no scratch copy is left behind
+
+
+def test_a_change_after_a_check_is_tested_at_the_switch(router: Router, thread_app: Callable[[str], int]) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    router.check_route("svc.staging", [HOST], [b])
+    (router.sites_dir / "zz-broken.conf").write_text("this is not nginx;\n")
+
+    with pytest.raises(RuntimeFailure, match='unknown directive "this"'):
+        router.set_route("svc.staging", [HOST], [b])
+    assert get(router.port, HOST).text == "A"
+    assert router.routes() == {"svc.staging": [a]}
+
+
+def test_a_switch_right_after_another_leaves_no_worker_of_the_one_between(
+    router: Router, thread_app: Callable[[str], int]
+) -> None:
+    a, b = thread_app("A"), thread_app("B")
+    router.set_route("svc.staging", [HOST], [a])
+    for _ in range(8):  # checked routes: the second reload follows the first within milliseconds
+        router.check_route("svc.staging", [HOST], [b])
+        router.switch_route("svc.staging", [HOST], [b])
+        router.set_route("svc.staging", [HOST], [a])
+        assert {get(router.port, HOST).text for _ in range(6)} == {"A"}

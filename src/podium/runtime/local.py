@@ -62,6 +62,30 @@ class _Drained:
         return None
 
 
+class _RouteCheck:
+    """``Router.check_route`` of a release's route, run in a thread beside the health gate."""
+
+    def __init__(self, router: Router, running: RunningRelease, hosts: list[str]) -> None:
+        ref = running.ref
+        self._refused: PodiumError | None = None
+        args = (route_name(ref.service, ref.env), hosts, list(running.ports.values()))
+        self._thread = threading.Thread(target=self._run, args=(router, *args), name="route-check", daemon=True)
+        self._thread.start()
+
+    def _run(self, router: Router, name: str, hosts: list[str], ports: list[int]) -> None:
+        try:
+            router.check_route(name, hosts, ports)
+        except PodiumError as exc:
+            self._refused = exc
+        except Exception:  # not nginx's verdict: the switch runs its own test
+            log.exception("could not test the route %s ahead of its switch", name)
+
+    def result(self) -> PodiumError | None:
+        """Why nginx refused the route, once the check has run (None: it passed)."""
+        self._thread.join()
+        return self._refused
+
+
 class LocalRuntime:
     """supervisord + nginx on this machine: ``node_dir`` holds their state, ``deploy_root``
     the environments' apps and logs, ``venv_cache`` the virtualenvs."""
@@ -246,14 +270,22 @@ class LocalRuntime:
         return env
 
     def wait_healthy(self, running: RunningRelease, check: HealthCheck) -> None:
+        """The health gate; meanwhile nginx tests the route the switch will write, so the
+        switch itself needs no ``nginx -t`` (a route nginx refuses fails the gate)."""
         ref = running.ref
         group = group_name(ref.service, ref.env, ref.version)
         if running.ports:
-            problem = wait_healthy(
-                self.probes, list(running.ports.values()), check, still_running=lambda: self._why_dead(group)
-            )
+            route_check = _RouteCheck(self.node.router, running, self._hostnames(running.ref.service, running.ref.env))
+            try:
+                problem = wait_healthy(
+                    self.probes, list(running.ports.values()), check, still_running=lambda: self._why_dead(group)
+                )
+            finally:
+                refused = route_check.result()
             if problem is not None:
                 raise ReleaseFailed(problem, self._logs_of(ref))
+            if refused is not None:
+                raise refused
         elif self._infos(group):
             try:
                 self.node.supervisor.wait_running(group, timeout=check.deadline)

@@ -7,7 +7,9 @@ the whole configuration with ``nginx -t`` (restoring the previous file if nginx 
 it) and reloads gracefully. ``switch_route`` returns as soon as nginx runs workers with the
 new configuration, with a ``Switch`` whose ``wait_drained`` waits until every worker that
 ran before the reload has exited; ``set_route`` does both, so once it returns no worker
-routes to the old ports any more.
+routes to the old ports any more. ``check_route`` runs that ``nginx -t`` ahead of time, on
+a scratch copy of the configuration with the route in it; a switch that writes exactly
+the configuration a check passed skips its own ``-t``.
 
 Every server block, the default one included, answers ACME HTTP-01 challenges
 (``/.well-known/acme-challenge/<token>``) from the challenge directory, when the router has
@@ -35,29 +37,36 @@ from pathlib import Path
 from typing import IO
 
 from podium.errors import Conflict, Invalid
-from podium.osutil import alive, atomic_write, grant_search, may_search, proc_stat
+from podium.osutil import alive, atomic_write, grant_search, may_search
 from podium.runtime import RuntimeFailure
 from podium.runtime.interface import CustomDomain
 from podium.runtime.naming import is_hostname
+from podium.runtime.nginx_workers import (
+    NEW_WORKER_POLL,
+    RELOAD_TIMEOUT,
+    WORKER_SHUTDOWN_TIMEOUT,
+    WORKERS,
+    Switch,
+    all_workers,
+    children,
+    kill,
+    send_signal,
+    wait_gone,
+)
 from podium.runtime.ports import wait_for_port
 from podium.runtime.router_tls import dump_domains, listen_address, load_domains, servable, tls_servers
 from podium.runtime.sandbox import router_user
 
 ROUTE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
-# An old worker exits once its in-flight requests are done, or after this many seconds
-# (long polls, websockets): the bound on how long a switch waits for old workers.
-WORKER_SHUTDOWN_TIMEOUT = 10
-RELOAD_TIMEOUT = WORKER_SHUTDOWN_TIMEOUT + 10.0
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
 POLL_INTERVAL = 0.02
-NEW_WORKER_POLL = 0.002  # the master forks its new workers within milliseconds of a reload
-WORKERS = os.cpu_count() or 1  # nginx workers, one per CPU (as `auto` would), named so a reload can count them
-DRAIN_POLL = 0.005  # /proc reads only: cheap enough to notice an old worker's exit at once
 CLIENT_KEEPALIVE_TIMEOUT = 75  # seconds an idle client connection stays open (nginx's default)
 ROUTE_HEADER = "# podium-route "
 ROUTER_TEMP_ROOT = Path("/var/cache/podium-router")  # workers' temporary files, when Podium is root
 NGINX_FALLBACK_PATH = "/usr/sbin:/usr/local/sbin"  # Debian installs nginx here, often off PATH
+SITES_INCLUDE = "include sites/*.conf;"  # the main configuration's line that reads the routes
+CHECKED_KEPT = 64  # digests of configurations a check passed, kept for the switches to come
 
 ACCESS_LOG_FORMAT = (
     '{"time":"$time_iso8601","host":"$host","route":"$podium_route","method":"$request_method",'
@@ -72,24 +81,6 @@ ACCESS_LOG_FORMAT = (
 class _Route:
     hostnames: list[str]
     ports: list[int]
-
-
-@dataclass(frozen=True)
-class Switch:
-    """A route change nginx has taken: its new workers route by the new configuration, and
-    the workers from before the reload have been told to stop accepting connections.
-
-    Those old workers exit once their requests in flight are done; until they have, such
-    a request may still be on its way to the previous ports.
-    """
-
-    old_workers: frozenset[tuple[int, int]]
-    error_log: Path
-
-    def wait_drained(self) -> None:
-        """Return once every worker from before the change has exited (bounded by
-        ``RELOAD_TIMEOUT``): from then on nothing routes to the previous ports."""
-        _wait_gone(self.old_workers, self.error_log)
 
 
 class Router:
@@ -118,6 +109,8 @@ class Router:
         if self.worker_user is not None:
             digest = hashlib.sha256(str(self.run_dir).encode()).hexdigest()[:16]
             self.temp_dir = ROUTER_TEMP_ROOT / digest
+        self.config_tests = 0  # how many times nginx tested a configuration (checks included)
+        self._checked: set[str] = set()  # digests of whole configurations nginx passed
 
     def ensure_running(self) -> None:
         """Write the configuration, start nginx unless its master runs (reload it if the
@@ -141,11 +134,11 @@ class Router:
                 self._start()
                 master = self._master_pid()
                 if master is not None:
-                    _all_workers(master)  # a reload right after must not take a first worker for a new one
+                    all_workers(master)  # a reload right after must not take a first worker for a new one
             elif changed:
                 self._run("-t")
                 old_workers = self._reload(master)
-        _wait_gone(old_workers, self._error_log)
+        wait_gone(old_workers, self._error_log)
         if not wait_for_port(self.port, START_TIMEOUT, self.host):
             raise RuntimeFailure(f"nginx does not accept connections on {self.host}:{self.port}")
 
@@ -171,7 +164,8 @@ class Router:
             if previous == text:
                 return Switch(frozenset(), self._error_log)
             atomic_write(path, text)
-            self._test_or_restore(path, previous)
+            if self._config_digest() not in self._checked:  # what check_route passed needs no -t
+                self._test_or_restore(path, previous)
             return Switch(self._reload(master), self._error_log)
 
     def set_domains(self, name: str, domains: list[CustomDomain]) -> None:
@@ -207,7 +201,7 @@ class Router:
                 _write_or_remove(path, previous)
                 raise
             old_workers = self._reload(master)
-        _wait_gone(old_workers, self._error_log)
+        wait_gone(old_workers, self._error_log)
 
     def domains(self, name: str) -> list[CustomDomain]:
         """The route's custom domains, as last set."""
@@ -217,6 +211,35 @@ class Router:
         """The route's own hostnames, as configured; none when it has no route."""
         route = self._read_routes().get(name)
         return route.hostnames if route is not None else []
+
+    def check_route(self, name: str, hostnames: list[str], ports: list[int]) -> None:
+        """Test, with ``nginx -t``, the configuration ``switch_route`` would write for this
+        route, without changing the live one; RuntimeFailure with nginx's reason if refused.
+
+        The test runs on a scratch copy: the main configuration and every site file as they
+        are now, the route's own file replaced. A later switch whose configuration is that
+        very text skips its own test; any other change in between makes it test again.
+        """
+        _check_route_name(name)
+        text = self._site_text(name, _Route(_clean_hostnames(hostnames), _clean_ports(ports)))
+        main, sites = self._config_texts()
+        sites[self._site_path(name).name] = text
+        if main.count(SITES_INCLUDE) != 1:
+            return  # a main configuration of another shape: the switch tests it itself
+        # The scratch main file sits beside nginx.conf, so relative paths resolve the same.
+        scratch = Path(tempfile.mkdtemp(dir=self.run_dir, prefix="check-"))
+        try:
+            for filename, site in sites.items():
+                (scratch / filename).write_text(site)
+            config = scratch.with_suffix(".conf")
+            config.write_text(main.replace(SITES_INCLUDE, f"include {scratch.name}/*.conf;"))
+            self._run("-t", config=config.name)
+        finally:
+            scratch.with_suffix(".conf").unlink(missing_ok=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+        if len(self._checked) >= CHECKED_KEPT:
+            self._checked.clear()
+        self._checked.add(_digest(main, sites))
 
     def remove_route(self, name: str) -> None:
         """Stop routing the route's hostnames (they get the 404 of unknown hosts); no error if absent."""
@@ -230,7 +253,7 @@ class Router:
             path.unlink()
             self._test_or_restore(path, previous)
             old_workers = self._reload(master)
-        _wait_gone(old_workers, self._error_log)
+        wait_gone(old_workers, self._error_log)
 
     def routes(self) -> dict[str, list[int]]:
         """Every route's name and ports, as configured."""
@@ -241,14 +264,14 @@ class Router:
         master = self._master_pid()
         if master is None:
             return
-        workers = _children(master)
+        workers = children(master)
         os.kill(master, signal.SIGQUIT)
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while alive(master, None):
             if time.monotonic() >= deadline:
-                for pid, _ in workers | _children(master):
-                    _kill(pid)
-                _kill(master)
+                for pid, _ in workers | children(master):
+                    kill(pid)
+                kill(master)
                 raise RuntimeFailure(f"nginx (pid {master}) ignored a graceful stop; killed it")
             time.sleep(POLL_INTERVAL)
 
@@ -302,15 +325,19 @@ class Router:
         with the new configuration, tell the old workers to stop accepting and to finish.
         Returns the old workers: they must exit before the new configuration is the only
         one in effect."""
-        old_workers = _all_workers(master)
+        old_workers = all_workers(master)
         os.kill(master, signal.SIGHUP)
         deadline = time.monotonic() + RELOAD_TIMEOUT
-        while not _children(master) - old_workers:
+        while not children(master) - old_workers:
             if time.monotonic() >= deadline or not alive(master, None):
                 raise RuntimeFailure(
                     f"nginx started no worker with the new configuration within {RELOAD_TIMEOUT:g}s; "
                     f"see {self._error_log}"
                 )
+            time.sleep(NEW_WORKER_POLL)
+        # It forks them one after another: one forked after this returned would pass for a
+        # new worker at the next reload, and route by this configuration after that one.
+        while len(children(master) - old_workers) < WORKERS and time.monotonic() < deadline and alive(master, None):
             time.sleep(NEW_WORKER_POLL)
         # The master itself sends the old workers this same graceful-stop signal, but only
         # after sleeping 100 ms ("allow new processes to start"), with its own signals
@@ -320,8 +347,19 @@ class Router:
         # never starts a replacement for one: tests/runtime/test_router.py counts workers.
         for pid, started in old_workers:
             if alive(pid, started):
-                _signal(pid, signal.SIGQUIT)
+                send_signal(pid, signal.SIGQUIT)
         return old_workers
+
+    def _config_texts(self) -> tuple[str, dict[str, str]]:
+        """The main configuration and each site file (by file name), as nginx would read them."""
+        sites = {}
+        for path in sorted(self.sites_dir.glob("*.conf")):
+            with suppress(FileNotFoundError):  # removed meanwhile: nginx would not read it either
+                sites[path.name] = path.read_text()
+        return self.conf_path.read_text(), sites
+
+    def _config_digest(self) -> str:
+        return _digest(*self._config_texts())
 
     def _test_or_restore(self, path: Path, previous: str | None) -> None:
         """``nginx -t``; when it fails, put the previous site file back (a bad config never
@@ -336,13 +374,15 @@ class Router:
             raise
 
     def _run(
-        self, *args: str, stdout: IO[bytes] | None = None, check: bool = True
+        self, *args: str, stdout: IO[bytes] | None = None, check: bool = True, config: str = "nginx.conf"
     ) -> subprocess.CompletedProcess[bytes]:
         """Run nginx with this router's prefix and config; RuntimeFailure if it fails."""
         binary = shutil.which(self.nginx) or shutil.which(self.nginx, path=NGINX_FALLBACK_PATH)
         if binary is None:
             raise RuntimeFailure(f"nginx executable {self.nginx!r} not found")
-        command = [binary, "-p", f"{self.run_dir}/", "-c", "nginx.conf", "-e", "logs/error.log", *args]
+        if "-t" in args:
+            self.config_tests += 1
+        command = [binary, "-p", f"{self.run_dir}/", "-c", config, "-e", "logs/error.log", *args]
         result = subprocess.run(
             command,
             stdin=subprocess.DEVNULL,
@@ -526,58 +566,15 @@ def _write_or_remove(path: Path, text: str | None) -> None:
         atomic_write(path, text)
 
 
+def _digest(main: str, sites: dict[str, str]) -> str:
+    whole = hashlib.sha256(main.encode())
+    for filename, text in sorted(sites.items()):
+        whole.update(b"\0" + filename.encode() + b"\0" + text.encode())
+    return whole.hexdigest()
+
+
 def _write_if_changed(path: Path, text: str) -> bool:
     if path.exists() and path.read_text() == text:
         return False
     atomic_write(path, text)
     return True
-
-
-def _wait_gone(workers: frozenset[tuple[int, int]], error_log: Path) -> None:
-    deadline = time.monotonic() + RELOAD_TIMEOUT
-    while any(alive(pid, started) for pid, started in workers):
-        if time.monotonic() >= deadline:
-            raise RuntimeFailure(
-                f"nginx workers from before the reload still run after {RELOAD_TIMEOUT:g}s; see {error_log}"
-            )
-        time.sleep(DRAIN_POLL)
-
-
-def _children(parent: int) -> frozenset[tuple[int, int]]:
-    """(pid, starttime) of the live children of ``parent``: an nginx master's workers."""
-    try:  # the kernel's own list (the master has one thread); scanning /proc is the fallback
-        listed = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    except OSError:
-        listed = None
-    if listed is not None:
-        found = ((int(pid), proc_stat(int(pid))) for pid in listed)
-        return frozenset(
-            (pid, int(fields[19])) for pid, fields in found if fields and fields[0] not in ("Z", "X")
-        )
-    children = set()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            fields = proc_stat(int(entry.name))
-            if fields and fields[0] not in ("Z", "X") and int(fields[1]) == parent:
-                children.add((int(entry.name), int(fields[19])))
-    return frozenset(children)
-
-
-def _kill(pid: int) -> None:
-    _signal(pid, signal.SIGKILL)
-
-
-def _signal(pid: int, signum: int) -> None:
-    with suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
-def _all_workers(master: int) -> frozenset[tuple[int, int]]:
-    """The master's workers once it has forked all it runs (bounded): a reload tells its new
-    workers from these, so one forked late by a fresh start must not pass for a new one."""
-    deadline = time.monotonic() + RELOAD_TIMEOUT
-    workers = _children(master)
-    while len(workers) < WORKERS and time.monotonic() < deadline and alive(master, None):
-        time.sleep(NEW_WORKER_POLL)
-        workers = _children(master)
-    return workers

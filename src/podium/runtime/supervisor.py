@@ -35,7 +35,7 @@ from typing import Any, cast
 from supervisor.xmlrpc import Faults, SupervisorTransport
 
 from podium.errors import Conflict, Invalid, NotFound
-from podium.osutil import alive, atomic_write, tail, write_private
+from podium.osutil import alive, atomic_write, proc_stat, tail, write_private
 from podium.runtime import RuntimeFailure
 from podium.runtime.sandbox import Confinement, Sandbox
 from podium.runtime.stamp import BACKUPS, start_command, wait_closed
@@ -48,6 +48,7 @@ RPC_TIMEOUT = 15.0
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
 FIRST_STOP_POLL = 0.002  # a stopped app is usually gone within milliseconds: look soon, then back off
+EXIT_POLL = 0.001  # /proc reads only, while a stopped group's processes exit
 STOP_TIMEOUT = 30.0  # longer than any process's stopwaitsecs, after which supervisord kills it
 STOPPED_STATES = {"STOPPED", "EXITED", "FATAL", "UNKNOWN"}
 LOG_TAIL_LINES = 20
@@ -185,12 +186,17 @@ class Supervisor:
         """Stop the group's processes (each within its stopwaitsecs), forget the group, delete its files."""
         _check_name("group", group)
         with self._server(timeout=None) as rpc:
+            children = _running_children(rpc.getAllProcessInfo(), group)
             _ignore_faults(lambda: rpc.stopProcessGroup(group, False), Faults.BAD_NAME)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            # Each child's exit is seen in /proc within a millisecond, at no cost to supervisord.
+            while any(alive(pid, started) for pid, started in children) and time.monotonic() < deadline:
+                time.sleep(EXIT_POLL)
             # supervisord notices a stopped child on its next main-loop pass, once a second
             # unless something wakes it: the app's stamper does as it ends, and so does each
             # status call here, so a stop that takes milliseconds is seen in milliseconds.
-            # Looked at after 2 ms, then less often; bounded by the longest stopwaitsecs.
-            deadline, pause = time.monotonic() + STOP_TIMEOUT, FIRST_STOP_POLL
+            # Looked at at once, then after 2 ms, then less often; bounded by the longest stopwaitsecs.
+            pause = FIRST_STOP_POLL
             while time.monotonic() < deadline:
                 states = [p["statename"] for p in rpc.getAllProcessInfo() if p["group"] == group]
                 if all(state in STOPPED_STATES for state in states):
@@ -398,6 +404,16 @@ files = programs/*.conf
                 "stdout_logfile_backups = 0",
             ]
         return "\n".join(lines) + "\n"
+
+
+def _running_children(infos: list[dict[str, Any]], group: str) -> list[tuple[int, int]]:
+    """(pid, starttime) of the group's processes that run, from supervisord's process info."""
+    children = []
+    for info in infos:
+        fields = proc_stat(int(info["pid"])) if info["group"] == group and info["pid"] else None
+        if fields is not None:
+            children.append((int(info["pid"]), int(fields[19])))
+    return children
 
 
 def shell_line(command: str) -> str:
