@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import pwd
 import re
@@ -60,6 +61,8 @@ from pathlib import Path
 from podium.config import Settings
 from podium.errors import Invalid
 from podium.runtime import RuntimeFailure
+
+log = logging.getLogger(__name__)
 
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
@@ -172,12 +175,20 @@ class Sandbox:
         return name
 
     def remove_user(self, service: str, env: str) -> None:
-        """Remove the environment's user (its processes must be gone); no error if it has none."""
+        """Remove the environment's user (its processes must be gone); no error if it has none.
+
+        A user that still runs a process this node does not know of (another Podium on the
+        same machine, a login) is left in place with a warning: the service is gone all the
+        same, and a service made again with that name takes the user over."""
         if not (self.enabled and self.privileged):
             return
         name = user_name(service, env)
-        if _user_exists(name):
+        if not _user_exists(name):
+            return
+        try:
             _run(["userdel", name])
+        except RuntimeFailure as exc:
+            log.warning("%s kept: %s", name, exc.detail)
 
     def hand_over(self, path: Path, user: str | None) -> None:
         """Give ``path`` (a release's app dir or virtualenv) to ``user``: readable by it, and by no other app."""
