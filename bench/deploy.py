@@ -48,6 +48,10 @@ from podium.runtime.node import LocalNode
 from podium.runtime.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests' keep-alive client, which re-sends only as RFC 9112 allows
+
+from tests.keepalive import KeepAliveClient  # noqa: E402
+
 APP_SOURCE = ROOT / "examples" / "hello"
 TEAM, SERVICE, ENV = "bench", "hello", "staging"
 HOST = f"{SERVICE}.{ENV}.localhost"
@@ -348,49 +352,6 @@ def set_config(server: Server, value: str) -> Any:
 # Load ---------------------------------------------------------------------------------
 
 
-class KeepAliveClient:
-    """One HTTP/1.1 connection to the router, kept open between requests, recovering as RFC
-    9112 §9.3.1 lets a client (and as browsers, curl and Go's client do): a GET sent on a
-    connection that already carried a response, and closed before any byte of its answer,
-    is sent once more on a new connection and counted in ``retried``. httpx does not."""
-
-    def __init__(self, port: int, host: str, timeout: float = 5.0) -> None:
-        self.port, self.host, self.timeout = port, host, timeout
-        self.connection: http.client.HTTPConnection | None = None
-        self.answered = 0  # responses on the open connection
-        self.reused = 0  # requests sent on a connection that had answered before
-        self.retried = 0
-
-    def get(self, path: str = "/") -> int:
-        reused = self.answered > 0
-        try:
-            response = self._send(path)
-        except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
-            self.close()  # not a byte of the answer came
-            if not reused:
-                raise
-            self.retried += 1
-            response = self._send(path)
-        response.read()
-        self.answered += 1
-        if response.will_close:  # "Connection: close": the router's worker is stopping
-            self.close()
-        return response.status
-
-    def _send(self, path: str) -> http.client.HTTPResponse:
-        if self.connection is None:
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        elif self.answered:
-            self.reused += 1
-        self.connection.request("GET", path, headers={"Host": self.host})
-        return self.connection.getresponse()
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-        self.connection, self.answered = None, 0
-
-
 class Load:
     """Threads with keep-alive clients hitting the app through the router, bounded in time
     and count; every non-2xx answer and every error left after the client's one permitted
@@ -398,7 +359,7 @@ class Load:
 
     def __init__(self, server: Server, threads: int = LOAD_THREADS) -> None:
         self.port = server.router_port
-        self.clients = [KeepAliveClient(self.port, HOST) for _ in range(threads)]
+        self.clients = [KeepAliveClient(self.port, HOST, timeout=5.0) for _ in range(threads)]
         self.threads = [threading.Thread(target=self._hit, args=(c,), daemon=True) for c in self.clients]
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -437,7 +398,7 @@ class Load:
         while not self.stop.is_set() and time.monotonic() < self.deadline and self.total < LOAD_MAX_REQUESTS:
             retried = client.retried
             try:
-                status = client.get("/")
+                status, _ = client.get("/")
                 kind = None if 200 <= status < 300 else f"HTTP {status}"
             except (OSError, http.client.HTTPException) as exc:
                 client.close()
