@@ -7,6 +7,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The sandbox's last step before an app's command (becomes its user, no capabilities, INT and
+# QUIT at their defaults): one static exec instead of setpriv + env. Podium falls back to those
+# two when it is missing.
+DROP := $(VENV)/libexec/podium-drop
+DROP_SOURCE := src/podium/runtime/podium-drop.c
+CC ?= cc
 # What serving apps needs (nginx routes, bubblewrap sandboxes each process), and what only the
 # tests add: chromium drives the browser tests, glewlwyd is the OpenID Connect provider the
 # single sign-on tests sign in at, docker.io, debootstrap and docker-registry run the swarm
@@ -26,7 +32,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install system-deps run-deps apt-missing stack-image run stop test check lint typecheck bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(DROP)
 
 # Re-installs only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -34,6 +40,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# A C compiler and a static libc, only if missing, then one file.
+$(DROP): $(DROP_SOURCE) | $(STAMP)
+	@$(MAKE) --no-print-directory apt-missing PACKAGES="gcc libc6-dev"
+	mkdir -p $(@D)
+	$(CC) -static -O2 -Wall -Wextra -Werror -o $@.tmp $(DROP_SOURCE) && strip $@.tmp && mv $@.tmp $@
 
 # Debian packages, installed only if missing.
 run-deps:

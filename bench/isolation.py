@@ -15,7 +15,8 @@ round by round so that a change in the machine's load hits both alike, measures:
    around it, so this is what the sandbox itself adds to every start, with less noise.
 
 "Off" is ``PODIUM_SANDBOX=off``: the process runs as Podium's user, unconfined, exactly
-as before. "On" adds the keeper (which joins the cgroups), bwrap, setpriv and env. Each ratio is
+as before. "On" adds the keeper (which joins the cgroups), bwrap and podium-drop (or, where
+``make install`` did not build it, setpriv and env: the report says which). Each ratio is
 baseline/sandboxed for time, sandboxed/baseline for throughput (1.0 = no cost; the target
 is at least 0.9). Bounded: rounds and seconds are capped, the node is stopped at the end.
 """
@@ -171,6 +172,7 @@ def main() -> None:
 
     report: dict[str, Any] = {
         "rounds": rounds, "seconds": seconds, "threads": args.threads, "root": sandbox.privileged,
+        "drop": "podium-drop" if sandbox.helper else "setpriv + env",
         "cgroups": sorted(sandbox.cgroups),
         "start_s": {mode: round(median(mode, "start"), 4) for mode in results},
         "rps": {mode: round(median(mode, "rps"), 1) for mode in results},
@@ -182,6 +184,7 @@ def main() -> None:
     best_rps = {mode: max(results[mode]["rps"]) for mode in results}
     report["best_start_ratio"] = round(best_start["off"] / best_start["on"], 3)
     report["best_rps_ratio"] = round(best_rps["on"] / best_rps["off"], 3)
+    print(f"sandbox: bwrap, {report['drop']}, cgroups: {', '.join(report['cgroups']) or 'none (rlimits)'}")
     print(f"start-to-first-200 (median of {rounds}): off {report['start_s']['off'] * 1000:.0f} ms, "
           f"on {report['start_s']['on'] * 1000:.0f} ms  -> ratio {report['start_ratio']:.2f}x; "
           f"best rounds {best_start['off'] * 1000:.0f} / {best_start['on'] * 1000:.0f} ms "

@@ -7,7 +7,10 @@ tests/security check the same sandbox against attacks.
 
 from __future__ import annotations
 
+import os
 import pwd
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -67,7 +70,7 @@ def sandboxed(tmp_path: Path) -> Iterator[tuple[Supervisor, Sandbox, Path]]:
     supervisor.ensure_running()
     yield supervisor, sandbox, app
     stop_supervisor(supervisor.run_dir)
-    for group in sandbox.state_dir.iterdir():  # each started group's cgroups, now empty
+    for group in sandbox.state_dir.iterdir() if sandbox.state_dir.is_dir() else ():  # each group's cgroups, now empty
         sandbox.forget(group.name)
     sandbox.remove_user(SERVICE, ENV)
 
@@ -102,6 +105,16 @@ def gone(pid: int, timeout: float = 10) -> bool:
     return False
 
 
+def emptied(cgroup: Path, timeout: float = 10) -> bool:
+    """Whether the last process of ``cgroup`` left it within ``timeout`` (the kernel has no event for it in v1)."""
+    deadline = time.monotonic() + timeout
+    while (cgroup / "cgroup.procs").read_text().split():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_the_app_is_born_in_its_own_cgroups_as_its_user(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
     supervisor, sandbox, app = sandboxed
     port, pid = start(supervisor, sandbox, app, "sbx_runtime_v1")
@@ -128,11 +141,78 @@ def test_the_app_is_born_in_its_own_cgroups_as_its_user(sandboxed: tuple[Supervi
     assert len(members) == 4  # the keeper, bwrap, the sandbox's pid 1, the app
 
 
+@pytest.mark.parametrize("helper", ["podium-drop", "setpriv and env"])
+def test_the_app_has_no_privilege_left_and_takes_int_and_quit(
+    sandboxed: tuple[Supervisor, Sandbox, Path], helper: str,
+) -> None:
+    """podium-drop (built by ``make install``) and the setpriv + env it stands in for leave the
+    same process: its user and group only, no capability in any set, no new privileges, and
+    INT and QUIT at their defaults although the keeper starts the sandbox as a background job."""
+    supervisor, sandbox, app = sandboxed
+    if helper == "podium-drop":
+        assert sandbox.helper is not None, "make install builds .venv/libexec/podium-drop"
+    else:
+        sandbox.helper = None
+    group = f"sbx_runtime_{helper[:3]}"
+    _, pid = start(supervisor, sandbox, app, group)
+    entry = pwd.getpwnam(sandbox.ensure_user(SERVICE, ENV) or "")
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    assert status["Uid"].split() == [str(entry.pw_uid)] * 4
+    assert status["Gid"].split() == [str(entry.pw_gid)] * 4
+    assert status["Groups"].split() == []
+    for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[capabilities], 16) == 0, capabilities
+    assert status["NoNewPrivs"].strip() == "1"
+    ignored = int(status["SigIgn"], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1))
+    assert not ignored & (1 << (signal.SIGQUIT - 1))
+    supervisor.stop_process(group, "web-1")
+    assert gone(pid)
+
+
+SCRATCH = """\
+import multiprocessing, os, sys, tempfile
+for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+    assert not os.path.exists(os.path.join(folder, sys.argv[1])), folder  # the host's file is not there
+    with open(os.path.join(folder, sys.argv[2]), "w") as file:
+        file.write("written")
+tempfile.mkdtemp()
+multiprocessing.Lock()  # a POSIX semaphore in /dev/shm
+with open("/dev/null", "w") as null:
+    null.write("x")
+print("wrote")
+"""
+
+
+def test_the_app_writes_its_own_tmp_and_shared_memory(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
+    """/tmp, /var/tmp and /dev/shm are the process's own, writable as on the host: what a web
+    server's temporary files and Python's multiprocessing need; the host's stay unseen and untouched."""
+    _, sandbox, app = sandboxed
+    host_files = [Path(folder) / f"podium-host-{os.getpid()}" for folder in ("/tmp", "/var/tmp", "/dev/shm")]
+    for path in host_files:
+        path.write_text("the host's")
+    written = f"podium-app-{os.getpid()}"
+    try:
+        confinement = sandbox.confinement(sandbox.ensure_user(SERVICE, ENV), "basic", readable=(app,), chdir=app)
+        done = subprocess.run(
+            sandbox.wrap(["/usr/bin/python3", "-c", SCRATCH, host_files[0].name, written], confinement),
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert (done.returncode, done.stdout) == (0, "wrote\n"), done.stderr
+        for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+            assert not (Path(folder) / written).exists()
+    finally:
+        for path in host_files:
+            path.unlink()
+
+
 def test_after_a_reboot_the_keeper_makes_its_cgroups_again(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
     supervisor, sandbox, app = sandboxed
     port, pid = start(supervisor, sandbox, app, "sbx_runtime_v4")
     supervisor.stop_process("sbx_runtime_v4", "web-1")
     assert gone(pid)
+    for base in sandbox.cgroups.values():  # the keeper and bwrap may end just after the app
+        assert emptied(base / "sbx_runtime_v4" / "web-1")
     for base in sandbox.cgroups.values():  # what a reboot leaves: the program, and no cgroups
         (base / "sbx_runtime_v4" / "web-1").rmdir()
         (base / "sbx_runtime_v4").rmdir()
