@@ -3,7 +3,7 @@
 When Podium runs as root, each service environment gets an unprivileged system user of its
 own (``pd-<service>-<env>``, made with ``useradd`` on first deploy, removed with the
 service). supervisord starts each app process as root through a small ``/bin/sh`` *keeper*
-(``Sandbox.program``) which:
+(``Sandbox.program``, a file next to the process's environment file) which:
 
 1. moves itself into the process's own cgroups (memory, cpu, pids: limits from its formation
    size; made again if a reboot removed them; nothing starts if one cannot be joined) and
@@ -152,6 +152,7 @@ class Sandbox:
         # Podium's Python (virtualenvs are built with it) may live under a hidden folder
         # (a pyenv in /root): bound back read-only, it stays usable by every app.
         self.interpreter = tuple(dict.fromkeys(Path(p).absolute() for p in (sys.base_prefix, sys.prefix)))
+        self._covered_kept: tuple[list[Path], list[Path]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sandbox:
@@ -231,7 +232,7 @@ class Sandbox:
     # -- one supervisord program ------------------------------------------------------------
 
     def program(self, group: str, name: str, confinement: Confinement, env_file: Path, command: str) -> str:
-        """The keeper script supervisord runs (as ``/bin/sh -c``) for one process."""
+        """The keeper script for one process: supervisord runs it from a file (``/bin/sh FILE``)."""
         cgroups, limits_written = self._make_cgroups(group, name, confinement.size)
         state = self.state_dir / group / f"{name}.exit"
         state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -286,8 +287,7 @@ class Sandbox:
         else:
             lines.append('r="exit $s"')
         lines += [f"echo \"$r\" > {q(str(state))}", "exit $s"]
-        # One line (supervisord's config has no multi-line commands); "&" ends a command itself.
-        return " ".join(line if line.endswith("&") else f"{line};" for line in lines)
+        return "\n".join(lines) + "\n"
 
     def confines(self, group: str) -> bool:
         """Whether ``group``'s processes run sandboxed (platform processes, like PostgreSQL, do not)."""
@@ -343,11 +343,7 @@ class Sandbox:
     def _bwrap_args(self, confinement: Confinement, *, env_file: bool = True) -> list[str]:
         # /dev: bwrap's own (null, zero, full, random, urandom, tty and a private devpts), not the host's.
         args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        covered: list[Path] = []
-        for folder in map(Path, (*PRIVATE_DIRS, *map(str, self.hidden))):
-            # Each mount costs milliseconds of every start: none inside a tmpfs already there.
-            if folder.is_dir() and not any(folder.is_relative_to(c) for c in covered):
-                covered.append(folder)
+        covered, hidden_interpreter = self._covered
         scratch = str(confinement.size.memory_mb * 1024 * 1024)
         for folder in covered:
             if str(folder) in SCRATCH_DIRS:
@@ -355,7 +351,6 @@ class Sandbox:
             args += ["--tmpfs", str(folder)]
         args += ["--perms", "1777", "--size", scratch, "--tmpfs", SHARED_MEMORY]
         made: set[Path] = set()
-        hidden_interpreter = [p for p in self.interpreter if any(p.is_relative_to(c) for c in covered)]
         readable = (*confinement.readable, *hidden_interpreter)
         for path in (*readable, *confinement.writable):
             # bwrap makes the folders leading to a bind mount in a tmpfs 0700 (under a
@@ -379,6 +374,22 @@ class Sandbox:
         # and each namespace more costs milliseconds of every start.
         args += ["--unshare-pid", "--unshare-ipc"]
         return [*args, "--new-session", "--die-with-parent"]
+
+    @property
+    def _covered(self) -> tuple[list[Path], list[Path]]:
+        """The folders each sandbox mounts an empty tmpfs over, and the parts of Podium's Python
+        under them (bound back): the same for every process, so kept once every hidden folder exists."""
+        if self._covered_kept is not None:
+            return self._covered_kept
+        covered: list[Path] = []
+        for folder in map(Path, (*PRIVATE_DIRS, *map(str, self.hidden))):
+            # Each mount costs milliseconds of every start: none inside a tmpfs already there.
+            if folder.is_dir() and not any(folder.is_relative_to(c) for c in covered):
+                covered.append(folder)
+        found = covered, [p for p in self.interpreter if any(p.is_relative_to(c) for c in covered)]
+        if all(folder.is_dir() for folder in self.hidden):
+            self._covered_kept = found
+        return found
 
     def _rlimits(self, size: Size, memory_cgroup: bool, user: str | None) -> dict[str, int]:
         """prlimit's resource names → limits (address space in bytes)."""

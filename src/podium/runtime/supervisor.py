@@ -370,17 +370,23 @@ files = programs/*.conf
         for program, spec in zip(programs, processes, strict=True):
             env_file = self.env_dir / group / f"{spec.name}.sh"
             if self.sandbox is not None and self.sandbox.enabled and spec.confinement is not None:
-                script = self.sandbox.program(group, spec.name, spec.confinement, env_file, shell_line(spec.command))
+                # The keeper is a few kilobytes of shell: in a file of its own (root's, 0600), since
+                # supervisord splits a program's command line with shlex on every start, about
+                # 2 ms for one that long.
+                keeper = self.env_dir / group / f"{spec.name}.keeper"
+                write_private(keeper, self.sandbox.program(
+                    group, spec.name, spec.confinement, env_file, shell_line(spec.command)))
+                shell = ["/bin/sh", str(keeper)]
                 # The sandbox's keeper forwards the stop signal to the app (runtime.sandbox): sent
                 # to the whole group, it would also end bwrap, and with it the app at once.
                 stop_as_group = "false"
             else:
-                script = f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"
+                shell = ["/bin/sh", "-c", f". {shlex.quote(str(env_file))} && {shell_line(spec.command)}"]
                 stop_as_group = "true"
             log_file = str(spec.log_file.absolute())
             command = start_command(sys.executable, [
                 *("--max-bytes", str(spec.log_max_bytes), "--backups", str(BACKUPS)),
-                *("--wake", str(self.socket_path), log_file, "--", "/bin/sh", "-c", script),
+                *("--wake", str(self.socket_path), log_file, "--", *shell),
             ])
             lines += [
                 "",
