@@ -180,13 +180,16 @@ tempfile.mkdtemp()
 multiprocessing.Lock()  # a POSIX semaphore in /dev/shm
 with open("/dev/null", "w") as null:
     null.write("x")
-print("wrote")
+with open("/dev/urandom", "rb") as random:
+    assert len(random.read(16)) == 16
+print(" ".join(sorted(os.listdir("/dev"))))
 """
 
 
 def test_the_app_writes_its_own_tmp_and_shared_memory(sandboxed: tuple[Supervisor, Sandbox, Path]) -> None:
     """/tmp, /var/tmp and /dev/shm are the process's own, writable as on the host: what a web
-    server's temporary files and Python's multiprocessing need; the host's stay unseen and untouched."""
+    server's temporary files and Python's multiprocessing need; the host's stay unseen and untouched.
+    Its /dev has the usual device nodes and none of the host's others."""
     _, sandbox, app = sandboxed
     host_files = [Path(folder) / f"podium-host-{os.getpid()}" for folder in ("/tmp", "/var/tmp", "/dev/shm")]
     for path in host_files:
@@ -198,7 +201,10 @@ def test_the_app_writes_its_own_tmp_and_shared_memory(sandboxed: tuple[Superviso
             sandbox.wrap(["/usr/bin/python3", "-c", SCRATCH, host_files[0].name, written], confinement),
             capture_output=True, text=True, timeout=60, check=False,
         )
-        assert (done.returncode, done.stdout) == (0, "wrote\n"), done.stderr
+        assert done.returncode == 0, done.stderr
+        # A /dev of its own: the usual nodes, none of the host's others.
+        assert set(done.stdout.split()) >= {"null", "zero", "full", "random", "urandom", "tty", "shm", "fd"}
+        assert not set(done.stdout.split()) & {"kmsg", "fuse", "kvm", "loop-control", "mem", "net"}
         for folder in ("/tmp", "/var/tmp", "/dev/shm"):
             assert not (Path(folder) / written).exists()
     finally:
@@ -256,3 +262,23 @@ def test_an_app_that_ignores_the_stop_is_killed_with_its_whole_sandbox(
 
 def parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_on_a_nodev_filesystem_the_sandbox_makes_its_own_dev(tmp_path: Path) -> None:
+    """A data dir on a filesystem mounted ``nodev`` cannot hold device nodes that work: bwrap's
+    ``--dev`` stands in, and the app's /dev works all the same."""
+    data = tmp_path / "nodev"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "nodev,mode=0700", "tmpfs", str(data)], check=True)
+    try:
+        sizes = {name: Size(*numbers) for name, numbers in Settings().size_table.items()}
+        sandbox = Sandbox(enabled=True, hidden=[data], state_dir=data / "node" / "sandbox", sizes=sizes,
+                          default_size="standard-1x")
+        confinement = sandbox.confinement(sandbox.ensure_user(SERVICE, ENV), "basic")
+        command = sandbox.wrap(["/bin/sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | wc -c"], confinement)
+        assert command[command.index("--dev") + 1] == "/dev"
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert (done.returncode, done.stdout.strip()) == (0, "4"), done.stderr
+    finally:
+        subprocess.run(["umount", str(data)], check=True)
+        sandbox.remove_user(SERVICE, ENV)

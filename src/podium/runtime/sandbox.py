@@ -56,8 +56,10 @@ import re
 import resource
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +88,10 @@ PRIVATE_DIRS = ("/tmp", "/var/tmp", "/run", "/home", "/root")  # noqa: S108 - mo
 SCRATCH_DIRS = ("/tmp", "/var/tmp")  # noqa: S108 - each process's own tmpfs
 SHARED_MEMORY = "/dev/shm"  # noqa: S108 - each process's own tmpfs
 USER_RE = re.compile(r"[a-z][a-z0-9-]*")
+# Every sandbox's /dev: what bwrap's --dev makes (name, major, minor), without a devpts.
+DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
 # Built by `make install` from podium-drop.c next to this module; setpriv + env stand in without it.
 DROP_HELPER = Path(sys.prefix) / "libexec" / "podium-drop"
 Knobs = list[tuple[str, int]]  # a cgroup's limits: (file, value)
@@ -153,6 +159,7 @@ class Sandbox:
         # (a pyenv in /root): bound back read-only, it stays usable by every app.
         self.interpreter = tuple(dict.fromkeys(Path(p).absolute() for p in (sys.base_prefix, sys.prefix)))
         self._covered_kept: tuple[list[Path], list[Path]] | None = None
+        self._dev_kept: list[str] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sandbox:
@@ -341,8 +348,7 @@ class Sandbox:
     # -- internals ---------------------------------------------------------------------------
 
     def _bwrap_args(self, confinement: Confinement, *, env_file: bool = True) -> list[str]:
-        # /dev: bwrap's own (null, zero, full, random, urandom, tty and a private devpts), not the host's.
-        args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        args = ["--ro-bind", "/", "/", *self._dev, "--proc", "/proc"]
         covered, hidden_interpreter = self._covered
         scratch = str(confinement.size.memory_mb * 1024 * 1024)
         for folder in covered:
@@ -390,6 +396,27 @@ class Sandbox:
         if all(folder.is_dir() for folder in self.hidden):
             self._covered_kept = found
         return found
+
+    @property
+    def _dev(self) -> list[str]:
+        """How a sandbox gets its /dev: never the host's (its world-writable nodes, ``kvm`` and ``fuse``
+        among them, would be every app's). As root, a folder made once next to the groups' state
+        with bwrap's six device nodes, bound in one mount: 0.7 ms less of every start than bwrap
+        making its own (``--dev``: a tmpfs, six bind mounts and a devpts), which is what runs
+        without root, or where the data dir's filesystem is mounted ``nodev``. No pseudo-terminals."""
+        if self._dev_kept is None:
+            folder = self.state_dir.parent / "sandbox-dev"
+            try:
+                if self.privileged and not (folder / "tty").exists():
+                    _make_dev(folder)
+                if self.privileged:
+                    with (folder / "null").open("wb") as null:  # refused where the filesystem is nodev
+                        null.write(b"")
+                self._dev_kept = ["--dev-bind", str(folder), "/dev"] if self.privileged else ["--dev", "/dev"]
+            except OSError as err:
+                log.warning("sandboxes make their own /dev (slower): %s cannot serve as one: %s", folder, err)
+                self._dev_kept = ["--dev", "/dev"]
+        return self._dev_kept
 
     def _rlimits(self, size: Size, memory_cgroup: bool, user: str | None) -> dict[str, int]:
         """prlimit's resource names → limits (address space in bytes)."""
@@ -455,6 +482,27 @@ def router_user() -> str | None:
         return None
     _ensure_system_user(ROUTER_USER)
     return ROUTER_USER
+
+
+def _make_dev(folder: Path) -> None:
+    """``folder`` as a sandbox's /dev (root's, 0755: an app can use the nodes and change nothing),
+    made beside it and renamed into place, so that it is whole or absent."""
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".sandbox-dev-"))
+    try:
+        build.chmod(0o755)
+        for name, major, minor in DEVICES:
+            os.mknod(build / name, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+            (build / name).chmod(0o666)  # past the umask
+        for name in ("shm", "pts"):  # mount points: a tmpfs on shm; nothing on pts
+            (build / name).mkdir(mode=0o755)
+        for name, target in DEV_LINKS.items():
+            (build / name).symlink_to(target)
+        build.rename(folder)
+    except OSError:
+        shutil.rmtree(build, ignore_errors=True)
+        if not (folder / "tty").exists():  # made meanwhile by another Podium: fine
+            raise
 
 
 def _at_most(limit: int, wanted: int) -> int:
