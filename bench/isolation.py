@@ -6,11 +6,13 @@ It starts one supervisord and one nginx in a fresh data dir and, alternating the
 round by round so that a change in the machine's load hits both alike, measures:
 
 1. start-to-first-200: from asking supervisord to add the group (the hello app, one web
-   process) until the app answers 200 on its port;
+   process) until the app answers 200 on its port, in every round and in ``--starts`` more
+   rounds of each mode that only start (a start is ~60 ms, and the machine's noise is
+   several: the median needs many);
 2. requests/s through the router: a route to that process, then ``--threads`` clients
    sending GET / for ``--seconds`` each round;
-3. the set-up alone, ``--chain`` times each: the command supervisord runs (``/bin/sh -c``
-   the keeper, or the plain line) started directly, with ``date`` as the Procfile command,
+3. the set-up alone, ``--chain`` times each: the command supervisord runs (``/bin/sh``
+   with the keeper, or the plain line) started directly, with ``date`` as the Procfile command,
    from the start until ``date`` reads the clock. No app start-up and no supervisord
    around it, so this is what the sandbox itself adds to every start, with less noise.
 
@@ -47,6 +49,7 @@ APP_SOURCE = ROOT / "examples" / "hello"
 HOST = "hello.bench.localhost"
 MAX_ROUNDS = 20
 MAX_CHAIN = 200
+MAX_STARTS = 200
 MAX_SECONDS = 10.0
 START_TIMEOUT = 30.0
 POLL = 0.005
@@ -120,10 +123,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--size", default="standard-1x", help="the formation size of the sandboxed process")
     parser.add_argument("--chain", type=int, default=40, help="runs of the set-up alone, per mode (0: skip)")
+    parser.add_argument("--starts", type=int, default=40,
+                        help="starts without a throughput run after them, per mode, added to the rounds' starts")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rounds, seconds = min(args.rounds, MAX_ROUNDS), min(args.seconds, MAX_SECONDS)
     chain = max(0, min(args.chain, MAX_CHAIN))
+    starts = max(0, min(args.starts, MAX_STARTS))
 
     data = Path(tempfile.mkdtemp(prefix="pd-iso-"))
     app = data / "deploy" / "hello" / "bench" / "apps" / "a" / "app"
@@ -144,7 +150,7 @@ def main() -> None:
             alone = setup_alone(sandbox, user, app, data, chain)
         supervisor.ensure_running()
         router.ensure_running()
-        for index in range(rounds):
+        for index in range(rounds + starts):
             for mode in ("off", "on") if index % 2 == 0 else ("on", "off"):
                 port = free_port()
                 confinement = sandbox.confinement(user, args.size, readable=(app,), chdir=app) if mode == "on" else None
@@ -159,8 +165,9 @@ def main() -> None:
                     log = (data / "logs" / f"{mode}.log").read_text()[-2000:]
                     raise SystemExit(f"{mode}: no 200 within {START_TIMEOUT:g}s; its log:\n{log}")
                 results[mode]["start"].append(time.monotonic() - began)
-                router.set_route("hello_bench", [HOST], [port])
-                results[mode]["rps"].append(throughput(router.port, args.threads, seconds))
+                if index < rounds:
+                    router.set_route("hello_bench", [HOST], [port])
+                    results[mode]["rps"].append(throughput(router.port, args.threads, seconds))
                 supervisor.remove_group(group)
     finally:
         router.stop()
@@ -171,7 +178,8 @@ def main() -> None:
         return statistics.median(results[mode][key])
 
     report: dict[str, Any] = {
-        "rounds": rounds, "seconds": seconds, "threads": args.threads, "root": sandbox.privileged,
+        "rounds": rounds, "starts": rounds + starts, "seconds": seconds, "threads": args.threads,
+        "root": sandbox.privileged,
         "drop": "podium-drop" if sandbox.helper else "setpriv + env",
         "cgroups": sorted(sandbox.cgroups),
         "start_s": {mode: round(median(mode, "start"), 4) for mode in results},
@@ -185,7 +193,7 @@ def main() -> None:
     report["best_start_ratio"] = round(best_start["off"] / best_start["on"], 3)
     report["best_rps_ratio"] = round(best_rps["on"] / best_rps["off"], 3)
     print(f"sandbox: bwrap, {report['drop']}, cgroups: {', '.join(report['cgroups']) or 'none (rlimits)'}")
-    print(f"start-to-first-200 (median of {rounds}): off {report['start_s']['off'] * 1000:.0f} ms, "
+    print(f"start-to-first-200 (median of {rounds + starts}): off {report['start_s']['off'] * 1000:.0f} ms, "
           f"on {report['start_s']['on'] * 1000:.0f} ms  -> ratio {report['start_ratio']:.2f}x; "
           f"best rounds {best_start['off'] * 1000:.0f} / {best_start['on'] * 1000:.0f} ms "
           f"-> {report['best_start_ratio']:.2f}x")
