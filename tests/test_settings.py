@@ -53,3 +53,14 @@ def test_settings_come_from_podium_variables(monkeypatch: pytest.MonkeyPatch, tm
     assert (settings.port, settings.data_dir, settings.cookie_secure) == (9123, tmp_path, True)
     assert settings.store_url == f"sqlite:///{tmp_path.resolve() / 'podium.db'}"
     assert settings.admin_token_path == tmp_path / "admin-token"
+
+
+@pytest.mark.parametrize(
+    ("router_host", "url"),
+    [("127.0.0.2", "http://127.0.0.2:9000"), ("0.0.0.0", "http://127.0.0.1:9000"),  # noqa: S104
+     ("::", "http://[::1]:9000"), ("::1", "http://[::1]:9000"), ("fd00::7", "http://[fd00::7]:9000")],
+)
+def test_the_router_is_reached_at_its_bind_address_an_ipv6_one_in_brackets(router_host: str, url: str) -> None:
+    """Health checks go through the router at this URL: an IPv6 bind (``--router-bind ::1``) needs brackets."""
+    assert Settings(router_host=router_host, router_port=9000).router_url == url
+    assert Settings(host="::1", port=8000).base_url == "http://[::1]:8000"

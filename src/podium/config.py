@@ -334,13 +334,18 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         """The URL at which this server is reached."""
-        return self.public_url or f"http://{self.host}:{self.port}"
+        return self.public_url or f"http://{_url_host(self.host)}:{self.port}"
 
     @property
     def router_address(self) -> str:
         """Where this machine reaches its router: its bind address, or loopback when it binds all."""
         wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 (naming them, not binding)
         return wildcard.get(self.router_host, self.router_host)
+
+    @property
+    def router_url(self) -> str:
+        """``http://<router address>:<router port>``, an IPv6 address in brackets."""
+        return f"http://{_url_host(self.router_address)}:{self.router_port}"
 
     @property
     def tls_dir(self) -> Path:
@@ -355,3 +360,8 @@ class Settings(BaseSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin-token"
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL's authority takes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

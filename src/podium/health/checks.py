@@ -186,7 +186,7 @@ class CheckService:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.store = store
         self.settings = settings
-        self.router_url = f"http://{settings.router_address}:{settings.router_port}"
+        self.router_url = settings.router_url
         self._seen: dict[int, int] = {}  # environment id → the live release its web check was last fitted to
         # Bumped by every change made here, so the checker reloads its checks only when needed.
         self.generation = 0
