@@ -282,3 +282,19 @@ def test_on_a_nodev_filesystem_the_sandbox_makes_its_own_dev(tmp_path: Path) -> 
     finally:
         subprocess.run(["umount", str(data)], check=True)
         sandbox.remove_user(SERVICE, ENV)
+
+
+def test_a_stopped_node_leaves_no_cgroup_and_its_apps_start_again_in_new_ones(
+    sandboxed: tuple[Supervisor, Sandbox, Path],
+) -> None:
+    supervisor, sandbox, app = sandboxed
+    port, _ = start(supervisor, sandbox, app, "sbx_runtime_v5")
+    supervisor.shutdown()  # what `podium node stop` does
+    for base in sandbox.cgroups.values():
+        assert not (base / "sbx_runtime_v5").exists()
+    supervisor.ensure_running()  # the next start: supervisord starts the program, its keeper makes the cgroups
+    assert wait_for_port(port, timeout=15)
+    supervisor.wait_running("sbx_runtime_v5", timeout=15)
+    (info,) = supervisor.group_status("sbx_runtime_v5")
+    pids = sandbox.cgroups["pids"] / "sbx_runtime_v5" / "web-1"
+    assert info.pid in {int(p) for p in (pids / "cgroup.procs").read_text().split()}

@@ -60,6 +60,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -312,14 +313,29 @@ class Sandbox:
 
     def forget(self, group: str) -> None:
         """Remove a stopped group's cgroups and state files."""
+        self.release_cgroups(group)
+        shutil.rmtree(self.state_dir / group, ignore_errors=True)
+
+    def release_cgroups(self, group: str, *, wait: float = 0) -> None:
+        """Remove a stopped group's cgroups, keeping what it ran as: a keeper started again makes
+        them again. ``wait``: seconds to give processes still ending (a sandbox killed with its keeper)."""
+        deadline = time.monotonic() + wait
         for base in self.cgroups.values():
             folder = base / group
             if folder.is_dir():
                 for child in folder.iterdir():
                     if child.is_dir():
+                        # cgroup v1 has no event for "empty": looked at every 10 ms, for ``wait`` at most
+                        while (child / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+                            time.sleep(0.01)
                         _rmdir(child)
                 _rmdir(folder)
-        shutil.rmtree(self.state_dir / group, ignore_errors=True)
+
+    def groups(self) -> list[str]:
+        """The groups that have run sandboxed on this node (and not been forgotten)."""
+        if not self.state_dir.is_dir():
+            return []
+        return sorted(entry.name for entry in self.state_dir.iterdir() if entry.is_dir())
 
     # -- a command run to its end (virtualenv build, release command) ------------------------
 

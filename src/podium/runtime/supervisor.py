@@ -269,6 +269,11 @@ class Supervisor:
             if time.monotonic() >= deadline:
                 raise RuntimeFailure(f"supervisord (pid {pid}) still runs {SHUTDOWN_TIMEOUT:g}s after shutdown")
             time.sleep(POLL_INTERVAL)
+        # Every process is gone: so are the cgroups they ran in (their keepers make them again
+        # when the node starts), rather than be left in the kernel for good.
+        if self.sandbox is not None:
+            for group in self.sandbox.groups():
+                self.sandbox.release_cgroups(group, wait=STOP_TIMEOUT)
 
     # -- internals -------------------------------------------------------------------
 
