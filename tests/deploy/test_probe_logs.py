@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
-from tests.deploy.support import create_service, deploy, env_path, slug_of
+from tests.deploy.support import create_service, deploy, env_path, poll, slug_of
 
 from podium.config import Settings
 from podium.health.probe import PROBE_USER_AGENT, ProbeTarget, probe_http
@@ -56,7 +56,12 @@ def test_probe_lines_are_marked_and_hidden_on_request(admin: TestClient, setting
     def logs(**params: str) -> str:
         return admin.get(f"{env_path('echo', 'staging')}/logs", params=params).text
 
-    everything = logs()
+    # The app prints its line after answering, and the stamper writes it to the log after that.
+    def with_cart() -> str | None:
+        text = logs()
+        return text if '"GET /cart"' in text else None
+
+    everything = poll(with_cart, 10, "the app's line for /cart")
     assert f'"GET /" 200 "{PROBE_USER_AGENT}"' in everything  # the deploy's health gate
     assert f'"GET /health" 200 "{PROBE_USER_AGENT}"' in everything  # the checker
     assert '"GET /cart" 200 "curl/8"' in everything
