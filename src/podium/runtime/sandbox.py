@@ -326,7 +326,7 @@ class Sandbox:
                 for child in folder.iterdir():
                     if child.is_dir():
                         # cgroup v1 has no event for "empty": looked at every 10 ms, for ``wait`` at most
-                        while (child / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+                        while _has_processes(child) and time.monotonic() < deadline:
                             time.sleep(0.01)
                         _rmdir(child)
                 _rmdir(folder)
@@ -580,6 +580,13 @@ def _run(command: list[str]) -> None:
 def _rmdir(path: Path) -> None:
     with contextlib.suppress(OSError):  # still has a process (being reaped); the next forget removes it
         path.rmdir()
+
+
+def _has_processes(cgroup: Path) -> bool:
+    try:
+        return bool((cgroup / "cgroup.procs").read_text().strip())
+    except OSError:  # removed meanwhile
+        return False
 
 
 def _children(pid: int) -> list[int]:
