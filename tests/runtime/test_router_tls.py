@@ -3,6 +3,7 @@ from its plain HTTP, plain HTTP where it has none; a missing certificate never b
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,6 +54,28 @@ def test_two_domains_on_one_port_each_get_their_own_certificate(
 
     # The generated hostname has no certificate: it stays on plain HTTP.
     assert get(tls_router.port, HOST).text == "A"
+
+
+@pytest.mark.parametrize("name", ["unknown.example.test", None])
+def test_a_client_asking_for_no_domain_the_router_has_gets_no_certificate(
+    tls_router: Router, thread_app: Callable[[str], int], ca: CertificateAuthority, tmp_path: Path,
+    name: str | None,
+) -> None:
+    """Neither an unknown name nor no name at all (no SNI) is handed some domain's certificate:
+    the handshake is refused, and the domains of two routes are served as before."""
+    tls_router.set_route("svc_staging", [HOST], [thread_app("A")])
+    tls_router.set_route("web_production", ["web.localhost"], [thread_app("B")])
+    tls_router.set_domains("svc_staging", [with_cert(ca, tmp_path, "shop.example.test")])
+    tls_router.set_domains("web_production", [with_cert(ca, tmp_path, "blog.example.test")])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # would take any certificate
+    with (
+        socket.create_connection(("127.0.0.1", tls_router.tls_port), timeout=10) as raw,
+        pytest.raises(ssl.SSLError, match=r"UNRECOGNIZED_NAME|HANDSHAKE_FAILURE"),
+    ):
+        context.wrap_socket(raw, server_hostname=name)
+    for domain, body in (("shop.example.test", b"A"), ("blog.example.test", b"B")):
+        assert https_get(tls_router.tls_port, domain, ca.context()).body == body
 
 
 def test_plain_http_of_a_domain_with_a_certificate_redirects_to_https(

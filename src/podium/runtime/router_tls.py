@@ -53,6 +53,17 @@ server {{
     }}
 }}
 """]
+    # First on the TLS port in this site: a client asking for no name, or one no certificate is
+    # for, has its handshake refused rather than get some domain's certificate. The first site
+    # with TLS servers (in nginx's include order) makes its block the port's default server; the
+    # others are unreachable, each named apart so that nginx sees no conflicting names.
+    blocks.append(f"""
+server {{
+    listen {tls_listen} ssl;
+    server_name podium-no-such-name.{route}.invalid;
+    ssl_reject_handshake on;
+}}
+""")
     for domain in domains:
         blocks.append(f"""
 server {{
