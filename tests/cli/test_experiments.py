@@ -207,6 +207,25 @@ def test_results_json_and_table(live_server: Any, podium_cli: Invoke, shop: str)
     assert "profession = marketing\n" in podium_cli("experiments", "results", "big-button", *WHERE, "--segment",
                                                    "profession=marketing", token=shop).stdout
 
+    # Over time: every event was sent today, so one day, whose figures are today's results.
+    daily = json.loads(podium_cli("experiments", "results", "big-button", *WHERE, "--daily", "--json",
+                                  token=shop).stdout)
+    (today,) = daily["days"]
+    assert [(v["name"], v["users"], v["conversions"]) for v in today["variants"]] == [
+        ("control", 1000, 100), ("treatment", 1010, 130)]
+    assert today["variants"][1]["p_value"] == pytest.approx(treatment["p_value"])
+    table = podium_cli("experiments", "results", "big-button", *WHERE, "--daily", token=shop).stdout
+    assert table.startswith("big-button in shop/production: signup (binomial) at the end of each day (UTC), "
+                            "cumulative\n")
+    assert re.search(r"day\s+variant\s+users\s+rate\s+lift\s+95% interval\s+p-value\s+chance to beat control\n",
+                     table)
+    assert re.search(rf"{today['day']}\s+control\s+1000\s+10\.00%\s+-\s+-\s+-\s+-\n", table)
+    assert re.search(rf"{today['day']}\s+treatment\s+1010\s+12\.87%\s+\+28\.7%\s+{interval}\s+"
+                     rf"{treatment['p_value']:.3f}\s+{chance}\n", table)
+    both = podium_cli("experiments", "results", "big-button", *WHERE, "--daily", "--segment", "profession=marketing",
+                      token=shop, expect=1)
+    assert "--daily and --segment" in str(both.exception)
+
 
 def test_numeric_results_and_guardrails(live_server: Any, podium_cli: Invoke, shop: str) -> None:
     podium_cli("experiments", "create", "free-shipping", *WHERE, "--hypothesis", "free shipping raises revenue",

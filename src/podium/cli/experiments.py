@@ -496,21 +496,48 @@ def results(
     sequential: Annotated[bool | None, typer.Option(
         "--sequential/--fixed-horizon", help="Always-valid p-values or not (default: the experiment's setting).")]
     = None,
+    daily: Annotated[bool, typer.Option("--daily", help="The results at the end of each day (UTC), cumulative, "
+                                                        "from the first exposure on.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Results per variant: lift with its 95% interval and p-value (one inference), chance to beat control, SRM."""
     if segment is not None and "=" not in segment.strip("="):
         raise Invalid(f"--segment must be ATTRIBUTE=VALUE, such as profession=marketing, not {segment!r}")
+    if daily and segment is not None:
+        raise Invalid("--daily and --segment cannot be read together: ask for one, then the other")
     given = {"metric": metric, "segment": segment,
              "cuped": None if cuped is None else str(cuped).lower(),
              "sequential": None if sequential is None else str(sequential).lower()}
     params = {k: v for k, v in given.items() if v is not None}
     with connect() as api:
-        answer = api.get(f"{experiment_path(service, env, key)}/results", params=params)
+        answer = api.get(f"{experiment_path(service, env, key)}/results{'/daily' if daily else ''}", params=params)
     if as_json:
         print_json(answer)
-        return
-    print_results(answer)
+    elif daily:
+        print_daily(answer)
+    else:
+        print_results(answer)
+
+
+def print_daily(over_time: dict[str, Any]) -> None:
+    """One row per day and variant, each day's figures cumulative up to its end."""
+    reading = [word for word in ("cuped", "sequential") if over_time.get(word)]
+    read_with = f"; read with {' and '.join(reading)}" if reading else ""
+    typer.echo(f"{over_time['experiment']} in {where(over_time)}: {over_time['metric']} ({over_time['kind']}) "
+               f"at the end of each day (UTC), cumulative{read_with}")
+    numeric = over_time.get("kind") == "numeric"
+    columns = ["day", "variant", "users", "mean" if numeric else "rate", "lift", "95% interval", "p-value",
+               "chance to beat control"]
+    rows = []
+    for point in over_time["days"]:
+        for v in point["variants"]:
+            measured = (f"{v['mean']:.4g}" if v.get("mean") is not None else "-") if numeric else \
+                fixed_percent(v.get("rate"), 2)
+            interval = "-" if v.get("ci_low") is None else \
+                f"{signed_percent(v['ci_low'])} to {signed_percent(v['ci_high'])}"
+            rows.append([point["day"], v["name"], str(v["users"]), measured, signed_percent(v.get("lift")), interval,
+                         p_text(v.get("p_value")), fixed_percent(v.get("chance_to_beat_control"), 1)])
+    print_table(columns, rows, empty="no exposures yet")
 
 
 @experiments_app.command("delete")
