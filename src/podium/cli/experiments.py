@@ -210,14 +210,18 @@ def results_table(title: str, results: dict[str, Any]) -> None:
     for v in results["variants"]:
         measured = [f"{v['mean']:.4g}" if v.get("mean") is not None else "-"] if numeric else \
             [str(v.get("conversions", "-")), fixed_percent(v.get("rate"), 2)]
-        interval = "-" if v.get("ci_low") is None else \
-            f"{signed_percent(v['ci_low'])} to {signed_percent(v['ci_high'])}"
-        chance = v.get("chance_to_beat_control")
-        rows.append([v["name"], str(v["users"]), *measured, signed_percent(v.get("lift")), interval,
-                     p_text(v.get("p_value")), fixed_percent(chance, 1)])
+        rows.append([v["name"], str(v["users"]), *measured, *inference_cells(v)])
     if title:
         typer.echo(title)
     print_table(columns, rows, empty="no variants")
+
+
+def inference_cells(variant: dict[str, Any]) -> list[str]:
+    """Lift, its 95% interval, p-value and chance to beat control, as the results tables show them."""
+    interval = "-" if variant.get("ci_low") is None else \
+        f"{signed_percent(variant['ci_low'])} to {signed_percent(variant['ci_high'])}"
+    return [signed_percent(variant.get("lift")), interval, p_text(variant.get("p_value")),
+            fixed_percent(variant.get("chance_to_beat_control"), 1)]
 
 
 def warning_lines(results: dict[str, Any]) -> list[str]:
@@ -533,10 +537,7 @@ def print_daily(over_time: dict[str, Any]) -> None:
         for v in point["variants"]:
             measured = (f"{v['mean']:.4g}" if v.get("mean") is not None else "-") if numeric else \
                 fixed_percent(v.get("rate"), 2)
-            interval = "-" if v.get("ci_low") is None else \
-                f"{signed_percent(v['ci_low'])} to {signed_percent(v['ci_high'])}"
-            rows.append([point["day"], v["name"], str(v["users"]), measured, signed_percent(v.get("lift")), interval,
-                         p_text(v.get("p_value")), fixed_percent(v.get("chance_to_beat_control"), 1)])
+            rows.append([point["day"], v["name"], str(v["users"]), measured, *inference_cells(v)])
     print_table(columns, rows, empty="no exposures yet")
 
 
