@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from podium.runtime.naming import is_hostname
+from podium.runtime.naming import is_hostname, url_host
 
 # Like Heroku's dyno sizes: memory in MiB, CPU shares (1024 = one CPU under contention),
 # processes (threads count) and open files per process.
@@ -334,7 +334,7 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         """The URL at which this server is reached."""
-        return self.public_url or f"http://{_url_host(self.host)}:{self.port}"
+        return self.public_url or f"http://{url_host(self.host)}:{self.port}"
 
     @property
     def router_address(self) -> str:
@@ -345,7 +345,7 @@ class Settings(BaseSettings):
     @property
     def router_url(self) -> str:
         """``http://<router address>:<router port>``, an IPv6 address in brackets."""
-        return f"http://{_url_host(self.router_address)}:{self.router_port}"
+        return f"http://{url_host(self.router_address)}:{self.router_port}"
 
     @property
     def tls_dir(self) -> Path:
@@ -360,8 +360,3 @@ class Settings(BaseSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin-token"
-
-
-def _url_host(host: str) -> str:
-    """``host`` as a URL's authority takes it: an IPv6 address in brackets."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -15,6 +15,11 @@ HOSTNAME_RE = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*")
 HOSTNAME_MAX = 253
 
 
+def url_host(host: str) -> str:
+    """``host`` as a URL or nginx's ``listen`` takes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def group_name(service: str, env: str, version: int) -> str:
     """The process group (supervisord) or service prefix (swarm) of release vN."""
     return f"{service}_{env}_v{version}"

@@ -434,8 +434,7 @@ class Router:
         return {*route.hostnames, *(domain.name for domain in self.domains(name))}
 
     def _listen(self) -> str:
-        address = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{address}:{self.port}"
+        return listen_address(self.host, self.port)
 
     def _site_text(self, name: str, route: _Route) -> str:
         meta = json.dumps({"hostnames": route.hostnames, "ports": route.ports})

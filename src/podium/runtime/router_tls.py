@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from podium.runtime.interface import CustomDomain
+from podium.runtime.naming import url_host
 
 
 def listen_address(host: str, port: int) -> str:
     """``host:port`` as nginx's ``listen`` takes it (an IPv6 address in brackets)."""
-    address = f"[{host}]" if ":" in host else host
-    return f"{address}:{port}"
+    return f"{url_host(host)}:{port}"
 
 
 def servable(domain: CustomDomain) -> bool:
