@@ -421,17 +421,17 @@ class Sandbox:
         making its own (``--dev``: a tmpfs, six bind mounts and a devpts), which is what runs
         without root, or where the data dir's filesystem is mounted ``nodev``. No pseudo-terminals."""
         if self._dev_kept is None:
+            self._dev_kept = ["--dev", "/dev"]
             folder = self.state_dir.parent / "sandbox-dev"
             try:
-                if self.privileged and not (folder / "tty").exists():
-                    _make_dev(folder)
                 if self.privileged:
+                    if not (folder / "tty").exists():
+                        _make_dev(folder)
                     with (folder / "null").open("wb") as null:  # refused where the filesystem is nodev
                         null.write(b"")
-                self._dev_kept = ["--dev-bind", str(folder), "/dev"] if self.privileged else ["--dev", "/dev"]
+                    self._dev_kept = ["--dev-bind", str(folder), "/dev"]
             except OSError as err:
                 log.warning("sandboxes make their own /dev (slower): %s cannot serve as one: %s", folder, err)
-                self._dev_kept = ["--dev", "/dev"]
         return self._dev_kept
 
     def _rlimits(self, size: Size, memory_cgroup: bool, user: str | None) -> dict[str, int]:
